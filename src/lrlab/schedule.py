@@ -1,0 +1,299 @@
+"""The `Schedule` base class, length fields that resolve against the run's total, and validators.
+
+A schedule is a value: a frozen, keyword-only dataclass holding the arguments of one closed-form formula.
+`s(t)` and `s.values(ts)` run the same NumPy float64 code, so the scalar and array paths return identical
+numbers. The clock `t` is a float >= 0: by default the number of optimizer updates done so far, so `s(t)` is
+the value in effect for update `t` (0-based).
+
+Lengths (a period, a warm-up, milestones) are given in clock units, or as a fraction of the whole run: a float
+in (0, 1), like Hugging Face's `warmup_ratio`. A length may also be left open (`None`: "the rest of the run").
+`s.bind(total)` resolves fractions and open lengths; a fraction is rounded up to whole clock units
+(`ceil(fraction * total)`, like `TrainingArguments.get_warmup_steps`, but without its floating-point wart:
+`ceil(0.07 * 100)` is 7 here, not 8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from lrlab.errors import ScheduleError
+
+FloatArray = npt.NDArray[np.float64]
+S = TypeVar("S", bound="Schedule")
+
+#: metadata key marking a dataclass field as a length (clock units, a fraction of the run, or None)
+LENGTH = "lrlab_length"
+
+
+def length_field(default: float | None = None, *, doc: str = "") -> Any:
+    """A dataclass field holding a length: clock units (>= 1), a fraction of the run (0 < x < 1), or None."""
+    return field(default=default, metadata={LENGTH: "one", "doc": doc})
+
+
+def lengths_field(doc: str = "") -> Any:
+    """A dataclass field holding an increasing tuple of clock positions (each may be a fraction of the run)."""
+    return field(default=(), metadata={LENGTH: "many", "doc": doc})
+
+
+# ---------------------------------------------------------------------------------------------- validators
+
+
+def _describe(value: object) -> str:
+    return repr(value)
+
+
+def check_number(name: str, value: object) -> float:
+    """A finite real number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ScheduleError(f"{name} must be a number, got {_describe(value)}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ScheduleError(f"{name} must be a finite number, got {v}")
+    return v
+
+
+def check_nonneg(name: str, value: object) -> float:
+    v = check_number(name, value)
+    if v < 0:
+        raise ScheduleError(f"{name} must be >= 0, got {v}")
+    return v
+
+
+def check_positive(name: str, value: object) -> float:
+    v = check_number(name, value)
+    if v <= 0:
+        raise ScheduleError(f"{name} must be > 0, got {v}")
+    return v
+
+
+def check_range(name: str, value: object, lo: float, hi: float, *, lo_open: bool = False,
+                hi_open: bool = False) -> float:
+    v = check_number(name, value)
+    bad_lo = v <= lo if lo_open else v < lo
+    bad_hi = v >= hi if hi_open else v > hi
+    if bad_lo or bad_hi:
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ScheduleError(f"{name} must be in {interval}, got {v}")
+    return v
+
+
+def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
+    if value not in choices:
+        allowed = ", ".join(choices)
+        raise ScheduleError(f"{name} must be one of {allowed}; got {_describe(value)}")
+    return str(value)
+
+
+def check_int(name: str, value: object, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ScheduleError(f"{name} must be a whole number >= {minimum}, got {_describe(value)}")
+    if value < minimum:
+        raise ScheduleError(f"{name} must be a whole number >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_length(name: str, value: object, *, allow_none: bool = True, allow_zero: bool = False) -> None:
+    """A length: None (open: the rest of the run), a fraction in (0, 1), or clock units >= 1 (0 if allowed)."""
+    if value is None:
+        if not allow_none:
+            raise ScheduleError(f"{name} is required: give clock units (>= 1) or a fraction of the run in (0, 1)")
+        return
+    v = check_number(name, value)
+    if v == 0 and allow_zero:
+        return
+    if v <= 0:
+        allowed = ">= 0" if allow_zero else "> 0"
+        raise ScheduleError(f"{name} must be {allowed} (clock units, or a fraction of the run in (0, 1)), got {v}")
+
+
+def is_fraction(value: float | None) -> bool:
+    return value is not None and 0 < value < 1
+
+
+def resolve_length(value: float | None, total: float) -> float:
+    """Clock units for a length: a fraction in (0, 1) becomes ceil(fraction * total); None becomes total."""
+    if value is None:
+        return float(total)
+    if is_fraction(value):
+        x = value * total
+        # ceil like HF's get_warmup_steps, but 0.07 * 100 = 7.000000000000001 must give 7, not 8
+        return float(math.ceil(x - 1e-9 * max(1.0, abs(x))))
+    return float(value)
+
+
+def as_clock_array(ts: object) -> FloatArray:
+    """Validate clocks: finite and >= 0 (a clear error instead of a silent NaN learning rate)."""
+    arr = np.asarray(ts, dtype=np.float64)
+    if arr.size and not (np.isfinite(arr).all() and (arr >= 0).all()):
+        bad = arr[~(np.isfinite(arr) & (arr >= 0))].reshape(-1)[0]
+        raise ScheduleError(f"clock t must be a finite number >= 0, got {bad}")
+    return arr
+
+
+# ------------------------------------------------------------------------------------------------- base
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class Schedule:
+    """Base of every schedule: a closed-form function of the clock `t`.
+
+    Subclasses set `name` (the spec name) and implement `_values(t)` for a 1-D float64 array of clocks that
+    are already validated, with every length resolved. Composite schedules also override `children()`,
+    `bind()` and `length`.
+    """
+
+    name: ClassVar[str] = ""
+
+    # ------------------------------------------------------------------------------------- evaluation
+    def _values(self, t: FloatArray) -> FloatArray:
+        raise NotImplementedError
+
+    def values(self, ts: object) -> FloatArray:
+        """Evaluate at many clocks at once; same numbers as calling the schedule at each one."""
+        arr = as_clock_array(ts)
+        if self._unbound:
+            self._check_bound()
+        flat = arr.reshape(-1)
+        return np.asarray(self._values(flat), dtype=np.float64).reshape(arr.shape)
+
+    def __call__(self, t: float) -> float:
+        """The value in effect for clock `t` (for the default clock: optimizer update number `t`, 0-based).
+
+        Runs the same `_values` code as `values()` on a one-element array, so both paths agree exactly.
+        """
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not (
+            0 <= t < math.inf
+        ):
+            as_clock_array(t if isinstance(t, (int, float, np.number)) else np.nan)
+        if self._unbound:
+            self._check_bound()
+        return float(self._values(np.array([t], dtype=np.float64))[0])
+
+    @functools.cached_property
+    def _unbound(self) -> bool:
+        # computed once: a frozen schedule cannot change (cached_property writes __dict__ directly)
+        return self.needs_total
+
+    # ------------------------------------------------------------------------------------- structure
+    def children(self) -> tuple[Schedule, ...]:
+        """Schedules this one is built from (empty for a family)."""
+        return ()
+
+    @property
+    def length(self) -> float | None:
+        """The clock span this schedule occupies when joined before another one (None: open)."""
+        return getattr(self, "total", None)
+
+    def length_fields(self) -> Iterable[dataclasses.Field[Any]]:
+        return (f for f in dataclasses.fields(self) if LENGTH in f.metadata)
+
+    @property
+    def needs_total(self) -> bool:
+        """True while a fraction of the run or an open length still waits for `bind(total)`."""
+        for f in self.length_fields():
+            v = getattr(self, f.name)
+            if f.metadata[LENGTH] == "one":
+                if f.name == "total" and v is None and not self._open_total_ok():
+                    return True
+                if is_fraction(v):
+                    return True
+            elif any(is_fraction(x) for x in v):
+                return True
+        return any(c.needs_total for c in self.children())
+
+    def _open_total_ok(self) -> bool:
+        """Whether `total=None` means something without binding (e.g. constant: forever)."""
+        return True
+
+    def _check_bound(self) -> None:
+        if self.needs_total:
+            raise ScheduleError(
+                f"{self} has a length given as a fraction of the run, or left open, but no total is known: "
+                "pass total=... to lrlab.parse() or call .bind(total)"
+            )
+
+    def bind(self: S, total: float, length: float | None = None) -> S:
+        """Resolve every fraction of the run against `total` clock units.
+
+        Args:
+          total: the whole run's length in clock units (>= 1). Fractions are fractions of this.
+          length: the span this schedule occupies inside a composite (default: `total`); an open
+            `total=None` field takes it.
+        Returns:
+          A new schedule with no fractions or open lengths left.
+        """
+        total = check_positive("total", total)
+        span = total if length is None else length
+        changes: dict[str, Any] = {}
+        for f in self.length_fields():
+            v = getattr(self, f.name)
+            if f.metadata[LENGTH] == "one":
+                if f.name == "total":
+                    if v is None:
+                        changes[f.name] = float(span)
+                    elif is_fraction(v):
+                        changes[f.name] = resolve_length(v, total)
+                elif is_fraction(v):
+                    changes[f.name] = resolve_length(v, total)
+            else:
+                if any(is_fraction(x) for x in v):
+                    changes[f.name] = tuple(resolve_length(x, total) for x in v)
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def bounds(self) -> tuple[float, float]:
+        """Declared (lowest, highest) value the schedule can take, for any clock."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------- operators
+    def __rshift__(self, other: Schedule) -> Schedule:
+        from lrlab.compose import Join
+
+        if not isinstance(other, Schedule):
+            return NotImplemented
+        left = self.pieces if isinstance(self, Join) else (self,)
+        right = other.pieces if isinstance(other, Join) else (other,)
+        return Join(pieces=(*left, *right))
+
+    def __mul__(self, other: object) -> Schedule:
+        from lrlab.compose import Product
+        from lrlab.families import Constant
+
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            other = Constant(value=float(other))
+        if not isinstance(other, Schedule):
+            return NotImplemented
+        left = self.factors if isinstance(self, Product) else (self,)
+        right = other.factors if isinstance(other, Product) else (other,)
+        return Product(factors=(*left, *right))
+
+    def __rmul__(self, other: object) -> Schedule:
+        from lrlab.families import Constant
+
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return Constant(value=float(other)) * self
+        return NotImplemented
+
+    # ------------------------------------------------------------------------------------- text
+    def __str__(self) -> str:
+        from lrlab.spec import format_spec
+
+        return format_spec(self)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        from lrlab.spec import to_dict
+
+        return to_dict(self)

@@ -1,0 +1,422 @@
+"""The one-line spec language, its canonical text form, the dict (JSON/YAML) form, and the name registry.
+
+Grammar (whitespace is free)::
+
+    spec    := product (">>" product)*          a >> b: join, each piece on its local clock
+    product := atom ("*" atom)*                 a * b: pointwise product; 0.5 * a scales
+    atom    := NUMBER | call | "(" spec ")"
+    call    := NAME "(" [arg ("," arg)*] ")"
+    arg     := [NAME "="] value                 positional args fill the family's leading fields
+    value   := NUMBER | NAME | "[" [value ("," value)*] "]" | spec
+    NUMBER  := 100 | 0.06 | 1e-4 | -2.5         a length in (0, 1) is a fraction of the run
+    NAME    := identifier; true/false/none are booleans and None
+
+Examples: ``warmup(0.06) >> cosine(floor=0.1)``, ``step(30, factor=0.1)``,
+``overlay(warmup(5), cosine_restarts(period=0.25, mult=2))``, ``wsd(warmup=0.05, decay=0.2)``.
+
+`format_spec(s)` writes the canonical text: keyword arguments that differ from the defaults (the first
+positional field unnamed), so `parse(format_spec(s)) == s` for every schedule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lrlab import compose, families
+from lrlab.errors import ScheduleError
+from lrlab.schedule import Schedule
+
+#: spec name -> schedule class; shared by the parser, `lrlab list` and the docs
+REGISTRY: dict[str, type[Schedule]] = {
+    cls.name: cls
+    for cls in (
+        families.Constant, families.Step, families.MultiStep, families.Exponential, families.Linear,
+        families.Polynomial, families.Cosine, families.CosineRestarts, families.Tanh, families.InverseSqrt,
+        families.Noam, families.Warmup, families.Cooldown, families.OneCycle, families.Cyclic,
+        families.Piecewise, compose.Join, compose.Overlay, compose.Product, compose.Clamp, compose.Repeat,
+    )
+}
+
+#: names that build a composite (their text form is the composite's)
+MACROS: dict[str, Callable[..., Schedule]] = {"wsd": compose.wsd}
+
+ALIASES: dict[str, str] = {"sgdr": "cosine_restarts", "rsqrt": "inverse_sqrt", "one_cycle": "onecycle",
+                           "step_decay": "step", "exp": "exponential", "poly": "polynomial"}
+
+#: fields given without a name, in order
+POSITIONAL: dict[str, tuple[str, ...]] = {
+    "constant": ("value",), "step": ("every", "factor"), "multistep": ("milestones", "factor"),
+    "exponential": ("gamma",), "linear": ("total",), "polynomial": ("total",), "cosine": ("total",),
+    "cosine_restarts": ("period",), "tanh": ("period",), "inverse_sqrt": ("timescale",),
+    "noam": ("d_model", "warmup"), "warmup": ("total",), "cooldown": ("total",), "onecycle": ("total",),
+    "cyclic": ("low", "high", "up"), "piecewise": ("times", "values"), "overlay": ("head", "base"),
+    "clamp": ("inner",), "repeat": ("inner", "times"), "join": ("pieces",), "product": ("factors",),
+}
+
+_COMPOSITE_FIELDS = {"pieces", "factors"}
+
+
+def spec_fields(cls: type[Schedule]) -> dict[str, dataclasses.Field[Any]]:
+    """Spec name -> dataclass field (the spec says `values` where the field is `values_`)."""
+    return {f.metadata.get("spec_name", f.name): f for f in dataclasses.fields(cls)}
+
+
+def all_names() -> list[str]:
+    return sorted([*REGISTRY, *MACROS, *ALIASES])
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>>>|[()\[\],=*]))"
+)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens: list[tuple[str, str, int]] = []
+        pos = 0
+        while pos < len(text):
+            if text[pos:].strip() == "":
+                break
+            m = _TOKEN.match(text, pos)
+            if not m or m.end() == pos:
+                col = pos + (len(text[pos:]) - len(text[pos:].lstrip()))
+                self.fail(col, f"unexpected character {text[col]!r}")
+            assert m is not None
+            kind = m.lastgroup or "op"
+            self.tokens.append((kind, m.group(kind), m.start(kind)))
+            pos = m.end()
+        self.i = 0
+
+    def fail(self, col: int, message: str) -> None:
+        pointer = " " * col + "^"
+        raise ScheduleError(f"{message} at column {col + 1}\n  {self.text}\n  {pointer}")
+
+    def peek(self) -> tuple[str, str, int] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def col(self) -> int:
+        tok = self.peek()
+        return tok[2] if tok else len(self.text)
+
+    def take(self, value: str | None = None, kind: str | None = None) -> tuple[str, str, int]:
+        tok = self.peek()
+        if tok is None or (value is not None and tok[1] != value) or (kind is not None and tok[0] != kind):
+            want = repr(value) if value else (kind or "a token")
+            got = "end of text" if tok is None else repr(tok[1])
+            self.fail(self.col(), f"expected {want}, got {got}")
+        assert tok is not None
+        self.i += 1
+        return tok
+
+    def at(self, value: str) -> bool:
+        tok = self.peek()
+        return tok is not None and tok[1] == value
+
+    # spec := product (">>" product)*
+    def spec(self) -> Any:
+        left = self.product()
+        while self.at(">>"):
+            col = self.col()
+            self.take(">>")
+            right = self.product()
+            left = _need_schedule(self, left, col) >> _need_schedule(self, right, col)
+        return left
+
+    def product(self) -> Any:
+        left = self.atom()
+        while self.at("*"):
+            col = self.col()
+            self.take("*")
+            right = self.atom()
+            left = _need_schedule(self, left, col) * _need_schedule(self, right, col)
+        return left
+
+    def atom(self) -> Any:
+        tok = self.peek()
+        if tok is None:
+            self.fail(len(self.text), "expected a schedule such as cosine(), got end of text")
+        assert tok is not None
+        kind, value, col = tok
+        if kind == "num":
+            self.take()
+            return _number(value)
+        if value == "(":
+            self.take("(")
+            inner = self.spec()
+            self.take(")")
+            return inner
+        if kind == "name":
+            nxt = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
+            if nxt is not None and nxt[1] == "(":
+                return self.call()
+            if ALIASES.get(value, value) in REGISTRY or value in MACROS:
+                self.fail(col, f"{value} needs parentheses: write {value}()")
+            self.take()
+            return _word(value)
+        self.fail(col, f"expected a schedule or a number, got {value!r}")
+
+    def value(self) -> Any:
+        if self.at("["):
+            self.take("[")
+            items: list[Any] = []
+            while not self.at("]"):
+                items.append(self.value())
+                if not self.at("]"):
+                    self.take(",")
+            self.take("]")
+            return tuple(items)
+        tok, nxt = self.peek(), (self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None)
+        if tok and tok[0] == "name" and (nxt is None or nxt[1] in (",", ")", "]")):
+            self.take()
+            return _word(tok[1])  # a bare word such as shape=linear, even where it names a schedule too
+        return self.spec()
+
+    def call(self) -> Schedule:
+        _, name, col = self.take(kind="name")
+        key = ALIASES.get(name, name)
+        if key not in REGISTRY and key not in MACROS:
+            close = difflib.get_close_matches(name, all_names(), n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            self.fail(col, f"unknown schedule {name!r}{hint} (known: {', '.join(all_names())})")
+        self.take("(")
+        args: list[tuple[Any, int]] = []
+        kwargs: dict[str, tuple[Any, int]] = {}
+        while not self.at(")"):
+            acol = self.col()
+            tok = self.peek()
+            nxt = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
+            if tok and tok[0] == "name" and nxt and nxt[1] == "=":
+                self.take()
+                self.take("=")
+                if tok[1] in kwargs:
+                    self.fail(acol, f"{name}: argument {tok[1]!r} given twice")
+                kwargs[tok[1]] = (self.value(), acol)
+            else:
+                if kwargs:
+                    self.fail(acol, f"{name}: positional argument after keyword arguments")
+                args.append((self.value(), acol))
+            if not self.at(")"):
+                self.take(",")
+        self.take(")")
+        return _build(self, key, args, kwargs, col)
+
+
+def _number(text: str) -> int | float:
+    v = float(text)
+    if re.fullmatch(r"[-+]?\d+", text):
+        return int(text)
+    return v
+
+
+def _word(word: str) -> Any:
+    low = word.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    return word
+
+
+def _need_schedule(p: _Parser, x: Any, col: int) -> Schedule:
+    if isinstance(x, Schedule):
+        return x
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return families.Constant(value=float(x))
+    p.fail(col, f"expected a schedule on both sides of the operator, got {x!r}")
+    raise AssertionError
+
+
+def _build(p: _Parser, name: str, args: list[tuple[Any, int]], kwargs: dict[str, tuple[Any, int]],
+           col: int) -> Schedule:
+    if name in MACROS:
+        if args:
+            p.fail(args[0][1], f"{name} takes keyword arguments only")
+        try:
+            return MACROS[name](**{k: v for k, (v, _) in kwargs.items()})
+        except TypeError as e:
+            p.fail(col, f"{name}: {e}")
+        except ScheduleError as e:
+            p.fail(col, f"in {name}(...): {e}")
+    cls = REGISTRY[name]
+    fields = spec_fields(cls)
+    positional = POSITIONAL.get(name, ())
+    values: dict[str, Any] = {}
+    if name in ("join", "product") and args and not kwargs:
+        # join(a, b, c) / product(a, b)
+        values[positional[0]] = tuple(_need_schedule(p, v, c) for v, c in args)
+    else:
+        if len(args) > len(positional):
+            p.fail(args[len(positional)][1],
+                   f"{name} takes at most {len(positional)} positional argument(s) ({', '.join(positional)})")
+        for (v, _), fname in zip(args, positional):
+            values[fname] = v
+        for k, (v, kcol) in kwargs.items():
+            if k not in fields or k == "name":
+                options = [f for f in fields if f != "name"]
+                close = difflib.get_close_matches(k, options, n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                p.fail(kcol, f"{name} has no argument {k!r}{hint} (arguments: {', '.join(options)})")
+            if k in values:
+                p.fail(kcol, f"{name}: argument {k!r} given twice")
+            values[k] = v
+    init = {fields[k].name: _coerce(v) for k, v in values.items()}
+    try:
+        return cls(**init)
+    except ScheduleError as e:
+        p.fail(col, f"in {name}(...): {e}")
+    except TypeError as e:
+        p.fail(col, f"{name}: {e}")
+    raise AssertionError
+
+
+def _coerce(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(v)
+    return v
+
+
+def parse(text: str, total: float | None = None) -> Schedule:
+    """Parse a spec such as ``warmup(0.06) >> cosine(floor=0.1)``.
+
+    Args:
+      text: the spec (see the module docstring for the grammar).
+      total: the run's length in clock units; when given, fractions and open lengths are resolved
+        (`Schedule.bind`).
+    Returns:
+      The schedule. Raises `ScheduleError` pointing at the column of the problem.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ScheduleError(f"spec must be a non-empty text such as 'cosine()', got {text!r}")
+    p = _Parser(text)
+    result = p.spec()
+    if p.peek() is not None:
+        p.fail(p.col(), f"unexpected {p.peek()[1]!r} after a complete schedule")  # type: ignore[index]
+    schedule = _need_schedule(p, result, 0)
+    return schedule.bind(total) if total is not None else schedule
+
+
+# ------------------------------------------------------------------------------------------------ formatting
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, Schedule):
+        return format_spec(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "none"
+    if isinstance(v, (int, float)):
+        f = float(v)
+        if f.is_integer() and abs(f) < 1e16:
+            return str(int(f))
+        r = repr(f)
+        return r
+    if isinstance(v, (tuple, list)):
+        return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
+    return str(v)
+
+
+def _is_default(f: dataclasses.Field[Any], v: Any) -> bool:
+    if f.default is not dataclasses.MISSING:
+        d = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        d = f.default_factory()
+    else:
+        return False
+    if isinstance(d, float) and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v) == d and not (math.isnan(d))
+    return (bool(v == d) and type(v) is type(d)) or (v is None and d is None)
+
+
+def format_spec(s: Schedule) -> str:
+    """Canonical spec text of a schedule; `parse(format_spec(s)) == s`."""
+    if isinstance(s, compose.Join):
+        return " >> ".join(_fmt_factor(p, in_join=True) for p in s.pieces)
+    if isinstance(s, compose.Product):
+        return " * ".join(_fmt_factor(f, in_join=False) for f in s.factors)
+    cls = type(s)
+    parts: list[str] = []
+    positional = POSITIONAL.get(cls.name, ())
+    for sname, f in spec_fields(cls).items():
+        if sname == "name":
+            continue
+        v = getattr(s, f.name)
+        if _is_default(f, v):
+            continue
+        text = _fmt_value(v)
+        if positional and sname == positional[0] and not parts:
+            parts.append(text)
+        else:
+            parts.append(f"{sname}={text}")
+    return f"{cls.name}({', '.join(parts)})"
+
+
+def _fmt_factor(s: Schedule, *, in_join: bool) -> str:
+    if isinstance(s, families.Constant) and s.total is None and not in_join:
+        return _fmt_value(s.value)
+    text = format_spec(s)
+    if isinstance(s, compose.Join) or (isinstance(s, compose.Product) and not in_join):
+        return f"({text})"
+    return text
+
+
+# ------------------------------------------------------------------------------------------------ dict form
+
+
+def to_dict(s: Schedule) -> dict[str, Any]:
+    """A JSON/YAML-ready dict: ``{"name": "cosine", "total": 1000}``; composites nest."""
+    out: dict[str, Any] = {"name": type(s).name}
+    for sname, f in spec_fields(type(s)).items():
+        if sname == "name":
+            continue
+        v = getattr(s, f.name)
+        if _is_default(f, v) and sname not in _COMPOSITE_FIELDS:
+            continue
+        out[sname] = _dict_value(v)
+    return out
+
+
+def _dict_value(v: Any) -> Any:
+    if isinstance(v, Schedule):
+        return to_dict(v)
+    if isinstance(v, tuple):
+        return [_dict_value(x) for x in v]
+    return v
+
+
+def from_dict(d: Mapping[str, Any]) -> Schedule:
+    """Inverse of `to_dict`; errors name the offending key."""
+    if not isinstance(d, Mapping) or "name" not in d:
+        raise ScheduleError(f"a schedule dict needs a 'name' key (one of {', '.join(all_names())}), got {d!r}")
+    name = ALIASES.get(str(d["name"]), str(d["name"]))
+    args = {k: _from_dict_value(v) for k, v in d.items() if k != "name"}
+    if name in MACROS:
+        return MACROS[name](**args)
+    if name not in REGISTRY:
+        close = difflib.get_close_matches(str(d["name"]), all_names(), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ScheduleError(f"unknown schedule name {d['name']!r}{hint}")
+    cls = REGISTRY[name]
+    fields = spec_fields(cls)
+    for k in args:
+        if k not in fields or k == "name":
+            options = ", ".join(f for f in fields if f != "name")
+            raise ScheduleError(f"{name} has no argument {k!r} (arguments: {options})")
+    return cls(**{fields[k].name: v for k, v in args.items()})
+
+
+def _from_dict_value(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return from_dict(v)
+    if isinstance(v, list):
+        return tuple(_from_dict_value(x) for x in v)
+    return v

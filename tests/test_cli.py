@@ -1,0 +1,82 @@
+"""The CLI end to end: one run per core command, and bad input -> one line, no traceback, exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lrlab.cli import main
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["list", "--json"], capsys)
+    assert code == 0
+    names = {r["name"] for r in json.loads(out)["schedules"]}
+    assert {"cosine", "warmup", "wsd", "join", "onecycle"} <= names
+
+
+def test_show_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["show", "warmup(0.1) >> cosine(floor=0.1)", "--total", "100", "--at", "0,5,10,100",
+                        "--lr", "3e-4", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert [r["value"] for r in data["values"]][:3] == [0.0, 0.5, 1.0]
+    assert data["values"][3]["value"] == pytest.approx(0.1, rel=1e-12)
+    assert data["values"][2]["lr"] == pytest.approx(3e-4)
+    assert [p["start"] for p in data["phases"]] == [0.0, 10.0]
+    assert data["bound"] == "warmup(10) >> cosine(floor=0.1, total=90)"
+
+
+def test_show_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["show", "step(0.25, factor=0.5)", "-n", "100"], capsys)
+    assert code == 0
+    assert "step(0.25, factor=0.5)" in out and "0.125" in out
+
+
+def test_plot_writes_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "lr.png"
+    code, out, _ = run(["plot", "warmup(0.06) >> cosine(floor=0.1)", "-n", "1000", "--out", str(png)], capsys)
+    assert code == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert "peak 1 at t=60" in out and "minimum 0.1 at t=1000" in out
+    assert "⠉" in out or "⣀" in out  # the braille terminal plot
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "cosin()", "-n", "10"], "did you mean cosine?"),
+        (["show", "warmup(2000) >> cosine()", "-n", "1000"], "leaving nothing for cosine()"),
+        (["show", "cosine(peak=-1, floor=2, total=0)", "-n", "10"], "cosine.total must be > 0"),
+        (["plot", "cosine()", "-n", "-5"], "total must be a positive number"),
+        (["show", "cosine()", "-n", "10", "--at", "a,b"], "--at must be comma-separated numbers"),
+    ],
+    ids=["unknown-name", "warmup-too-long", "bad-total-field", "negative-total", "bad-at"],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(args, capsys)
+    assert code == 2
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err + out
+
+
+def test_console_script_exit_code_without_traceback() -> None:
+    proc = subprocess.run([sys.executable, "-m", "lrlab.cli", "show", "cosine(flor=1)", "-n", "5"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "did you mean floor?" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["plot"], capsys)
+    assert code == 2 and "Missing argument" in err

@@ -1,0 +1,105 @@
+"""The spec language: round trips, the dict form, and errors that point at the column."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import lrlab
+from lrlab import ScheduleError
+from lrlab.spec import REGISTRY, from_dict, to_dict
+
+ROUND_TRIP = [
+    "cosine()",
+    "warmup(0.06) >> cosine(floor=0.1)",
+    "warmup(100) >> linear(end=0)",
+    "step(30, factor=0.5)",
+    "multistep([30, 60, 90], factor=0.1)",
+    "exponential(0.99)",
+    "exponential(rate=0.001, every=10, staircase=true)",
+    "cosine_restarts(0.25, mult=2, decay=0.8, floor=0.01)",
+    "tanh(100, limit=3, mult=2)",
+    "inverse_sqrt(4000)",
+    "warmup(4000) >> inverse_sqrt(4000)",
+    "noam(512, warmup=4000)",
+    "onecycle(three_phase=true, shape=linear)",
+    "cyclic(0.1, high=1, up=50, down=150, mode=exp_range, gamma=0.999)",
+    "piecewise([0, 100, 200], values=[0, 1, 0.1], shape=cosine)",
+    "overlay(warmup(5, start=0.1), base=cosine())",
+    "clamp(exponential(0.9), min=0.05)",
+    "repeat(linear(100), times=3)",
+    "0.5 * cosine()",
+    "warmup(100, shape=exponential) * cosine()",
+    "warmup(beta2=0.999) >> cosine()",
+    "warmup(0.05) >> constant() >> cooldown(0.2, shape=linear, end=0.1)",
+    "(warmup(10) >> constant()) * 2",
+]
+
+
+@pytest.mark.parametrize("text", ROUND_TRIP, ids=ROUND_TRIP)
+def test_text_and_dict_round_trip(text: str) -> None:
+    s = lrlab.parse(text)
+    assert lrlab.parse(str(s)) == s
+    assert from_dict(json.loads(json.dumps(to_dict(s)))) == s
+    bound = s.bind(10_000)
+    assert lrlab.parse(str(bound)) == bound
+    assert from_dict(to_dict(bound)) == bound
+
+
+def test_canonical_text_is_short_and_readable() -> None:
+    assert str(lrlab.parse("warmup( total = 0.06 )>>cosine(floor=0.1,peak=1)")) == "warmup(0.06) >> cosine(floor=0.1)"
+    assert str(lrlab.parse("sgdr(period=10)")) == "cosine_restarts(10)"
+
+
+def test_dict_form() -> None:
+    d = to_dict(lrlab.parse("warmup(0.1) >> cosine(floor=0.1)"))
+    assert d == {"name": "join", "pieces": [{"name": "warmup", "total": 0.1}, {"name": "cosine", "floor": 0.1}]}
+
+
+ERRORS = [
+    ("cosin()", "unknown schedule 'cosin'; did you mean cosine?", 1),
+    ("warmup(0.1) >> cosin()", "did you mean cosine?", 16),
+    ("cosine(flor=0.1)", "cosine has no argument 'flor'; did you mean floor?", 8),
+    ("cosine(", "got end of text", 8),
+    ("cosine() >>", "expected a schedule", 12),
+    ("cosine() cosine()", "unexpected 'cosine' after a complete schedule", 10),
+    ("cosine(floor=0.1, floor=0.2)", "given twice", 19),
+    ("cosine(peak=-)", "unexpected character", 13),
+    ("step(1, 2, 3)", "step takes at most 2 positional", 12),
+    ("cosine(floor=0.1, 5)", "positional argument after keyword", 19),
+    ("cosine(total=-3)", "cosine.total must be > 0", 1),
+    ("exponential()", "exactly one of gamma", 1),
+    ("warmup(10) >> 3 >> cosine", "cosine needs parentheses: write cosine()", 20),
+]
+
+
+@pytest.mark.parametrize(("text", "message", "column"), ERRORS, ids=[e[0] for e in ERRORS])
+def test_errors_point_at_the_column(text: str, message: str, column: int) -> None:
+    with pytest.raises(ScheduleError) as info:
+        lrlab.parse(text)
+    msg = str(info.value)
+    assert message in msg
+    assert f"at column {column}" in msg
+    pointer_line = msg.splitlines()[-1]
+    assert pointer_line.index("^") - 2 == column - 1
+
+
+def test_empty_spec() -> None:
+    with pytest.raises(ScheduleError, match="non-empty"):
+        lrlab.parse("  ")
+
+
+def test_from_dict_errors_name_the_key() -> None:
+    with pytest.raises(ScheduleError, match="needs a 'name' key"):
+        from_dict({"total": 3})
+    with pytest.raises(ScheduleError, match="did you mean cosine"):
+        from_dict({"name": "cosin"})
+    with pytest.raises(ScheduleError, match="cosine has no argument 'flor'"):
+        from_dict({"name": "cosine", "flor": 0.1})
+
+
+def test_registry_covers_every_family() -> None:
+    assert {"constant", "step", "multistep", "exponential", "linear", "polynomial", "cosine", "cosine_restarts",
+            "tanh", "inverse_sqrt", "noam", "warmup", "cooldown", "onecycle", "cyclic", "piecewise", "join",
+            "overlay", "product", "clamp", "repeat"} <= set(REGISTRY)
