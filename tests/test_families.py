@@ -93,11 +93,11 @@ CASES = [
     ("cyclic-down", Cyclic(low=0.1, high=1.0, up=10, down=30), 25, 0.1 + 0.9 * 0.5),
     ("cyclic-tri2", Cyclic(low=0.0, high=1.0, up=10, mode="triangular2"), 30, 0.5),
     ("cyclic-exp", Cyclic(low=0.0, high=1.0, up=10, mode="exp_range", gamma=0.99), 10, 0.99**10),
-    ("pw-const", Piecewise(times=(10, 20), values_=(1.0, 0.5, 0.1)), 15, 0.5),
-    ("pw-const-edge", Piecewise(times=(10, 20), values_=(1.0, 0.5, 0.1)), 20, 0.1),
-    ("pw-lin", Piecewise(times=(0, 10, 20), values_=(0.0, 1.0, 0.5), shape="linear"), 15, 0.75),
-    ("pw-cos", Piecewise(times=(0, 10), values_=(1.0, 0.0), shape="cosine"), 5, 0.5 * (cos(pi / 2) + 1)),
-    ("pw-hold", Piecewise(times=(0, 10), values_=(1.0, 0.0), shape="linear"), 50, 0.0),
+    ("pw-const", Piecewise(times=(10, 20), levels=(1.0, 0.5, 0.1)), 15, 0.5),
+    ("pw-const-edge", Piecewise(times=(10, 20), levels=(1.0, 0.5, 0.1)), 20, 0.1),
+    ("pw-lin", Piecewise(times=(0, 10, 20), levels=(0.0, 1.0, 0.5), shape="linear"), 15, 0.75),
+    ("pw-cos", Piecewise(times=(0, 10), levels=(1.0, 0.0), shape="cosine"), 5, 0.5 * (cos(pi / 2) + 1)),
+    ("pw-hold", Piecewise(times=(0, 10), levels=(1.0, 0.0), shape="linear"), 50, 0.0),
 ]
 
 
@@ -142,8 +142,8 @@ BAD = [
     ("onecycle-pct", lambda: OneCycle(total=10, pct_start=1.2), "onecycle.pct_start must be in (0, 1)"),
     ("onecycle-3p-pct", lambda: OneCycle(total=10, pct_start=0.6, three_phase=True), "(0, 0.5)"),
     ("cyclic-mode", lambda: Cyclic(mode="saw"), "cyclic.mode must be one of triangular"),
-    ("pw-len", lambda: Piecewise(times=(1, 2), values_=(1.0,)), "piecewise.values must hold len(times) + 1"),
-    ("pw-order", lambda: Piecewise(times=(2, 1), values_=(1.0, 2.0, 3.0)), "strictly increasing"),
+    ("pw-len", lambda: Piecewise(times=(1, 2), levels=(1.0,)), "piecewise.levels must hold len(times) + 1"),
+    ("pw-order", lambda: Piecewise(times=(2, 1), levels=(1.0, 2.0, 3.0)), "strictly increasing"),
     ("bool-number", lambda: Constant(value=True), "constant.value must be a number"),
     ("string-number", lambda: Linear(start="1", total=10), "linear.start must be a number"),  # type: ignore[arg-type]
 ]

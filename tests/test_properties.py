@@ -71,7 +71,7 @@ def family(draw: st.DrawFn) -> lrlab.Schedule:
     times = sorted(set(draw(st.lists(st.integers(0, 1000), min_size=2, max_size=5))))
     shape = draw(st.sampled_from(["constant", "linear", "cosine"]))
     n = len(times) + 1 if shape == "constant" else len(times)
-    return F.Piecewise(times=tuple(float(x) for x in times), values_=tuple(draw(st.lists(pos, min_size=n, max_size=n))),
+    return F.Piecewise(times=tuple(float(x) for x in times), levels=tuple(draw(st.lists(pos, min_size=n, max_size=n))),
                        shape=shape)
 
 

@@ -25,7 +25,7 @@ ROUND_TRIP = [
     "noam(512, warmup=4000)",
     "onecycle(three_phase=true, shape=linear)",
     "cyclic(0.1, high=1, up=50, down=150, mode=exp_range, gamma=0.999)",
-    "piecewise([0, 100, 200], values=[0, 1, 0.1], shape=cosine)",
+    "piecewise([0, 100, 200], levels=[0, 1, 0.1], shape=cosine)",
     "overlay(warmup(5, start=0.1), base=cosine())",
     "clamp(exponential(0.9), min=0.05)",
     "repeat(linear(100), times=3)",

@@ -272,7 +272,7 @@ class Cosine(Schedule):
     ``cosine_decay_schedule``.
 
     >>> Cosine(total=100)(50)
-    0.5000000000000001
+    0.5
     """
 
     name: ClassVar[str] = "cosine"
@@ -780,47 +780,48 @@ PIECEWISE_SHAPES = ("constant", "linear", "cosine")
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Piecewise(Schedule):
-    """A table: ``values[i]`` at clock ``times[i]``, constant or interpolated between, held outside.
+    """A table: ``levels[i]`` at clock ``times[i]``, constant or interpolated between, held outside.
 
-    Formula: constant: ``values[number of times <= t] `` with ``len(values) == len(times) + 1``;
+    Formula: constant: ``levels[number of times <= t]`` with ``len(levels) == len(times) + 1``;
     linear: ``a + pct * (b - a)``; cosine: ``b + (a - b) / 2 * (cos(pi * pct) + 1)`` between neighbours
-    (``len(values) == len(times)``).
-    Args: times (strictly increasing, >= 0, clock units); values (finite); shape.
-    Matches: optax ``piecewise_constant_schedule`` (values = cumulative products of its scales) and
+    ``a = levels[i], b = levels[i + 1]``, ``pct = (t - times[i]) / (times[i + 1] - times[i])``
+    (``len(levels) == len(times)``).
+    Args: times (strictly increasing, >= 0, clock units); levels (finite); shape.
+    Matches: optax ``piecewise_constant_schedule`` (levels = cumulative products of its scales) and
     ``piecewise_interpolate_schedule``.
 
-    >>> Piecewise(times=(0, 10), values=(0.0, 1.0), shape="linear")(5)
+    >>> Piecewise(times=(0, 10), levels=(0.0, 1.0), shape="linear")(5)
     0.5
     """
 
     name: ClassVar[str] = "piecewise"
     times: tuple[float, ...] = ()
-    values_: tuple[float, ...] = field(default=(), metadata={"spec_name": "values"})
+    levels: tuple[float, ...] = ()
     shape: str = "constant"
     total: float | None = length_field()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "times", tuple(float(x) for x in self.times))
-        object.__setattr__(self, "values_", tuple(self.values_))
+        object.__setattr__(self, "levels", tuple(self.levels))
         check_choice("piecewise.shape", self.shape, PIECEWISE_SHAPES)
         for i, x in enumerate(self.times):
             check_nonneg(f"piecewise.times[{i}]", x)
-        for i, v in enumerate(self.values_):
-            check_number(f"piecewise.values[{i}]", v)
+        for i, v in enumerate(self.levels):
+            check_number(f"piecewise.levels[{i}]", v)
         if any(b <= a for a, b in itertools.pairwise(self.times)):
             raise ScheduleError(f"piecewise.times must be strictly increasing, got {self.times}")
         want = len(self.times) + 1 if self.shape == "constant" else len(self.times)
-        if len(self.values_) != want or not self.values_:
+        if len(self.levels) != want or not self.levels:
             rule = "len(times) + 1" if self.shape == "constant" else "len(times) (at least 1)"
             raise ScheduleError(
-                f"piecewise.values must hold {rule} numbers for shape={self.shape}, got {len(self.values_)} "
+                f"piecewise.levels must hold {rule} numbers for shape={self.shape}, got {len(self.levels)} "
                 f"values for {len(self.times)} times"
             )
         check_length("piecewise.total", self.total, allow_zero=True)
 
     def _values(self, t: FloatArray) -> FloatArray:
         times = np.asarray(self.times, dtype=np.float64)
-        vals = np.asarray(self.values_, dtype=np.float64)
+        vals = np.asarray(self.levels, dtype=np.float64)
         if self.shape == "constant":
             return vals[np.searchsorted(times, t, side="right")]
         j = np.clip(np.searchsorted(times, t, side="right") - 1, 0, max(len(times) - 2, 0))
@@ -837,4 +838,4 @@ class Piecewise(Schedule):
         return out
 
     def bounds(self) -> tuple[float, float]:
-        return (min(self.values_), max(self.values_))
+        return (min(self.levels), max(self.levels))

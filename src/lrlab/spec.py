@@ -54,7 +54,7 @@ POSITIONAL: dict[str, tuple[str, ...]] = {
     "exponential": ("gamma",), "linear": ("total",), "polynomial": ("total",), "cosine": ("total",),
     "cosine_restarts": ("period",), "tanh": ("period",), "inverse_sqrt": ("timescale",),
     "noam": ("d_model", "warmup"), "warmup": ("total",), "cooldown": ("total",), "onecycle": ("total",),
-    "cyclic": ("low", "high", "up"), "piecewise": ("times", "values"), "overlay": ("head", "base"),
+    "cyclic": ("low", "high", "up"), "piecewise": ("times", "levels"), "overlay": ("head", "base"),
     "clamp": ("inner",), "repeat": ("inner", "times"), "join": ("pieces",), "product": ("factors",),
 }
 
@@ -62,7 +62,7 @@ _COMPOSITE_FIELDS = {"pieces", "factors"}
 
 
 def spec_fields(cls: type[Schedule]) -> dict[str, dataclasses.Field[Any]]:
-    """Spec name -> dataclass field (the spec says `values` where the field is `values_`)."""
+    """Spec name -> dataclass field."""
     return {f.metadata.get("spec_name", f.name): f for f in dataclasses.fields(cls)}
 
 
