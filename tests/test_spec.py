@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,22 @@ def test_registry_covers_every_family() -> None:
     assert {"constant", "step", "multistep", "exponential", "linear", "polynomial", "cosine", "cosine_restarts",
             "tanh", "inverse_sqrt", "noam", "warmup", "cooldown", "onecycle", "cyclic", "piecewise", "join",
             "overlay", "product", "clamp", "repeat"} <= set(REGISTRY)
+
+
+def test_load_from_files(tmp_path: Path) -> None:
+    import yaml
+
+    from lrlab.spec import load
+
+    s = lrlab.parse("warmup(0.1) >> cosine(floor=0.1)")
+    (tmp_path / "a.json").write_text(json.dumps({"schedule": to_dict(s)}))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(to_dict(s)))
+    (tmp_path / "c.txt").write_text(str(s) + "\n")
+    for name in ("a.json", "b.yaml", "c.txt"):
+        assert load(f"@{tmp_path / name}") == s
+    assert load(f"@{tmp_path / 'a.json'}", total=100) == s.bind(100)
+    with pytest.raises(ScheduleError, match="cannot read schedule file"):
+        load(f"@{tmp_path / 'missing.json'}")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ScheduleError, match="is not valid JSON"):
+        load(f"@{tmp_path / 'bad.json'}")

@@ -20,7 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-SpecArg = Annotated[str, typer.Argument(help="schedule spec, e.g. 'warmup(0.06) >> cosine(floor=0.1)'")]
+SpecArg = Annotated[
+    str, typer.Argument(help="schedule spec, e.g. 'warmup(0.06) >> cosine(floor=0.1)', or @file.json/.yaml")
+]
 TotalOpt = Annotated[float, typer.Option("--total", "-n", help="run length in clock units (updates)")]
 
 
@@ -62,9 +64,9 @@ def show(
 ) -> None:
     """Print a schedule's phases with their formulas, and a table of values."""
     from lrlab.preview import phases, value_table
-    from lrlab.spec import parse
+    from lrlab.spec import load, parse
 
-    schedule = parse(spec, total=total)
+    schedule = load(spec, total=total)
     clocks = None
     if at:
         try:
@@ -75,7 +77,7 @@ def show(
     ph = phases(schedule, total)
     if as_json:
         typer.echo(json.dumps({
-            "spec": str(parse(spec)), "bound": str(schedule), "total": total,
+            "spec": str(load(spec)), "bound": str(schedule), "total": total,
             "phases": [{"start": p.start, "end": p.end, "spec": p.spec, "formula": p.formula} for p in ph],
             "values": [{"t": t, "value": v, **({"lr": v * lr} if lr else {})} for t, v in rows],
         }, indent=2))
@@ -84,7 +86,7 @@ def show(
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]{parse(spec)}[/bold]  (total={total:g}; bound: {schedule})")
+    console.print(f"[bold]{load(spec)}[/bold]  (total={total:g}; bound: {schedule})")
     for p in ph:
         end = "∞" if p.end is None else f"{p.end:g}"
         console.print(f"  [{p.start:g}, {end})  [cyan]{p.spec}[/cyan]\n      {p.formula}")
@@ -108,9 +110,9 @@ def plot(
 ) -> None:
     """Plot a schedule in the terminal and/or as a PNG, with phase boundaries and peak/minimum marked."""
     from lrlab.preview import plot_png, plot_terminal, preview
-    from lrlab.spec import parse
+    from lrlab.spec import load
 
-    p = preview(parse(spec), total)
+    p = preview(load(spec), total)
     if terminal:
         typer.echo(plot_terminal(p))
     typer.echo(f"peak {p.peak:.6g} at t={p.peak_t:g}; minimum {p.min:.6g} at t={p.min_t:g}")

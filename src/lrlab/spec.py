@@ -414,6 +414,43 @@ def from_dict(d: Mapping[str, Any]) -> Schedule:
     return cls(**{fields[k].name: v for k, v in args.items()})
 
 
+def load(source: str, total: float | None = None) -> Schedule:
+    """A schedule from spec text, or from a file when ``source`` starts with ``@``: ``@run.json`` /
+    ``@run.yaml`` holding the dict form (or ``{"schedule": <dict or text>}``), or any other file holding the
+    spec text."""
+    if not source.startswith("@"):
+        return parse(source, total=total)
+    path = source[1:]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as e:
+        raise ScheduleError(f"cannot read schedule file {path!r}: {e.strerror}") from None
+    data: Any
+    if path.endswith(".json"):
+        import json
+
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise ScheduleError(f"{path} is not valid JSON: {e}") from None
+    elif path.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise ScheduleError("reading YAML needs PyYAML: pip install pyyaml") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ScheduleError(f"{path} is not valid YAML: {e}") from None
+    else:
+        return parse(text.strip(), total=total)
+    if isinstance(data, Mapping) and "schedule" in data:
+        data = data["schedule"]
+    schedule = parse(data) if isinstance(data, str) else from_dict(data)
+    return schedule.bind(total) if total is not None else schedule
+
+
 def _from_dict_value(v: Any) -> Any:
     if isinstance(v, Mapping):
         return from_dict(v)
