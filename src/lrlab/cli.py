@@ -64,7 +64,7 @@ def show(
 ) -> None:
     """Print a schedule's phases with their formulas, and a table of values."""
     from lrlab.preview import phases, value_table
-    from lrlab.spec import load, parse
+    from lrlab.spec import load
 
     schedule = load(spec, total=total)
     clocks = None
