@@ -294,13 +294,20 @@ class Cosine(Schedule):
         return False
 
     def _values(self, t: FloatArray) -> FloatArray:
-        p = t / float(self.total)  # type: ignore[arg-type]
+        # in place on one new array: the same operations as
+        # (peak - floor) * (0.5 * (1 + cos(pi * cycles * 2 * p))) ** exponent + floor, without five temporaries
+        c = t / float(self.total)  # type: ignore[arg-type]
         if not self.periodic:
-            p = np.minimum(p, 1.0)
-        c = 0.5 * (1.0 + np.cos(np.pi * self.cycles * 2.0 * p))
+            np.minimum(c, 1.0, out=c)
+        c *= np.pi * self.cycles * 2.0
+        np.cos(c, out=c)
+        c += 1.0
+        c *= 0.5
         if self.exponent != 1.0:
-            c = np.power(c, self.exponent)
-        return (self.peak - self.floor) * c + self.floor
+            np.power(c, self.exponent, out=c)
+        c *= self.peak - self.floor
+        c += self.floor
+        return c
 
     def bounds(self) -> tuple[float, float]:
         return _ordered(self.peak, self.floor)
@@ -309,21 +316,23 @@ class Cosine(Schedule):
 def _cycle_position(t: FloatArray, period: float, mult: float) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(cycle index i, clock within the cycle, cycle length) for periods ``period * mult ** i``.
 
-    The index from the logarithm is corrected by one either way, so a clock exactly on a restart always starts
-    the new cycle (timm's ``floor(log(...))`` can land one cycle early, e.g. at t=1000 for period 1, mult 10).
+    Cycle ``i`` starts at ``(1 - mult**i) / (1 - mult) * period`` and lasts ``mult**i * period``, computed in
+    exactly timm's arithmetic. The index from the logarithm is corrected by one either way, so a clock exactly
+    on a restart always starts the new cycle (timm's ``floor(log(...))`` can land one cycle early, e.g. at
+    t=1000 for period 1, mult 10).
     """
     if mult == 1.0:
         i = np.floor_divide(t, period)
-        return i, t - i * period, np.full_like(t, period)
-    i = np.floor(np.log1p(t * (mult - 1.0) / period) / np.log(mult))
+        return i, t - period * i, np.full_like(t, period)
+    i = np.floor(np.log(1.0 - t / period * (1.0 - mult)) / np.log(mult))
     i = np.maximum(i, 0.0)
 
     def start(k: FloatArray) -> FloatArray:
-        return period * (np.power(mult, k) - 1.0) / (mult - 1.0)
+        return (1.0 - np.power(mult, k)) / (1.0 - mult) * period
 
     i = np.where(start(i) > t, i - 1.0, i)
     i = np.where(start(i + 1.0) <= t, i + 1.0, i)
-    return i, t - start(i), period * np.power(mult, i)
+    return i, t - start(i), np.power(mult, i) * period
 
 
 def _cycle_bounds(peak: float, floor: float, decay: float) -> tuple[float, float]:
@@ -375,8 +384,10 @@ class CosineRestarts(Schedule):
     def _values(self, t: FloatArray) -> FloatArray:
         i, u, L = _cycle_position(t, float(self.period), self.mult)
         top = self.peak * np.power(self.decay, i)
-        ratio = u / L if self.k == 1.0 else np.power(u, self.k) / np.power(L, self.k)
-        v = self.floor + 0.5 * (top - self.floor) * (1.0 + np.cos(np.pi * ratio))
+        # pi * u / L in this order, as torch and timm compute it: near the end of a cycle 1 + cos(x) cancels,
+        # so one ulp in the argument would show in the last digits
+        arg = np.pi * u / L if self.k == 1.0 else np.pi * np.power(u, self.k) / np.power(L, self.k)
+        v = self.floor + 0.5 * (top - self.floor) * (1.0 + np.cos(arg))
         if self.limit:
             v = np.where(i < self.limit, v, self.floor)
         return v
@@ -438,14 +449,16 @@ class Tanh(Schedule):
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class InverseSqrt(Schedule):
-    """Inverse square-root decay in Hugging Face's timescale form.
+    """Inverse square-root decay in Hugging Face's timescale form (or any inverse power).
 
     Formula: ``peak * 1 / sqrt((t + timescale) / timescale)`` — equal to ``peak`` at t=0 and to
-    ``peak * sqrt(timescale / t)`` for large t. After a warm-up of ``w`` updates and ``timescale = w`` this
-    is the original Transformer's ``min(t**-0.5, t * w**-1.5)`` shape, normalised to ``peak`` (see ``Noam``
-    for the paper's exact scale).
-    Args: timescale (> 0, clock units); peak.
-    Matches: HF ``get_inverse_sqrt_schedule`` (after warm-up).
+    ``peak * sqrt(timescale / t)`` for large t; with ``power != 0.5``,
+    ``peak * ((t + timescale) / timescale) ** -power``. After a warm-up of ``w`` updates and
+    ``timescale = w`` this is the original Transformer's ``min(t**-0.5, t * w**-1.5)`` shape, normalised to
+    ``peak`` (see ``Noam`` for the paper's exact scale).
+    Args: timescale (> 0, clock units); peak; power (> 0, default 0.5).
+    Matches: HF ``get_inverse_sqrt_schedule`` (after warm-up, to the last bit), timm ``WSDLRScheduler``
+    ``stable_fn`` rsqrt / power (``stable_timescale``, ``stable_power``; within a few ulps).
 
     >>> InverseSqrt(timescale=100)(300)
     0.5
@@ -454,15 +467,20 @@ class InverseSqrt(Schedule):
     name: ClassVar[str] = "inverse_sqrt"
     timescale: float = 10_000.0
     peak: float = 1.0
+    power: float = 0.5
     total: float | None = length_field()
 
     def __post_init__(self) -> None:
         check_positive("inverse_sqrt.timescale", self.timescale)
         check_number("inverse_sqrt.peak", self.peak)
+        check_positive("inverse_sqrt.power", self.power)
         check_length("inverse_sqrt.total", self.total, allow_zero=True)
 
     def _values(self, t: FloatArray) -> FloatArray:
-        return self.peak * (1.0 / np.sqrt((t + self.timescale) / self.timescale))
+        x = (t + self.timescale) / self.timescale
+        if self.power == 0.5:
+            return self.peak * (1.0 / np.sqrt(x))
+        return self.peak * np.power(x, -self.power)
 
     def bounds(self) -> tuple[float, float]:
         return _ordered(0.0, self.peak)
@@ -580,7 +598,7 @@ class Warmup(Schedule):
         return _ordered(self.start, 1.0 if self.end is None else self.end)
 
 
-DECAY_SHAPES = ("linear", "cosine", "sqrt")
+DECAY_SHAPES = ("linear", "cosine", "sqrt", "power", "exp")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -589,9 +607,13 @@ class Cooldown(Schedule):
 
     Formula: ``(start - end) * f(p) + end``, ``p = min(t / total, 1)``, with ``f``: linear ``1 - p``;
     cosine ``0.5 * (1 + cos(pi * cycles * 2 * p))``; sqrt ``1 - sqrt(p)`` (the "1-sqrt" cooldown of
-    Hägele et al. 2024).
-    Args: total (> 0, fraction, or open); shape; start; end; cycles (cosine only).
-    Matches: HF ``get_wsd_schedule`` decay phase (``decay_type``, ``min_lr_ratio``), timm ``WSDLRScheduler``.
+    Hägele et al. 2024); power ``1 - p ** power`` (0.5 is sqrt, 1 is linear, 2 a "square" cooldown);
+    exp ``(ratio ** p - ratio) / (1 - ratio)`` (exponential decay to ``ratio``, shifted to reach ``end``).
+    Args: total (> 0, fraction, or open); shape; start; end; cycles (> 0, cosine only); power (> 0, power
+    only); ratio (in (0, 1), exp only). t=0 gives start; t >= total gives ``f(1)``, which is ``end`` except
+    for a cosine with ``cycles != 0.5``.
+    Matches: HF ``get_wsd_schedule`` decay phase (``decay_type``, ``min_lr_ratio``), timm ``WSDLRScheduler``
+    (``decay_fn`` linear, 1-sqrt, cosine, power, exp; to the last bit).
 
     >>> Cooldown(total=100, shape="sqrt")(25)
     0.5
@@ -603,6 +625,8 @@ class Cooldown(Schedule):
     start: float = 1.0
     end: float = 0.0
     cycles: float = 0.5
+    power: float = 0.5
+    ratio: float = 0.1
 
     def __post_init__(self) -> None:
         check_length("cooldown.total", self.total)
@@ -610,6 +634,8 @@ class Cooldown(Schedule):
         check_number("cooldown.start", self.start)
         check_number("cooldown.end", self.end)
         check_positive("cooldown.cycles", self.cycles)
+        check_positive("cooldown.power", self.power)
+        check_range("cooldown.ratio", self.ratio, 0.0, 1.0, lo_open=True, hi_open=True)
 
     def _open_total_ok(self) -> bool:
         return False
@@ -620,8 +646,12 @@ class Cooldown(Schedule):
             f = 1.0 - p
         elif self.shape == "cosine":
             f = 0.5 * (1.0 + np.cos(np.pi * self.cycles * 2.0 * p))
-        else:
+        elif self.shape == "sqrt":
             f = 1.0 - np.sqrt(p)
+        elif self.shape == "power":
+            f = 1.0 - np.power(p, self.power)
+        else:
+            f = (np.power(self.ratio, p) - self.ratio) / (1.0 - self.ratio)
         return (self.start - self.end) * f + self.end
 
     def bounds(self) -> tuple[float, float]:

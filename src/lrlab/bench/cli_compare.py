@@ -1,0 +1,255 @@
+"""CLI commands `lrlab compare`, `lrlab report` and `lrlab train`: parse options, call the library, show progress.
+
+Importing this module loads typer only; torch, matplotlib and rich load when a command runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lrlab.errors import LrlabError
+
+_DEFAULT_ROOT = Path("lrlab-runs")
+
+
+def _default_out(kind: str) -> Path:
+    return _DEFAULT_ROOT / f"{kind}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def _split(text: str, sep: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(sep) if p.strip())
+
+
+class ProgressView:
+    """Shows `lrlab.bench.compare.Event`s with rich: one bar per running job and one overall, each with ETA;
+    a line per finished run."""
+
+    def __init__(self, console: Any = None) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = console or Console()
+        self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+                                 transient=False, refresh_per_second=4)
+        self.overall: Any = None
+        self.tasks: dict[str, Any] = {}  # job -> rich task id of its bar
+        self.pending: dict[str, Any] = {}  # job -> its start event, until a worker reports on it
+        self.steps: dict[str, int] = {}  # job -> updates done as last shown
+
+    def __enter__(self) -> ProgressView:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: Any) -> None:
+        p = self.progress
+        if event.kind == "phase":
+            if not event.jobs:
+                return
+            if self.overall is None:
+                self.overall = p.add_task("all runs (updates)", total=event.total)
+            else:  # a later phase (the confirmation seeds) adds its updates to the overall bar
+                p.update(self.overall, total=(self._total() + event.total))
+        elif event.kind == "start":  # queued; its bar appears when a worker reports its first update
+            self.pending[event.job] = event
+            self.steps[event.job] = event.start
+        elif event.kind == "step" and event.job in self.pending:
+            queued = self.pending.pop(event.job)
+            self.tasks[event.job] = p.add_task(_short(queued.label), total=queued.total - queued.start, completed=0)
+            self.__call__(event)
+        elif event.kind == "step" and event.job in self.tasks:
+            delta = event.step - self.steps[event.job]
+            if delta > 0:
+                self.steps[event.job] = event.step
+                p.advance(self.tasks[event.job], delta)
+                if self.overall is not None:
+                    p.advance(self.overall, delta)
+        elif event.kind == "finish":
+            self.pending.pop(event.job, None)
+            tid = self.tasks.pop(event.job, None)
+            done = self.steps.pop(event.job, event.start)
+            if self.overall is not None and event.step > done:
+                p.advance(self.overall, event.step - done)
+            if tid is not None:
+                p.remove_task(tid)
+            if event.loss is not None:
+                p.console.print(f"  done  {event.label}: final val loss {event.loss:.4f}", highlight=False,
+                                markup=False, soft_wrap=True)
+            else:
+                p.console.print(f"  done  {event.label}", highlight=False, markup=False, soft_wrap=True)
+        elif event.kind == "skip":
+            loss = f"{event.loss:.4f}" if isinstance(event.loss, float) and math.isfinite(event.loss) else "–"
+            p.console.print(f"  kept  {event.label}: final val loss {loss} (finished earlier)", highlight=False,
+                            markup=False, soft_wrap=True)
+        elif event.kind == "stopping":
+            p.console.print("Ctrl-C: stopping; running runs save a checkpoint (Ctrl-C again to abandon them)")
+
+    def _total(self) -> float:
+        for t in self.progress.tasks:
+            if t.id == self.overall:
+                return float(t.total or 0)
+        return 0.0
+
+
+def _short(label: str, width: int = 60) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def register(app: typer.Typer) -> None:
+    """Add `compare`, `report` and `train` to the lrlab CLI."""
+    app.command("compare")(compare)
+    app.command("report")(report)
+    app.command("train")(train_cmd)
+
+
+def compare(
+    task: Annotated[str | None, typer.Option(help="lm | vision | text:PATH | hf:NAME  [default: lm]")] = None,
+    preset: Annotated[str | None, typer.Option(help="tiny | small | base  [default: tiny]")] = None,
+    steps: Annotated[int | None, typer.Option(help="optimizer updates per run  [default: 1000]")] = None,
+    seeds: Annotated[int | None, typer.Option(help="seeds per setting: mean ± std over them  [default: 1]")] = None,
+    schedules: Annotated[str | None, typer.Option(
+        help="';'-separated specs, e.g. \"constant(); warmup(0.05) >> cosine()\"  [default: 9 common families]")]
+    = None,
+    optimizers: Annotated[str | None, typer.Option(
+        help="comma-separated: sgd,adagrad,rmsprop,adam,adamw,schedulefree  [default: adamw]")] = None,
+    lr: Annotated[str | None, typer.Option(
+        help="centre of the peak-LR grid: 1e-2 | adamw=1e-2,sgd=0.3 | find (LR range test)")] = None,
+    lr_grid: Annotated[int | None, typer.Option(
+        help="peak LRs per schedule, log-spaced around --lr; each is ranked at its best  [default: 3]")] = None,
+    lr_grid_factor: Annotated[float | None, typer.Option(help="ratio between neighbouring grid LRs  [default: 3]")]
+    = None,
+    batch_size: Annotated[int | None, typer.Option(help="batch size  [default: the preset's]")] = None,
+    eval_every: Annotated[int | None, typer.Option(help="updates between evaluations  [default: 50]")] = None,
+    eval_batches: Annotated[int | None, typer.Option(help="validation batches per evaluation  [default: 8]")] = None,
+    confirm: Annotated[int | None, typer.Option(
+        help="with --seeds 1: re-run every schedule at its best peak LR with N more seeds, to measure noise "
+             "(0: off)  [default: 1]")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="updates between checkpoints  [default: 100]")] = None,
+    branch: Annotated[bool | None, typer.Option(
+        "--branch/--no-branch", help="runs sharing an LR prefix branch from one checkpoint  [default: branch]")]
+    = None,
+    target_loss: Annotated[float | None, typer.Option(
+        help="loss for 'steps to target'  [default: the baseline's final loss]")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder  [default: lrlab-runs/compare-TIMESTAMP]")] = None,
+    workers: Annotated[int | None, typer.Option(help="parallel runs  [default: min(2, cores)]")] = None,
+    backend: Annotated[str, typer.Option(help="local (processes) | ray")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (with --backend ray)")] = None,
+    resume: Annotated[Path | None, typer.Option(help="finish the comparison in this folder after a crash")] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="write PNG plots")] = True,
+) -> None:
+    """Train a set of LR schedules on a built-in task and rank each at its own best peak LR."""
+    from lrlab.bench.compare import CompareConfig, parse_lr_option, run_compare
+    from lrlab.bench.report import print_report, write_report
+
+    given: dict[str, Any] = {}
+    for name, value in (("task", task), ("preset", preset), ("steps", steps), ("seeds", seeds),
+                        ("lr_grid", lr_grid), ("lr_grid_factor", lr_grid_factor), ("batch_size", batch_size),
+                        ("eval_every", eval_every), ("eval_batches", eval_batches), ("confirm_seeds", confirm),
+                        ("checkpoint_every", checkpoint_every), ("branch", branch),
+                        ("target_loss", target_loss)):
+        if value is not None:
+            given[name] = value
+    if schedules is not None:
+        given["schedules"] = _split(schedules, ";")
+    if optimizers is not None:
+        given["optimizers"] = _split(optimizers, ",")
+    if lr is not None:
+        pairs, find = parse_lr_option(lr)
+        names = given.get("optimizers", CompareConfig().optimizers)
+        if "=" not in lr:  # one number for every optimizer compared
+            pairs = tuple((k, v) for k, v in pairs if k in names)
+        given["lr"] = pairs
+        given["lr_find"] = find
+    if resume is not None:
+        if given:
+            raise LrlabError("--resume takes its settings from DIR/compare.json; drop " +
+                             ", ".join("--" + k.replace("_", "-") for k in given))
+        if out is not None and out != resume:
+            raise LrlabError(f"--resume {resume} writes into that folder; drop --out {out}")
+        config = None
+        out_dir = resume
+    else:
+        config = CompareConfig(**given)
+        out_dir = out if out is not None else _default_out("compare")
+
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"lrlab compare → {out_dir}", highlight=False, soft_wrap=True)
+    t0 = time.monotonic()
+    with ProgressView(console) as view:
+        doc = run_compare(config, out_dir, resume=resume is not None, workers=workers, backend=backend,
+                          address=address, on_event=view)
+    finished = [t for t in doc["trials"] if t.get("result") is not None]
+    if finished:
+        a = write_report(doc, out_dir, plots=plots)
+        print_report(a, console)
+        console.print(f"wrote {out_dir}/results.json, report.md, report.html" + (" and PNGs" if plots else "")
+                      + f" in {time.monotonic() - t0:.0f} s", highlight=False, soft_wrap=True)
+    if doc["status"] == "interrupted":
+        console.print(f"interrupted: {len(finished)} of {doc['n_planned']} runs finished; "
+                      f"`lrlab compare --resume {out_dir}` finishes the rest", highlight=False, soft_wrap=True)
+        raise typer.Exit(130)
+
+
+def report(
+    folder: Annotated[Path, typer.Argument(help="an --out folder of `lrlab compare` or `lrlab train`")],
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="write PNG plots")] = True,
+) -> None:
+    """Re-render report.md, report.html and the PNGs from FOLDER/results.json, and print the ranked table."""
+    from rich.console import Console
+
+    from lrlab.bench.report import load_results, print_report, write_report
+
+    doc = load_results(folder)
+    a = write_report(doc, folder, plots=plots)
+    print_report(a, Console())
+
+
+def train_cmd(
+    schedule: Annotated[str, typer.Option(help="lrlab spec, e.g. 'warmup(0.05) >> cosine()'")] = "constant()",
+    task: Annotated[str, typer.Option(help="lm | vision | text:PATH | hf:NAME")] = "lm",
+    preset: Annotated[str, typer.Option(help="tiny | small | base")] = "tiny",
+    optimizer: Annotated[str, typer.Option(help="sgd | adagrad | rmsprop | adam | adamw | schedulefree")] = "adamw",
+    lr: Annotated[float, typer.Option(help="peak LR: the schedule's values multiply it")] = 1e-2,
+    steps: Annotated[int, typer.Option(help="optimizer updates")] = 1000,
+    seed: Annotated[int, typer.Option(help="initial weights and data order")] = 0,
+    batch_size: Annotated[int | None, typer.Option(help="batch size  [default: the preset's]")] = None,
+    eval_every: Annotated[int, typer.Option(help="updates between evaluations")] = 50,
+    checkpoint_every: Annotated[int, typer.Option(help="updates between checkpoints (0: never)")] = 100,
+    out: Annotated[Path | None, typer.Option(help="output folder  [default: lrlab-runs/train-TIMESTAMP]")] = None,
+    resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="write PNG plots")] = True,
+) -> None:
+    """Train one run with the Monitor attached; writes results.json, the report and the Monitor's logs."""
+    from rich.console import Console
+
+    from lrlab.bench.compare import train_one
+    from lrlab.bench.report import print_report, write_report
+
+    if resume and out is None:
+        raise LrlabError("--resume needs --out: the folder of the run to continue")
+    out_dir = out if out is not None else _default_out("train")
+    console = Console()
+    console.print(f"lrlab train → {out_dir}", highlight=False, soft_wrap=True)
+    with ProgressView(console) as view:
+        doc = train_one(schedule=schedule, task=task, preset=preset, optimizer=optimizer, lr=lr, steps=steps,
+                        seed=seed, batch_size=batch_size, eval_every=eval_every, checkpoint_every=checkpoint_every,
+                        out_dir=out_dir, resume=resume, on_event=view)
+    if doc["trials"][0].get("result") is None:
+        console.print(f"interrupted; `lrlab train ... --out {out_dir} --resume` continues", highlight=False,
+                      soft_wrap=True)
+        raise typer.Exit(130)
+    a = write_report(doc, out_dir, plots=plots)
+    print_report(a, console)
+    for note in doc.get("monitor_files", []):
+        console.print(f"monitor: {note}", highlight=False, soft_wrap=True)

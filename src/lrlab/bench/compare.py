@@ -1,0 +1,944 @@
+"""`lrlab compare`: train every schedule × optimizer × seed × peak LR and rank each schedule at its own best peak LR.
+
+Two facts shape the default (see the README): comparing schedules at one shared peak LR is misleading — a decaying
+schedule wants a larger peak than a constant one — so every schedule runs on a small grid of peak LRs and is
+ranked at its best; and decay only pays off once the run is long enough, so the default budget is as long as the
+4-minute, 2-core limit allows. `CompareConfig` holds every default in one place.
+
+How a comparison runs
+    1. `expand_trials` lists the trials: (schedule, optimizer, seed, peak LR). Within a seed every schedule
+       starts from the same initial weights and sees the same data order (`TrainConfig.seed`).
+    2. `plan_jobs` turns them into jobs. Trials with the same optimizer, seed and peak LR whose LR sequences
+       agree bit for bit up to some update (``constant()`` and ``step(...)`` until the first drop,
+       ``constant()`` and a cool-down) share that prefix: one *prefix job* trains it once and saves a
+       checkpoint, and each trial resumes from a copy. The report lists every run that branched.
+    3. Jobs run on a local process pool (``workers`` processes, each with ``cores // workers`` torch threads)
+       or as Ray tasks. Every finished trial is written at once, atomically, to ``DIR/runs/<trial-id>.json``;
+       training checkpoints go to ``DIR/ckpt/<job-id>/`` every ``checkpoint_every`` updates, so a crash or
+       ``kill -9`` loses at most that much work: ``run_compare(..., resume=True)`` skips finished trials and
+       resumes the others from their checkpoints, with results identical to an uninterrupted run (bitwise on
+       CPU: the thread count is kept from the first session).
+    4. With one seed, every contender is re-run at its best peak LR with ``confirm_seeds`` more seeds. Seeds
+       are paired (same initial weights and data order for every schedule), so this measures the noise in
+       schedule-to-schedule differences that the report's significance marks use.
+    5. ``DIR/results.json`` gathers the config and every run's curves; `lrlab.bench.report` ranks and renders.
+
+Ctrl-C (KeyboardInterrupt in the driver) stops the running jobs at their next update — each saves a checkpoint —
+keeps every finished trial, writes ``results.json`` with ``status: "interrupted"`` and returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import queue as queue_mod
+import re
+import shutil
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from lrlab.errors import LrlabError
+
+FORMAT = "lrlab.compare/1"
+OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "schedulefree")
+BACKENDS = ("local", "ray")
+CONFIG_FILE = "compare.json"
+RESULTS_FILE = "results.json"
+
+#: centre of each optimizer's peak-LR grid when ``--lr`` does not name one. Measured on the `lm` task, tiny preset,
+#: 600 updates (seed 0): AdamW's best constant LR was 4e-3 and warm-up + cosine's and WSD's 8e-3, so the default
+#: grid 3e-3, 6e-3, 1.2e-2 brackets both. The others come from `lrlab.range_test` on the same task (the geometric
+#: median of its three suggestions: sgd 0.089, adagrad 0.033, rmsprop 0.0021, adam 0.015, schedulefree 0.011),
+#: rounded; schedule-free's is 2x AdamW's (its authors recommend 1-10x).
+DEFAULT_LR: dict[str, float] = {
+    "sgd": 0.1,
+    "adagrad": 3e-2,
+    "rmsprop": 2e-3,
+    "adam": 6e-3,
+    "adamw": 6e-3,
+    "schedulefree": 1.2e-2,
+}
+
+
+def default_schedules(steps: int) -> tuple[str, ...]:
+    """The families practitioners compare, as spec strings for a run of ``steps`` updates.
+
+    Lengths are fractions of the run, so the set scales with ``steps``; exponential decay reaches 1 % of the
+    peak at the end and inverse-sqrt uses the warm-up length as its timescale (Hugging Face's choice), which
+    need ``steps`` to write down. The first entry is the baseline that "steps to target" measures against.
+    """
+    gamma = 0.01 ** (1.0 / steps)
+    warm = max(1, math.ceil(0.05 * steps))
+    return (
+        "constant()",
+        "step(0.34, factor=0.1)",  # torch StepLR: x0.1 at a third and two thirds of the run
+        f"exponential({gamma:.8g})",  # x0.01 over the run
+        "cosine()",
+        "cosine_restarts(0.143, mult=2)",  # SGDR: 3 cycles (1 + 2 + 4 = 7 x 0.143 >= 1) ending at the run's end
+        "warmup(0.05) >> linear()",  # BERT
+        "warmup(0.05) >> cosine()",
+        "wsd(warmup=0.05, decay=0.2)",  # warmup-stable-decay, 1-sqrt cool-down over the last 20 %
+        f"warmup(0.05) >> inverse_sqrt({warm})",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareConfig:
+    """Everything that decides a comparison's numbers. The defaults are `lrlab compare` with no arguments.
+
+    Args:
+        task: built-in task (``lm``, ``vision``) or ``text:PATH`` / ``hf:NAME`` (see `lrlab.bench.tasks`).
+        preset: model/data size, ``tiny`` | ``small`` | ``base``.
+        steps: optimizer updates per run (>= 10).
+        seeds: seeds per setting, 0 .. seeds-1 (>= 1); the table shows mean ± std over them.
+        schedules: lrlab spec strings; None: `default_schedules` (steps). The first is the baseline.
+        optimizers: any of `OPTIMIZERS`. ``schedulefree`` runs only ``schedulefree_schedule`` (it is the
+            "no schedule" contender).
+        lr: (optimizer, peak LR) pairs: the centre of that optimizer's grid; others use `DEFAULT_LR`.
+        lr_find: take each optimizer's grid centre from an LR range test instead (``--lr find``).
+        lr_grid: peak LRs per schedule (>= 1), log-spaced around the centre.
+        lr_grid_factor: ratio between neighbouring grid LRs (> 1).
+        confirm_seeds: with ``seeds == 1``, re-run every contender at its best peak LR with seeds
+            1 .. confirm_seeds, to measure the noise of the comparison (0: off; significance is then unknown).
+        schedulefree_schedule: the schedule schedule-free runs with.
+        batch_size: None: the preset's.
+        eval_every, eval_batches: evaluation period (updates) and size (batches).
+        checkpoint_every: updates between checkpoints (what a crash can lose); 0: never (no resume mid-run).
+        branch: let trials that share an LR prefix branch from one checkpoint; branch_min: the shortest shared
+            prefix worth branching for, as a fraction of ``steps``.
+        target_loss: loss for "steps to target"; None: the baseline's final loss at its best peak LR.
+        title: report title.
+    """
+
+    task: str = "lm"
+    preset: str = "tiny"
+    steps: int = 600
+    seeds: int = 1
+    schedules: tuple[str, ...] | None = None
+    optimizers: tuple[str, ...] = ("adamw",)
+    lr: tuple[tuple[str, float], ...] = ()
+    lr_find: bool = False
+    lr_grid: int = 3
+    lr_grid_factor: float = 2.0
+    confirm_seeds: int = 1
+    schedulefree_schedule: str = "warmup(0.05) >> constant()"
+    batch_size: int | None = None
+    eval_every: int = 50
+    eval_batches: int = 8
+    checkpoint_every: int = 100
+    branch: bool = True
+    branch_min: float = 0.1
+    target_loss: float | None = None
+    title: str = "lrlab compare"
+
+    def __post_init__(self) -> None:
+        _check_int("steps", self.steps, 10)
+        _check_int("seeds", self.seeds, 1)
+        _check_int("lr_grid", self.lr_grid, 1)
+        _check_int("confirm_seeds", self.confirm_seeds, 0)
+        _check_int("eval_every", self.eval_every, 1)
+        _check_int("eval_batches", self.eval_batches, 1)
+        _check_int("checkpoint_every", self.checkpoint_every, 0)
+        if self.batch_size is not None:
+            _check_int("batch_size", self.batch_size, 1)
+        if not (isinstance(self.lr_grid_factor, (int, float)) and self.lr_grid_factor > 1
+                and math.isfinite(self.lr_grid_factor)):
+            raise LrlabError(f"lr_grid_factor must be a number > 1, got {self.lr_grid_factor!r}")
+        if not 0 <= self.branch_min <= 1:
+            raise LrlabError(f"branch_min must be in [0, 1] (a fraction of steps), got {self.branch_min!r}")
+        if not self.optimizers:
+            raise LrlabError(f"optimizers must name at least one of {', '.join(OPTIMIZERS)}")
+        for name in self.optimizers:
+            if name not in OPTIMIZERS:
+                raise LrlabError(f"optimizer {name!r} is not supported; choose from {', '.join(OPTIMIZERS)}")
+        if len(set(self.optimizers)) != len(self.optimizers):
+            raise LrlabError(f"optimizers lists one twice: {', '.join(self.optimizers)}")
+        for name, value in self.lr:
+            if name not in self.optimizers:
+                raise LrlabError(f"lr names optimizer {name!r}, which is not compared; optimizers: "
+                                 f"{', '.join(self.optimizers)}")
+            if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+                raise LrlabError(f"lr for {name} must be a positive number, got {value!r}")
+        if self.schedules is not None:
+            if not self.schedules:
+                raise LrlabError("schedules must hold at least one spec, e.g. 'constant(); cosine()'")
+            if len(set(self.schedules)) != len(self.schedules):
+                raise LrlabError(f"schedules lists one twice: {'; '.join(self.schedules)}")
+        if self.target_loss is not None and not (isinstance(self.target_loss, (int, float))
+                                                 and math.isfinite(self.target_loss)):
+            raise LrlabError(f"target_loss must be a finite number, got {self.target_loss!r}")
+
+    def resolved(self) -> CompareConfig:
+        """This config with ``schedules`` filled in and every spec checked against ``steps``."""
+        schedules = self.schedules if self.schedules is not None else default_schedules(self.steps)
+        out = dataclasses.replace(self, schedules=tuple(schedules))
+        for spec in out.contender_schedules():
+            check_spec(spec, self.steps)
+        return out
+
+    def contender_schedules(self) -> list[str]:
+        specs = list(self.schedules or ())
+        if "schedulefree" in self.optimizers:
+            specs.append(self.schedulefree_schedule)
+        return specs
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["schedules"] = list(self.schedules) if self.schedules is not None else None
+        d["optimizers"] = list(self.optimizers)
+        d["lr"] = [[k, v] for k, v in self.lr]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CompareConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise LrlabError(f"compare config has unknown fields {sorted(unknown)}; known: {sorted(known)}")
+        kw = dict(d)
+        if kw.get("schedules") is not None:
+            kw["schedules"] = tuple(kw["schedules"])
+        if "optimizers" in kw:
+            kw["optimizers"] = tuple(kw["optimizers"])
+        if "lr" in kw:
+            kw["lr"] = tuple((str(k), float(v)) for k, v in kw["lr"])
+        return cls(**kw)
+
+
+def _check_int(name: str, value: object, lo: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise LrlabError(f"{name} must be an integer >= {lo}, got {value!r}")
+
+
+def check_spec(spec: str, steps: int) -> None:
+    """Parse ``spec`` bound to ``steps`` updates; a bad spec raises `LrlabError` naming it."""
+    import lrlab
+
+    try:
+        lrlab.parse(spec, total=steps)
+    except LrlabError as e:
+        raise LrlabError(f"schedule {spec!r}: {e}") from None
+
+
+def parse_lr_option(text: str) -> tuple[tuple[tuple[str, float], ...], bool]:
+    """``--lr`` text -> (per-optimizer LRs, find?). Accepts ``1e-2`` (every optimizer), ``adamw=1e-2,sgd=0.3``
+    or ``find``."""
+    text = text.strip()
+    if text == "find":
+        return (), True
+    pairs: list[tuple[str, float]] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, value = part.rpartition("=")
+        try:
+            lr = float(value)
+        except ValueError:
+            raise LrlabError(f"--lr must be a number, NAME=NUMBER pairs or 'find', got {text!r}") from None
+        names = [name.strip()] if name else list(OPTIMIZERS)
+        pairs += [(n, lr) for n in names]
+    if not pairs:
+        raise LrlabError(f"--lr must be a number, NAME=NUMBER pairs or 'find', got {text!r}")
+    return tuple(pairs), False
+
+
+# ------------------------------------------------------------------------------------------------- trials
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trial:
+    """One training run of the comparison."""
+
+    id: str
+    schedule: str
+    optimizer: str
+    seed: int
+    lr: float
+    lr_index: int  # position in the optimizer's grid (0 = smallest)
+    phase: str  # "grid" or "confirm"
+
+    def train_kwargs(self, config: CompareConfig) -> dict[str, Any]:
+        """Keyword arguments of `lrlab.bench.train.TrainConfig` for this trial."""
+        return {
+            "task": config.task, "preset": config.preset, "schedule": self.schedule, "optimizer": self.optimizer,
+            "lr": self.lr, "steps": config.steps, "seed": self.seed, "batch_size": config.batch_size,
+            "eval_every": config.eval_every, "eval_batches": config.eval_batches,
+            "checkpoint_every": config.checkpoint_every,
+        }
+
+
+def _slug(spec: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", spec.lower()).strip("_")[:32] or "schedule"
+
+
+def lr_grid(center: float, k: int, factor: float) -> list[float]:
+    """``k`` peak LRs log-spaced around ``center``, neighbours ``factor`` apart (centre included when k is odd)."""
+    return [center * factor ** (j - (k - 1) / 2) for j in range(k)]
+
+
+def trial_id(config: CompareConfig, schedule: str, optimizer: str, lr_index: int, seed: int) -> str:
+    index = config.contender_schedules().index(schedule)
+    return f"{index:02d}-{_slug(schedule)}-{optimizer}-lr{lr_index}-s{seed}"
+
+
+def expand_trials(config: CompareConfig, centers: Mapping[str, float]) -> list[Trial]:
+    """The grid trials of a resolved config: every contender × peak LR × seed, baseline first."""
+    assert config.schedules is not None, "call config.resolved() first"
+    trials = []
+    for optimizer in config.optimizers:
+        specs = [config.schedulefree_schedule] if optimizer == "schedulefree" else list(config.schedules)
+        grid = lr_grid(centers[optimizer], config.lr_grid, config.lr_grid_factor)
+        for seed in range(config.seeds):
+            for schedule in specs:
+                for j, lr in enumerate(grid):
+                    trials.append(Trial(id=trial_id(config, schedule, optimizer, j, seed), schedule=schedule,
+                                        optimizer=optimizer, seed=seed, lr=lr, lr_index=j, phase="grid"))
+    return trials
+
+
+def confirm_trials(config: CompareConfig, doc: Mapping[str, Any]) -> list[Trial]:
+    """With one seed: every contender that did not diverge, at its best peak LR, seeds 1 .. confirm_seeds."""
+    from lrlab.bench.report import analyze
+
+    if config.seeds != 1 or not config.confirm_seeds:
+        return []
+    a = analyze(doc)
+    out = []
+    for c in [c for c in a.contenders if math.isfinite(c.final_mean)]:
+        for seed in range(1, config.confirm_seeds + 1):
+            out.append(Trial(id=trial_id(config, c.schedule, c.optimizer, c.lr_index, seed), schedule=c.schedule,
+                             optimizer=c.optimizer, seed=seed, lr=c.best_lr, lr_index=c.lr_index, phase="confirm"))
+    return out
+
+
+# --------------------------------------------------------------------------------------- branching plan
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """A unit of work for a worker: train ``train`` from update ``start`` (the checkpoint of job ``parent``, or
+    scratch) to update ``stop``. A trial job finishes its trial; a prefix job (``trial`` None) trains an LR
+    prefix its children share and leaves its checkpoint for them."""
+
+    id: str
+    trial: Trial | None
+    train: dict[str, Any]
+    start: int
+    stop: int
+    parent: str | None
+
+
+def _lr_factors(spec: str, steps: int) -> Any:
+    import numpy as np
+
+    import lrlab
+
+    return lrlab.parse(spec, total=steps).values(np.arange(steps, dtype=np.float64))
+
+
+def _common_prefix(a: Any, b: Any) -> int:
+    import numpy as np
+
+    diff = np.flatnonzero(a != b)
+    return int(diff[0]) if diff.size else int(a.size)
+
+
+def plan_jobs(trials: Sequence[Trial], config: CompareConfig) -> list[Job]:
+    """Jobs for ``trials``, parents before children. Trials with the same optimizer, seed and peak LR form a
+    tree by their shared LR prefixes (equal bit for bit); a shared segment of at least ``branch_min * steps``
+    updates becomes one prefix job."""
+    if not config.branch:
+        return [Job(id=t.id, trial=t, train=t.train_kwargs(config), start=0, stop=config.steps, parent=None)
+                for t in trials]
+    groups: dict[tuple[str, int, float], list[Trial]] = {}
+    for t in trials:
+        groups.setdefault((t.optimizer, t.seed, t.lr), []).append(t)
+    factors = {spec: _lr_factors(spec, config.steps) for spec in {t.schedule for t in trials}}
+    min_len = max(1, math.ceil(config.branch_min * config.steps))
+    jobs: list[Job] = []
+
+    def build(members: list[Trial], start: int, parent: str | None) -> None:
+        if len(members) == 1:
+            t = members[0]
+            jobs.append(Job(id=t.id, trial=t, train=t.train_kwargs(config), start=start, stop=config.steps,
+                            parent=parent))
+            return
+        pref = {(a.id, b.id): _common_prefix(factors[a.schedule], factors[b.schedule])
+                for i, a in enumerate(members) for b in members[i + 1:]}
+        split = min(pref.values())
+        if split - start >= min_len:
+            key = "|".join([*sorted(m.id for m in members), str(split)])
+            pid = f"prefix-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+            jobs.append(Job(id=pid, trial=None, train=members[0].train_kwargs(config), start=start, stop=split,
+                            parent=parent))
+            start, parent = split, pid
+        # members still together after `split`: connected components of "prefix longer than split"
+        comps: list[list[Trial]] = []
+        for m in members:
+            joined = [c for c in comps if any(pref.get((m.id, o.id), pref.get((o.id, m.id), 0)) > split for o in c)]
+            merged = [m] + [x for c in joined for x in c]
+            comps = [c for c in comps if c not in joined] + [merged]
+        for comp in sorted(comps, key=lambda c: min(members.index(x) for x in c)):
+            build(sorted(comp, key=members.index), start, parent)
+
+    for members in groups.values():
+        build(members, 0, None)
+    return jobs
+
+
+# ------------------------------------------------------------------------------------------------ workers
+
+#: per-process worker state, set by `_init_worker` in each pool process (stop event, progress queue)
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(stop: Any, progress: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and tells workers via `stop`
+    _WORKER.update(stop=stop, progress=progress)
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    from lrlab.bench.train import CHECKPOINT
+
+    return (folder / CHECKPOINT).is_file()
+
+
+def run_job(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one job in this process (pool worker or Ray task). Returns ``{"id", "status", "result"}``: status is
+    ``done`` (result: RunResult dict for a trial job, None for a prefix job) or ``stopped`` (asked to stop; the
+    checkpoint in its folder holds the progress)."""
+    import torch
+
+    from lrlab.bench.train import CHECKPOINT, TrainConfig, train
+
+    torch.set_num_threads(int(payload["threads"]))
+    job_id = str(payload["id"])
+    ckpt = Path(payload["ckpt_dir"])
+    if payload.get("parent_dir") and not _has_checkpoint(ckpt):
+        # branch: start from the parent's checkpoint at the end of the shared prefix (train() accepts it when the
+        # schedules' LRs agree on every update it has done)
+        ckpt.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt / (CHECKPOINT + ".branch")
+        shutil.copyfile(Path(payload["parent_dir"]) / CHECKPOINT, tmp)
+        os.replace(tmp, ckpt / CHECKPOINT)
+    stop_at = int(payload["stop"])
+    total = int(payload["train"]["steps"])
+    progress = _WORKER.get("progress")
+    stop_event = _WORKER.get("stop")
+    # updates done so far: a job resumed after a crash starts where its own checkpoint stands
+    clock = {"step": _checkpoint_step(ckpt) if _has_checkpoint(ckpt) else int(payload["start"]), "last_post": 0.0}
+
+    def on_step(step: int, **_: Any) -> None:
+        clock["step"] = step + 1  # `step` is the 0-based update just done
+        now = time.monotonic()
+        if progress is not None and (now - clock["last_post"] > 0.2 or step + 1 >= stop_at):
+            clock["last_post"] = now
+            with contextlib.suppress(queue_mod.Full):  # the driver drains it; a lost tick only delays a bar
+                progress.put_nowait((job_id, step + 1, stop_at))
+
+    def should_stop() -> bool:  # train() asks before every update
+        if clock["step"] >= stop_at:  # a prefix job ends where its children branch off
+            return True
+        return bool(stop_event is not None and stop_event.is_set())
+
+    if progress is not None:
+        progress.put_nowait((job_id, clock["step"], stop_at))
+    result = train(TrainConfig(**payload["train"]), out_dir=ckpt, resume=True, on_step=on_step,
+                   should_stop=should_stop)
+    if stop_at < total:  # a prefix job: done when its checkpoint stands at the end of the prefix
+        if result.steps_done < stop_at and not result.diverged:
+            return {"id": job_id, "status": "stopped", "result": None}
+        _atomic_json(ckpt / "DONE.json", {"step": result.steps_done})
+        return {"id": job_id, "status": "done", "result": None}
+    if result.stopped:
+        return {"id": job_id, "status": "stopped", "result": None}
+    return {"id": job_id, "status": "done", "result": result.to_dict()}
+
+
+def _checkpoint_step(folder: Path) -> int:
+    import torch
+
+    from lrlab.bench.train import CHECKPOINT
+
+    path = folder / CHECKPOINT
+    if not path.is_file():
+        return 0
+    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+
+
+def _atomic_json(path: Path, obj: Any) -> None:
+    from lrlab.bench.report import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=1, allow_nan=True))
+
+
+# ----------------------------------------------------------------------------------------------- backends
+
+
+class _LocalBackend:
+    """A pool of spawned processes; progress and the stop flag go through multiprocessing primitives."""
+
+    def __init__(self, workers: int) -> None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no forked torch thread pools
+        self.stop = ctx.Event()
+        self.progress = ctx.Queue()
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                        initargs=(self.stop, self.progress))
+
+    def submit(self, payload: dict[str, Any]) -> Any:
+        return self.pool.submit(run_job, payload)
+
+    def wait(self, handles: Sequence[Any], timeout: float) -> list[Any]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        done, _ = wait(list(handles), timeout=timeout, return_when=FIRST_COMPLETED)
+        return list(done)
+
+    def result(self, handle: Any) -> dict[str, Any]:
+        out: dict[str, Any] = handle.result()
+        return out
+
+    def drain(self) -> list[tuple[str, int, int]]:
+        items = []
+        while True:
+            try:
+                items.append(self.progress.get_nowait())
+            except queue_mod.Empty:
+                return items
+
+    def request_stop(self, handles: Sequence[Any]) -> None:
+        self.stop.set()
+        for h in handles:
+            h.cancel()  # those not started yet
+
+    def close(self) -> None:
+        self.stop.set()  # anything still running (an interrupt outside the job loop) checkpoints and returns
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.progress.close()
+
+
+class _RayBackend:
+    """Each job is a Ray task needing ``threads`` CPUs. Checkpoints go to the same ``DIR`` path on the worker's
+    node: resuming mid-run needs a filesystem shared with the driver (finished trials are gathered by the
+    driver either way)."""
+
+    def __init__(self, address: str | None, threads: int) -> None:
+        try:
+            import ray
+        except ModuleNotFoundError:
+            raise LrlabError("backend 'ray' needs Ray: pip install 'lrlab[ray]'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        self.remote = ray.remote(num_cpus=threads, max_retries=0)(run_job)
+
+    def submit(self, payload: dict[str, Any]) -> Any:
+        return self.remote.remote(payload)
+
+    def wait(self, handles: Sequence[Any], timeout: float) -> list[Any]:
+        done, _ = self.ray.wait(list(handles), num_returns=1, timeout=timeout)
+        return list(done)
+
+    def result(self, handle: Any) -> dict[str, Any]:
+        out: dict[str, Any] = self.ray.get(handle)
+        return out
+
+    def drain(self) -> list[tuple[str, int, int]]:
+        return []
+
+    def request_stop(self, handles: Sequence[Any]) -> None:
+        for h in handles:
+            self.ray.cancel(h)
+
+    def close(self) -> None:
+        return None
+
+
+# ------------------------------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Progress report for a display. kind: ``phase`` (a new batch of jobs: ``total`` updates in ``jobs``
+    jobs), ``start``/``step`` (job ``job`` at update ``step`` of ``total``), ``finish`` (``loss``: final val
+    loss of a trial; None for a prefix), ``skip`` (already finished), ``stopping`` (Ctrl-C)."""
+
+    kind: str
+    job: str = ""
+    label: str = ""
+    step: int = 0
+    start: int = 0
+    total: int = 0
+    jobs: int = 0
+    loss: float | None = None
+
+
+EventSink = Callable[[Event], None]
+
+
+# ------------------------------------------------------------------------------------------------- driver
+
+
+def default_workers() -> int:
+    return max(1, min(2, _cores()))
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class CompareRun:
+    """The state of one comparison folder: config, finished trials, and the results document."""
+
+    def __init__(self, out_dir: Path, config: CompareConfig, meta: dict[str, Any]) -> None:
+        self.out = out_dir
+        self.config = config
+        self.meta = meta  # compare.json: config, lr centres, lr-find data, threads, sessions
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.out / "runs"
+
+    def ckpt_dir(self, job_id: str) -> Path:
+        return self.out / "ckpt" / job_id
+
+    def finished(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        if self.runs_dir.is_dir():
+            for p in sorted(self.runs_dir.glob("*.json")):
+                rec = json.loads(p.read_text())
+                out[rec["id"]] = rec
+        return out
+
+    def save_meta(self) -> None:
+        _atomic_json(self.out / CONFIG_FILE, self.meta)
+
+    def document(self, trials: Sequence[Trial], status: str) -> dict[str, Any]:
+        done = self.finished()
+        records = []
+        for t in trials:
+            rec = done.get(t.id)
+            records.append(rec if rec is not None else {**_trial_record(t), "result": None})
+        return {
+            "format": FORMAT, "title": self.config.title, "status": status, "created": self.meta["created"],
+            "config": self.config.to_dict(), "lr_centers": self.meta["lr_centers"],
+            "lr_find": self.meta.get("lr_find"), "execution": self.meta["execution"],
+            "sessions": self.meta["sessions"], "n_planned": len(trials),
+            "wall_time_s": sum(float(s.get("wall_time_s", 0.0)) for s in self.meta["sessions"]),
+            "trials": records,
+        }
+
+
+def _trial_record(t: Trial, branched_from: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"id": t.id, "schedule": t.schedule, "optimizer": t.optimizer, "seed": t.seed, "lr": t.lr,
+            "lr_index": t.lr_index, "phase": t.phase, "branched_from": dict(branched_from) if branched_from else None}
+
+
+def open_run(out_dir: str | Path, config: CompareConfig | None, *, resume: bool, workers: int | None = None,
+             backend: str = "local") -> CompareRun:
+    """Create ``out_dir`` for a new comparison (``resume=False``; it must not hold one), or reopen one
+    (``resume=True``; its saved config is used and ``config`` must be None or equal to it)."""
+    out = Path(out_dir)
+    meta_path = out / CONFIG_FILE
+    if resume:
+        if not meta_path.is_file():
+            raise LrlabError(f"--resume {str(out)!r}: no {CONFIG_FILE} there; give the --out folder of an earlier "
+                             "`lrlab compare`")
+        meta = json.loads(meta_path.read_text())
+        saved = CompareConfig.from_dict(meta["config"])
+        if config is not None and config.resolved() != saved:
+            raise LrlabError(f"--resume {str(out)!r}: the folder holds a comparison with other settings; resume "
+                             "it without changing --task/--steps/--schedules/... (or use a new --out)")
+        if workers is not None:
+            meta["execution"]["workers"] = workers
+        meta["execution"]["backend"] = backend
+        return CompareRun(out, saved, meta)
+    if meta_path.exists():
+        raise LrlabError(f"--out {str(out)!r} already holds a comparison; use --resume {out} to finish it, or "
+                         "another --out")
+    cfg = (config or CompareConfig()).resolved()
+    n_workers = workers if workers is not None else default_workers()
+    if n_workers < 1:
+        raise LrlabError(f"workers must be an integer >= 1, got {n_workers}")
+    meta = {"format": FORMAT, "created": _now(), "config": cfg.to_dict(), "lr_centers": None, "lr_find": None,
+            "execution": {"backend": backend, "workers": n_workers, "cores": _cores(),
+                          "threads": max(1, _cores() // n_workers)},
+            "sessions": []}
+    out.mkdir(parents=True, exist_ok=True)
+    run = CompareRun(out, cfg, meta)
+    run.save_meta()
+    return run
+
+
+def lr_centers(config: CompareConfig) -> dict[str, float]:
+    """Centre of each optimizer's peak-LR grid: ``config.lr`` where given, else `DEFAULT_LR`."""
+    given = dict(config.lr)
+    return {opt: float(given.get(opt, DEFAULT_LR[opt])) for opt in config.optimizers}
+
+
+def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bool = False,
+                workers: int | None = None, backend: str = "local", address: str | None = None,
+                on_event: EventSink | None = None) -> dict[str, Any]:
+    """Run (or finish, with ``resume=True``) a comparison in ``out_dir``; returns the results document also
+    written to ``out_dir/results.json``. Its ``status`` is ``complete``, or ``interrupted`` after Ctrl-C."""
+    if backend not in BACKENDS:
+        raise LrlabError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise LrlabError(f"workers must be an integer >= 1, got {workers!r}")
+    run = open_run(out_dir, config, resume=resume, workers=workers, backend=backend)
+    emit = on_event or (lambda e: None)
+    session = {"started": _now(), "resumed": resume, "wall_time_s": 0.0}
+    run.meta["sessions"].append(session)
+    t0 = time.monotonic()
+    cfg = run.config
+    trials: list[Trial] = []
+    status = "running"
+    try:
+        if run.meta["lr_centers"] is None:
+            if cfg.lr_find:
+                finds = {opt: lr_range_test(cfg, opt, threads=_cores()) for opt in cfg.optimizers}
+                run.meta["lr_find"] = finds
+                run.meta["lr_centers"] = {opt: f["suggestion"] for opt, f in finds.items()}
+            else:
+                run.meta["lr_centers"] = lr_centers(cfg)
+            run.save_meta()
+        trials = expand_trials(cfg, run.meta["lr_centers"])
+        ex = run.meta["execution"]
+        engine = (_LocalBackend(ex["workers"]) if backend == "local" else _RayBackend(address, ex["threads"]))
+        try:
+            status = _execute(run, trials, engine, emit)
+            if status == "complete":
+                extra = confirm_trials(cfg, run.document(trials, "running"))
+                if extra:
+                    trials = trials + extra
+                    status = _execute(run, extra, engine, emit)
+        finally:
+            engine.close()
+    except KeyboardInterrupt:
+        status = "interrupted"
+    finally:
+        session["wall_time_s"] = time.monotonic() - t0
+        run.save_meta()
+        doc = run.document(trials, status if status != "running" else "failed")
+        _atomic_json(run.out / RESULTS_FILE, doc)
+    if status == "complete":
+        shutil.rmtree(run.out / "ckpt", ignore_errors=True)
+    return doc
+
+
+def _execute(run: CompareRun, trials: Sequence[Trial], engine: Any, emit: EventSink) -> str:
+    """Run the jobs of ``trials`` that are not finished. Returns ``complete`` or ``interrupted``."""
+    done = run.finished()
+    for t in trials:
+        if t.id in done:
+            emit(Event(kind="skip", job=t.id, label=_label(t), loss=done[t.id]["result"].get("final_val_loss")))
+    todo = [t for t in trials if t.id not in done]
+    jobs = plan_jobs(todo, run.config)
+    by_id = {j.id: j for j in jobs}
+    children: dict[str | None, list[Job]] = {}
+    for j in jobs:
+        children.setdefault(j.parent, []).append(j)
+    # a prefix whose checkpoint is already complete counts as done
+    finished_prefix = {j.id for j in jobs if j.trial is None and (run.ckpt_dir(j.id) / "DONE.json").is_file()}
+    total_updates = sum(j.stop - j.start for j in jobs if j.id not in finished_prefix)
+    emit(Event(kind="phase", total=total_updates, jobs=len(jobs) - len(finished_prefix)))
+    ready = [j for j in jobs if j.parent is None or j.parent in finished_prefix]
+    ready = [j for j in ready if j.id not in finished_prefix]
+    for pid in finished_prefix:
+        ready += [c for c in children.get(pid, []) if c not in ready and c.id not in finished_prefix]
+    ready.sort(key=lambda j: (j.trial is not None, jobs.index(j)))
+    threads = run.meta["execution"]["threads"]
+    running: dict[Any, Job] = {}
+    remaining_children = {pid: {c.id for c in children.get(pid, [])} for pid in by_id}
+    interrupted = False
+    try:
+        while ready or running:
+            while ready:
+                j = ready.pop(0)
+                payload = {"id": j.id, "train": j.train, "start": j.start, "stop": j.stop, "threads": threads,
+                           "ckpt_dir": str(run.ckpt_dir(j.id)),
+                           "parent_dir": str(run.ckpt_dir(j.parent)) if j.parent else None}
+                running[engine.submit(payload)] = j
+                emit(Event(kind="start", job=j.id, label=_job_label(j), step=j.start, start=j.start, total=j.stop))
+            for h in engine.wait(list(running), 0.2):
+                j = running.pop(h)
+                out = engine.result(h)
+                if out["status"] != "done":
+                    continue
+                if j.trial is not None:
+                    rec = {**_trial_record(j.trial, _branch_info(j)), "result": out["result"]}
+                    _atomic_json(run.runs_dir / f"{j.id}.json", rec)
+                    shutil.rmtree(run.ckpt_dir(j.id), ignore_errors=True)
+                    emit(Event(kind="finish", job=j.id, label=_job_label(j), step=j.stop, total=j.stop,
+                               loss=out["result"].get("final_val_loss")))
+                else:
+                    emit(Event(kind="finish", job=j.id, label=_job_label(j), step=j.stop, total=j.stop))
+                    ready += children.get(j.id, [])
+                    ready.sort(key=lambda x: (x.trial is not None, jobs.index(x)))
+                if j.parent is not None:
+                    remaining_children[j.parent].discard(j.id)
+                    if not remaining_children[j.parent]:
+                        shutil.rmtree(run.ckpt_dir(j.parent), ignore_errors=True)
+            for job_id, step, total in engine.drain():
+                emit(Event(kind="step", job=job_id, step=step, total=total))
+    except KeyboardInterrupt:
+        interrupted = True
+        emit(Event(kind="stopping"))
+        engine.request_stop(list(running))
+        try:
+            while running:  # let running jobs checkpoint and return; a second Ctrl-C abandons them
+                for h in engine.wait(list(running), 0.5):
+                    j = running.pop(h)
+                    try:
+                        out = engine.result(h)
+                    except Exception:  # cancelled before it started, or cancelled Ray task
+                        continue
+                    if out["status"] == "done" and j.trial is not None:
+                        rec = {**_trial_record(j.trial, _branch_info(j)), "result": out["result"]}
+                        _atomic_json(run.runs_dir / f"{j.id}.json", rec)
+        except KeyboardInterrupt:
+            pass
+    return "interrupted" if interrupted else "complete"
+
+
+def _branch_info(job: Job) -> dict[str, Any] | None:
+    """Where a branched trial started: the prefix job whose checkpoint it copied, and that checkpoint's update."""
+    if job.parent is None:
+        return None
+    return {"trial": job.parent, "step": job.start}
+
+
+def _label(t: Trial) -> str:
+    return f"{t.schedule} · {t.optimizer} · lr {t.lr:.3g} · seed {t.seed}"
+
+
+def _job_label(j: Job) -> str:
+    if j.trial is not None:
+        return _label(j.trial)
+    t = j.train
+    return f"shared prefix [{j.start}, {j.stop}) · {t['optimizer']} · lr {t['lr']:.3g} · seed {t['seed']}"
+
+
+# ---------------------------------------------------------------------------------------------- LR finder
+
+
+def lr_range_test(config: CompareConfig, optimizer: str, *, threads: int) -> dict[str, Any]:
+    """``--lr find``: the LR range test of `lrlab.range_test.find_on_task` (100 updates, LR 1e-6 -> 10,
+    exponential) on seed 0 of the task with ``optimizer``. The grid centre is the geometric median of its three
+    suggestions (steepest, valley, minimum/10). Returns the curve, the suggestions and ``suggestion``."""
+    import torch
+
+    from lrlab.range_test import find_on_task, median_suggestion, suggest_all
+
+    torch.set_num_threads(threads)
+    result = find_on_task(config.task, preset=config.preset, optimizer=optimizer, seed=0,
+                          batch_size=config.batch_size)
+    suggestions = suggest_all(result)
+    return {"result": result.to_dict(), "suggestions": [s.to_dict() for s in suggestions],
+            "suggestion": median_suggestion(suggestions), "rule": "geometric median of steepest, valley, minimum/10"}
+
+
+# ------------------------------------------------------------------------------------------------ one run
+
+
+def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimizer: str = "adamw", lr: float = 1e-2,
+              steps: int = 1000, seed: int = 0, batch_size: int | None = None, eval_every: int = 50,
+              checkpoint_every: int = 100, out_dir: str | Path, resume: bool = False,
+              on_event: EventSink | None = None) -> dict[str, Any]:
+    """`lrlab train`: one run in this process with the Monitor attached (when `lrlab.monitor` is installed).
+
+    Writes ``out_dir/results.json`` in the comparison format (one trial), so `lrlab.bench.report` renders it
+    like a comparison; the Monitor's logs go to ``out_dir/monitor/``. Ctrl-C stops at the next update with a
+    checkpoint in ``out_dir/ckpt`` (``resume=True`` continues it); the returned document then has no result.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise LrlabError(f"optimizer {optimizer!r} is not supported; choose from {', '.join(OPTIMIZERS)}")
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise LrlabError(f"lr must be a positive number, got {lr!r}")
+    _check_int("seed", seed, 0)
+    cfg = CompareConfig(task=task, preset=preset, steps=steps, schedules=(schedule,), optimizers=(optimizer,),
+                        lr=((optimizer, float(lr)),), lr_grid=1, confirm_seeds=0, batch_size=batch_size,
+                        eval_every=eval_every, checkpoint_every=checkpoint_every, branch=False, title="lrlab train")
+    cfg = cfg.resolved()  # checks the spec before torch loads
+
+    import torch
+
+    from lrlab.bench.train import TrainConfig, train
+
+    out = Path(out_dir)
+    ckpt = out / "ckpt"
+    if not resume and (out / RESULTS_FILE).exists():
+        raise LrlabError(f"--out {str(out)!r} already holds a run; use another --out (or --resume to continue it)")
+    out.mkdir(parents=True, exist_ok=True)
+    t = Trial(id=f"00-{_slug(schedule)}-{optimizer}-lr0-s{seed}", schedule=schedule, optimizer=optimizer, seed=seed,
+              lr=float(lr), lr_index=0, phase="grid")
+    emit = on_event or (lambda e: None)
+    monitor, monitor_note = _make_monitor(out / "monitor", steps)
+    stop = {"requested": False}
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        stop["requested"] = True
+        emit(Event(kind="stopping"))
+
+    def on_step(step: int, **_: Any) -> None:
+        emit(Event(kind="step", job=t.id, step=step + 1, total=steps))
+
+    torch.set_num_threads(_cores())
+    emit(Event(kind="phase", total=steps, jobs=1))
+    emit(Event(kind="start", job=t.id, label=_label(t), total=steps))
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    t0 = time.monotonic()
+    try:
+        result = train(TrainConfig(**t.train_kwargs(cfg)), out_dir=ckpt, resume=resume, monitor=monitor,
+                       on_step=on_step, should_stop=lambda: stop["requested"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    done = not result.stopped
+    record = {**_trial_record(t), "result": result.to_dict() if done else None}
+    doc = {"format": FORMAT, "title": cfg.title, "status": "complete" if done else "interrupted", "created": _now(),
+           "config": cfg.to_dict(), "lr_centers": {optimizer: float(lr)}, "lr_find": None,
+           "execution": {"backend": "in-process", "workers": 1, "cores": _cores(), "threads": _cores()},
+           "sessions": [{"started": _now(), "resumed": resume, "wall_time_s": time.monotonic() - t0}],
+           "n_planned": 1, "wall_time_s": time.monotonic() - t0, "trials": [record],
+           "notes": ([monitor_note] if monitor_note else []) + _finding_notes(monitor),
+           "monitor_files": sorted(str(p) for p in (out / "monitor").glob("*")) if monitor is not None else []}
+    _atomic_json(out / RESULTS_FILE, doc)
+    if done:
+        emit(Event(kind="finish", job=t.id, label=_label(t), step=steps, total=steps,
+                   loss=record["result"]["final_val_loss"]))
+        shutil.rmtree(ckpt, ignore_errors=True)
+    return doc
+
+
+def _finding_notes(monitor: Any) -> list[str]:
+    """The Monitor's live diagnoses as report notes (`lrlab.diagnose.Finding`: severity, step, message, advice)."""
+    if monitor is None:
+        return []
+    return [f"Monitor {f.severity} at update {f.step} ({f.kind}): {f.message} {f.advice}" for f in monitor.findings]
+
+
+def _make_monitor(folder: Path, steps: int) -> tuple[Any, str | None]:
+    """The lrlab Monitor writing into ``folder``, or (None, a note saying why there is none)."""
+    try:
+        from lrlab.monitor import Monitor
+    except ModuleNotFoundError:
+        return None, "No Monitor attached: lrlab.monitor is not available in this installation."
+    folder.mkdir(parents=True, exist_ok=True)
+    return Monitor(out_dir=folder, total_steps=steps), None

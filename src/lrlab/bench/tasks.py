@@ -1,0 +1,411 @@
+"""Built-in training tasks: a small model, real data and a fixed train/validation split, deterministic given a seed.
+
+Tasks (the ``name`` of `get_task`):
+
+- ``lm``: a byte-level causal Transformer (`lrlab.bench.model.GPT`) on a corpus every machine has without a
+  download: the source of `STDLIB_CORPUS`, a fixed, ordered list of the running interpreter's own standard-library
+  files. The corpus differs between Python versions, so `Task.info` records the version, the byte count and a
+  SHA-256 of the corpus. Each file is split 90 % / 10 % (head for training, tail for validation), so validation
+  covers every file. Loss is in nats per byte; ``bits_per_byte`` is the same number in bits.
+- ``vision``: a Vision Transformer (`lrlab.bench.model.ViT`, 2x2-pixel patches as tokens) on scikit-learn's bundled
+  8x8 ``digits`` images (1,797 images, 10 classes), a fixed split of 1,437 training and 360 validation images;
+  metrics: loss and ``accuracy``.
+- ``text:PATH``: the byte-level LM on a user's UTF-8 text file (first 90 % train, last 10 % validation).
+- ``hf:NAME_OR_PATH`` or ``hf:NAME_OR_PATH#COLUMN``: the byte-level LM on the text column of a Hugging Face
+  dataset: a folder written by ``save_to_disk`` is read with ``datasets.load_from_disk``, anything else goes to
+  ``datasets.load_dataset(NAME)`` (which may download). The text column is ``COLUMN``, else ``text``, else the only
+  string column. A ``validation`` (or ``valid``, ``test``) split is used for validation when there is one;
+  otherwise the joined text is cut 90 % / 10 %.
+
+Determinism: the batch for update ``k`` is a pure function of ``(seed, k)`` (`Task.get_batch`), so resuming at
+update ``k`` needs no data-loader state; validation uses fixed batches that do not depend on the seed
+(`Task.val_batches`). The seed also decides the initial weights (`Task.build_model` draws from torch's global RNG,
+which `lrlab.bench.train.train` seeds).
+
+Presets set the model size and batch (`PRESETS`). For ``lm``: ``tiny`` (the default, fast enough for CI and the
+default ``lrlab compare`` on 2 CPU cores: 34,688 parameters, d=32, 2 layers, 2 heads, context 32, batch 16),
+``small`` (120,576 parameters: d=64, 2 layers, 4 heads, context 64, batch 32 — the 0.14M GPT of the README's
+measurements with its head tied to the embedding) and ``base`` (842,496 parameters: d=128, 4 layers, context 128,
+batch 32). ``vision`` uses the same widths and depths on 17 tokens (16 patches + CLS), batch 32 / 64 / 128.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import platform
+import sysconfig
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lrlab.errors import LrlabError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+#: Standard-library source files of the ``lm`` corpus, relative to ``sysconfig.get_path("stdlib")``, in corpus
+#: order. Chosen to exist with the same path in CPython 3.10 to 3.14 (1.6 MB on 3.11).
+STDLIB_CORPUS: tuple[str, ...] = (
+    "textwrap.py", "argparse.py", "collections/__init__.py", "json/__init__.py", "json/decoder.py",
+    "json/encoder.py", "string.py", "functools.py", "dataclasses.py", "enum.py", "typing.py", "inspect.py",
+    "difflib.py", "fractions.py", "statistics.py", "heapq.py", "bisect.py", "calendar.py", "csv.py",
+    "configparser.py", "shlex.py", "tokenize.py", "ast.py", "random.py", "logging/__init__.py", "contextlib.py",
+    "copy.py", "pprint.py", "queue.py", "shutil.py", "tempfile.py", "threading.py", "ipaddress.py",
+    "urllib/parse.py", "email/message.py", "http/client.py", "unittest/case.py",
+)
+
+#: Fraction of each text held out for validation.
+VAL_FRACTION = 0.1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """Shape of a model.
+
+    Args:
+        kind: ``"gpt"`` (causal LM over ``vocab_size`` tokens) or ``"vit"`` (classifier of ``image_size`` square
+            images into ``n_classes``).
+        d_model: width (>= 1, a multiple of ``n_heads``).
+        n_layers: Transformer blocks (>= 1).
+        n_heads: attention heads per block (>= 1).
+        context: GPT only: tokens per sequence (>= 1).
+        vocab_size: GPT only: number of token ids (256 for bytes).
+        image_size: ViT only: side of the square image in pixels.
+        patch_size: ViT only: side of a square patch in pixels; must divide ``image_size``.
+        n_classes: ViT only: number of classes.
+        mlp_ratio: hidden width of the MLP as a multiple of ``d_model``.
+    """
+
+    kind: str
+    d_model: int
+    n_layers: int
+    n_heads: int
+    context: int = 0
+    vocab_size: int = 256
+    image_size: int = 0
+    patch_size: int = 0
+    n_classes: int = 0
+    mlp_ratio: int = 4
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("gpt", "vit"):
+            raise LrlabError(f"model kind must be 'gpt' or 'vit', got {self.kind!r}")
+        sizes = {"d_model": self.d_model, "n_layers": self.n_layers, "n_heads": self.n_heads,
+                 "mlp_ratio": self.mlp_ratio}
+        if self.kind == "gpt":
+            sizes.update(context=self.context, vocab_size=self.vocab_size)
+        else:
+            sizes.update(image_size=self.image_size, patch_size=self.patch_size, n_classes=self.n_classes)
+        for name, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise LrlabError(f"model {name} must be an integer >= 1, got {value!r}")
+        if self.d_model % self.n_heads:
+            raise LrlabError(f"model d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
+        if self.kind == "vit" and self.image_size % self.patch_size:
+            raise LrlabError(f"model patch_size ({self.patch_size}) must divide image_size ({self.image_size})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preset:
+    """Model shape and batch of a size preset (``batch_size`` is sequences for LM tasks, images for vision)."""
+
+    model: ModelConfig
+    batch_size: int
+
+
+PRESETS: dict[str, dict[str, Preset]] = {
+    "lm": {
+        "tiny": Preset(model=ModelConfig(kind="gpt", d_model=32, n_layers=2, n_heads=2, context=32), batch_size=16),
+        "small": Preset(model=ModelConfig(kind="gpt", d_model=64, n_layers=2, n_heads=4, context=64), batch_size=32),
+        "base": Preset(model=ModelConfig(kind="gpt", d_model=128, n_layers=4, n_heads=4, context=128),
+                       batch_size=32),
+    },
+    "vision": {
+        "tiny": Preset(model=ModelConfig(kind="vit", d_model=32, n_layers=2, n_heads=2, image_size=8, patch_size=2,
+                                         n_classes=10), batch_size=32),
+        "small": Preset(model=ModelConfig(kind="vit", d_model=64, n_layers=2, n_heads=4, image_size=8, patch_size=2,
+                                          n_classes=10), batch_size=64),
+        "base": Preset(model=ModelConfig(kind="vit", d_model=128, n_layers=4, n_heads=4, image_size=8,
+                                         patch_size=2, n_classes=10), batch_size=128),
+    },
+}
+PRESET_NAMES: tuple[str, ...] = ("tiny", "small", "base")
+TASK_FORMS = "lm, vision, text:PATH or hf:NAME_OR_PATH[#COLUMN]"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Task:
+    """A model shape plus its data. Build one with `get_task`.
+
+    Attributes:
+        name: the task as given to `get_task` (``lm``, ``vision``, ``text:PATH``, ``hf:...``).
+        kind: ``"lm"`` (byte-level language model) or ``"vision"`` (image classifier).
+        preset: ``tiny`` | ``small`` | ``base``.
+        seed: decides the order of training batches (and, through `train`, the initial weights).
+        batch_size: sequences (LM) or images (vision) per update.
+        model: the model shape.
+        description: one line saying what the data is, for reports.
+        info: facts about the data for results (Python version and corpus size for ``lm``, split sizes, ...).
+        items_per_batch: tokens (LM: bytes) or images per training batch, for throughput.
+        train_data, val_data: LM: uint8 byte tensors; vision: float32 images ``(N, 8, 8)`` in [0, 1].
+        train_labels, val_labels: vision only: int64 class ids.
+    """
+
+    name: str
+    kind: str
+    preset: str
+    seed: int
+    batch_size: int
+    model: ModelConfig
+    description: str
+    info: dict[str, Any]
+    train_data: torch.Tensor
+    val_data: torch.Tensor
+    train_labels: torch.Tensor | None = None
+    val_labels: torch.Tensor | None = None
+
+    @property
+    def items_per_batch(self) -> int:
+        return self.batch_size * (self.model.context if self.kind == "lm" else 1)
+
+    def build_model(self) -> nn.Module:
+        """A freshly initialised model for this task, drawn from torch's global RNG."""
+        from lrlab.bench.model import build_model
+
+        return build_model(self.model)
+
+    def get_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training batch of update ``step`` (0-based): ``(inputs, targets)``, a pure function of
+        ``(self.seed, step)``. LM: ``batch_size`` random windows of ``context + 1`` bytes, inputs and targets
+        shifted by one, int64 ``(B, T)``. Vision: ``batch_size`` images drawn with replacement ``(B, 8, 8)`` and
+        their labels ``(B,)``."""
+        import torch
+
+        rng = np.random.default_rng((self.seed, step))
+        if self.kind == "lm":
+            T = self.model.context
+            starts = torch.from_numpy(rng.integers(0, len(self.train_data) - T, size=self.batch_size))
+            xy = self.train_data[starts[:, None] + torch.arange(T + 1)].long()
+            return xy[:, :-1], xy[:, 1:]
+        assert self.train_labels is not None
+        idx = torch.from_numpy(rng.integers(0, len(self.train_data), size=self.batch_size))
+        return self.train_data[idx], self.train_labels[idx]
+
+    def val_batches(self, n_batches: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Fixed validation batches: ``n_batches * batch_size`` examples spread evenly over the validation split
+        (LM: windows with evenly spaced starts; vision: the first images of the split, all of them if it is
+        smaller). They do not depend on the seed."""
+        import torch
+
+        n = n_batches * self.batch_size
+        if self.kind == "lm":
+            T = self.model.context
+            starts = torch.from_numpy(np.linspace(0, len(self.val_data) - T - 1, n).round().astype(np.int64))
+            xy = self.val_data[starts[:, None] + torch.arange(T + 1)].long()
+            xs, ys = xy[:, :-1], xy[:, 1:]
+        else:
+            assert self.val_labels is not None
+            xs, ys = self.val_data[:n], self.val_labels[:n]
+        return list(zip(xs.split(self.batch_size), ys.split(self.batch_size)))
+
+    def evaluate(self, model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+        """Mean validation loss over ``batches`` (nats per token, i.e. per byte, for LM tasks) under key ``loss``,
+        plus ``bits_per_byte`` (LM) or ``accuracy`` in [0, 1] (vision)."""
+        import torch
+        import torch.nn.functional as F
+
+        total, correct, count = 0.0, 0, 0
+        model.eval()
+        with torch.no_grad():
+            for x, y in batches:
+                logits = model(x).flatten(0, -2)
+                total += float(F.cross_entropy(logits, y.flatten(), reduction="sum"))
+                correct += int((logits.argmax(-1) == y.flatten()).sum())
+                count += y.numel()
+        model.train()
+        loss = total / count
+        if self.kind == "lm":
+            return {"loss": loss, "bits_per_byte": loss / math.log(2)}
+        return {"loss": loss, "accuracy": correct / count}
+
+
+def get_task(name: str, preset: str = "tiny", seed: int = 0, *, batch_size: int | None = None) -> Task:
+    """Load a task.
+
+    Args:
+        name: ``lm`` | ``vision`` | ``text:PATH`` | ``hf:NAME_OR_PATH`` | ``hf:NAME_OR_PATH#COLUMN``.
+        preset: ``tiny`` | ``small`` | ``base`` (see `PRESETS`).
+        seed: integer >= 0; decides the order of training batches.
+        batch_size: sequences or images per update (>= 1); None: the preset's.
+
+    Returns:
+        The `Task`. Raises `LrlabError` for an unknown name or preset, a missing or too small file, missing
+        standard-library files, or a dataset without a usable text column.
+    """
+    if preset not in PRESET_NAMES:
+        raise LrlabError(f"preset {preset!r} is not supported; choose from {', '.join(PRESET_NAMES)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise LrlabError(f"seed must be an integer >= 0, got {seed!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise LrlabError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
+    if name == "vision":
+        return _vision_task(preset, seed, batch_size)
+    if name == "lm":
+        train, val, description, info = _stdlib_corpus(sysconfig.get_path("stdlib"))
+    elif name.startswith("text:") and name[5:]:
+        train, val, description, info = _text_file(name[5:])
+    elif name.startswith("hf:") and name[3:]:
+        train, val, description, info = _hf_dataset(name[3:])
+    else:
+        raise LrlabError(f"task {name!r} is not supported; choose from {TASK_FORMS}")
+    return _byte_task(name, train, val, description, info, preset, seed, batch_size)
+
+
+# ------------------------------------------------------------------------------------------------ byte tasks
+
+
+def _byte_task(name: str, train: bytes, val: bytes, description: str, info: dict[str, Any], preset: str, seed: int,
+               batch_size: int | None) -> Task:
+    import torch
+
+    p = PRESETS["lm"][preset]
+    need = p.model.context + 1
+    for split, data in (("training", train), ("validation", val)):
+        if len(data) < need:
+            raise LrlabError(f"task {name!r}: the {split} split holds {len(data)} bytes; the {preset} preset needs at "
+                             f"least {need} (one sequence of context {p.model.context} + 1)")
+    return Task(name=name, kind="lm", preset=preset, seed=seed, batch_size=batch_size or p.batch_size,
+                model=p.model, description=description, info=info,
+                train_data=torch.frombuffer(bytearray(train), dtype=torch.uint8),
+                val_data=torch.frombuffer(bytearray(val), dtype=torch.uint8))
+
+
+def _cut(data: bytes) -> tuple[bytes, bytes]:
+    """Split bytes into head (training) and tail (validation) at 1 - VAL_FRACTION."""
+    k = len(data) - math.ceil(len(data) * VAL_FRACTION)
+    return data[:k], data[k:]
+
+
+@lru_cache(maxsize=4)
+def _stdlib_corpus(stdlib: str) -> tuple[bytes, bytes, str, dict[str, Any]]:
+    root = Path(stdlib)
+    paths = [root / rel for rel in STDLIB_CORPUS]
+    missing = [rel for rel, p in zip(STDLIB_CORPUS, paths) if not p.is_file()]
+    if missing:
+        raise LrlabError(
+            f"task 'lm' reads its corpus from the standard library's source in {stdlib!r}, but "
+            f"{len(missing)} of its {len(STDLIB_CORPUS)} files are missing there: {', '.join(missing)}; this Python "
+            f"({platform.python_version()}) ships without them — use task text:PATH with a text file instead")
+    heads, tails = zip(*(_cut(p.read_bytes()) for p in paths))
+    train, val = b"".join(heads), b"".join(tails)
+    digest = hashlib.sha256(train + val).hexdigest()
+    version = platform.python_version()
+    info = {"python": version, "corpus_files": len(paths), "corpus_bytes": len(train) + len(val),
+            "train_bytes": len(train), "val_bytes": len(val), "corpus_sha256": digest}
+    description = (f"byte-level LM on the source of {len(paths)} Python {version} standard-library modules "
+                   f"({len(train) + len(val):,} bytes: {len(train):,} train / {len(val):,} validation, "
+                   f"sha256 {digest[:12]})")
+    return train, val, description, info
+
+
+def _text_file(path_text: str) -> tuple[bytes, bytes, str, dict[str, Any]]:
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise LrlabError(f"task 'text:{path_text}': file {str(path)!r} does not exist or is not a file")
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LrlabError(f"task 'text:{path_text}': file {str(path)!r} is not UTF-8 text "
+                         f"(invalid byte at offset {e.start})") from None
+    train, val = _cut(data)
+    digest = hashlib.sha256(data).hexdigest()
+    info = {"path": str(path), "corpus_bytes": len(data), "train_bytes": len(train), "val_bytes": len(val),
+            "corpus_sha256": digest}
+    description = (f"byte-level LM on {path.name} ({len(data):,} bytes: {len(train):,} train / {len(val):,} "
+                   f"validation, sha256 {digest[:12]})")
+    return train, val, description, info
+
+
+def _hf_dataset(spec: str) -> tuple[bytes, bytes, str, dict[str, Any]]:
+    name, _, column = spec.partition("#")
+    try:
+        import datasets
+    except ModuleNotFoundError:
+        raise LrlabError(f"task 'hf:{spec}' needs the datasets package: pip install 'lrlab[hf]'") from None
+    try:
+        if Path(name).expanduser().exists():
+            loaded = datasets.load_from_disk(str(Path(name).expanduser()))
+        else:
+            loaded = datasets.load_dataset(name)
+    except Exception as e:  # the library raises many types (not found, offline, bad format): report them as one
+        raise LrlabError(f"task 'hf:{spec}': could not load dataset {name!r}: {e}") from e
+    if isinstance(loaded, datasets.DatasetDict):
+        splits = list(loaded)
+        train_split = "train" if "train" in loaded else splits[0]
+        val_split = next((s for s in ("validation", "valid", "test") if s in loaded and s != train_split), None)
+        train_ds, val_ds = loaded[train_split], (loaded[val_split] if val_split else None)
+    else:
+        train_split, val_split, train_ds, val_ds = "(single)", None, loaded, None
+    column = column or _text_column(train_ds, spec)
+    if column not in train_ds.column_names:
+        raise LrlabError(f"task 'hf:{spec}': column {column!r} is not in the dataset; columns: "
+                         f"{', '.join(train_ds.column_names)}")
+    text = "\n".join(str(t) for t in train_ds[column]).encode("utf-8")
+    if val_ds is not None:
+        train, val = text, "\n".join(str(t) for t in val_ds[column]).encode("utf-8")
+    else:
+        train, val = _cut(text)
+    info = {"dataset": name, "column": column, "train_split": train_split, "val_split": val_split or "last 10 %",
+            "train_bytes": len(train), "val_bytes": len(val)}
+    description = (f"byte-level LM on Hugging Face dataset {name!r} column {column!r} ({len(train):,} train bytes "
+                   f"from split {train_split!r} / {len(val):,} validation bytes from "
+                   f"{repr(val_split) if val_split else 'its last 10 %'})")
+    return train, val, description, info
+
+
+def _text_column(ds: Any, spec: str) -> str:
+    strings = [c for c, f in ds.features.items() if getattr(f, "dtype", None) in ("string", "large_string")]
+    if "text" in strings:
+        return "text"
+    if len(strings) == 1:
+        return strings[0]
+    raise LrlabError(f"task 'hf:{spec}': cannot tell which column holds the text (string columns: "
+                     f"{', '.join(strings) or 'none'}); name it as hf:NAME#COLUMN")
+
+
+# ------------------------------------------------------------------------------------------------- vision
+
+
+@lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.images.astype(np.float32) / 16.0, d.target.astype(np.int64)
+
+
+#: Validation images of the ``vision`` task (the rest of the 1,797 train).
+DIGITS_VAL = 360
+
+
+def _vision_task(preset: str, seed: int, batch_size: int | None) -> Task:
+    import torch
+
+    images, labels = _digits()
+    # a fixed split, the same for every seed: a permutation drawn once from seed 0
+    order = np.random.default_rng(0).permutation(len(images))
+    train_idx, val_idx = order[:-DIGITS_VAL], order[-DIGITS_VAL:]
+    p = PRESETS["vision"][preset]
+    info = {"dataset": "sklearn digits", "train_images": len(train_idx), "val_images": len(val_idx), "classes": 10}
+    description = (f"ViT on scikit-learn's 8x8 digits ({len(train_idx):,} train / {len(val_idx):,} validation "
+                   f"images, 10 classes)")
+    return Task(name="vision", kind="vision", preset=preset, seed=seed, batch_size=batch_size or p.batch_size,
+                model=p.model, description=description, info=info,
+                train_data=torch.from_numpy(images[train_idx]), val_data=torch.from_numpy(images[val_idx]),
+                train_labels=torch.from_numpy(labels[train_idx]), val_labels=torch.from_numpy(labels[val_idx]))

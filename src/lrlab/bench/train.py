@@ -1,0 +1,511 @@
+"""One training run: a plain loop that reads top to bottom, like nanoGPT's ``train.py``.
+
+Each update ``t`` (0-based, ``t`` = updates done so far) sets ``lr = config.lr * schedule(t)`` on every parameter
+group, draws the batch of update ``t`` (a pure function of the seed and ``t``), runs forward and backward, clips the
+gradient norm and steps the optimizer. Validation runs at update 0, every ``eval_every`` updates and after the
+last one, on fixed batches.
+
+Stopping early
+    - Divergence: a non-finite training loss (or validation loss) ends the run. The result has ``diverged=True``,
+      ``final_val_loss=inf``, and the non-finite training loss recorded as ``inf``. It is not an error.
+    - ``should_stop()``: called before every update; when it returns True the run stops, writes a checkpoint (if
+      ``out_dir`` is given) and returns the partial result (``stopped`` is True, ``final_val_loss`` is nan). This is
+      how the CLI handles Ctrl-C: its SIGINT handler sets a flag that ``should_stop`` reads. A KeyboardInterrupt
+      raised inside `train` is not caught; the last periodic checkpoint stays on disk.
+
+Checkpoints and resume
+    With ``out_dir``, `train` writes ``out_dir/checkpoint.pt`` every ``checkpoint_every`` updates, when
+    ``should_stop`` stops the run, and at its end. Writes are atomic: ``torch.save`` to ``checkpoint.pt.tmp`` in the
+    same folder, then ``os.replace``, so a crash or ``kill -9`` leaves the previous checkpoint intact. A checkpoint
+    holds the model, the optimizer, the clock (updates done), the python / numpy / torch RNG states, the curves so
+    far, the accumulated wall time and the config. The data position is the clock itself.
+    ``resume=True`` continues from ``out_dir/checkpoint.pt`` (or starts fresh when there is none) and gives results
+    identical to an uninterrupted run: bitwise on CPU with the same torch thread count. A checkpoint whose config
+    differs is refused (`LrlabError` naming the fields), with one exception that lets runs branch from a shared
+    prefix (`lrlab.bench.compare`): the schedule may differ if it gives bit-for-bit the same LRs for every update
+    the checkpoint has done. Without ``resume``, an ``out_dir`` that already holds a checkpoint is refused.
+
+Schedule-free AdamW (``optimizer="schedulefree"``)
+    The model holds the training point y; evaluation needs the averaged point x. Evaluation and checkpoints call
+    ``optimizer.eval()`` (y -> x) and afterwards ``optimizer.train()``, then copy y back bit for bit, so neither
+    disturbs the training trajectory. The checkpoint's ``model`` is y (what resume needs); ``eval_model`` is x
+    (what to deploy). The recorded LR is the LR the optimizer applied (its ``scheduled_lr``).
+
+Threads and determinism
+    `train` uses torch's current thread count (call ``torch.set_num_threads`` first; `lrlab.bench.compare` does)
+    and runs with ``torch.use_deterministic_algorithms(True)``, restoring the previous setting on return. It seeds
+    python's ``random``, numpy's global RNG and torch's global RNG with ``config.seed`` (as nanoGPT does), which is
+    how the seed decides the initial weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import platform
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from lrlab.bench.tasks import PRESET_NAMES, TASK_FORMS
+from lrlab.errors import LrlabError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from lrlab.bench.tasks import Task
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "schedulefree")
+CHECKPOINT = "checkpoint.pt"
+#: Config fields a resumed run may change: they do not change any number of the run.
+RESUMABLE_CHANGES = ("checkpoint_every",)
+
+
+def _check_int(name: str, value: object, lo: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise LrlabError(f"{name} must be an integer >= {lo}, got {value!r}")
+
+
+def _check_number(name: str, value: object, *, positive: bool) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= 0 if positive else value < 0):  # type: ignore[operator]
+        raise LrlabError(f"{name} must be a {'positive' if positive else 'non-negative'} finite number, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Everything that decides a run's numbers.
+
+    Args:
+        task: ``lm`` | ``vision`` | ``text:PATH`` | ``hf:NAME_OR_PATH[#COLUMN]`` (see `lrlab.bench.tasks`).
+        preset: model size and batch: ``tiny`` | ``small`` | ``base``.
+        schedule: lrlab spec; its value at update ``t`` multiplies ``lr`` (parsed with ``total=steps``).
+        optimizer: ``sgd`` (momentum 0.9) | ``adagrad`` | ``rmsprop`` | ``adam`` | ``adamw`` | ``schedulefree``
+            (``schedulefree.AdamWScheduleFree``; its good LRs are 1-10x AdamW's).
+        lr: peak (base) learning rate, > 0.
+        steps: optimizer updates, >= 1.
+        seed: >= 0; decides the initial weights and the order of training batches.
+        batch_size: sequences or images per update (>= 1); None: the preset's.
+        eval_every: updates between validations (>= 1); validation also runs at update 0 and after the last.
+        eval_batches: validation batches of ``batch_size`` (>= 1), fixed for the whole run.
+        weight_decay: >= 0, on linear-layer weights only (`lrlab.bench.model.param_groups`): decoupled for
+            adamw and schedulefree, an L2 term in the gradient for the others (torch's ``weight_decay``).
+        grad_clip: maximum global gradient norm (> 0); None: no clipping.
+        checkpoint_every: updates between checkpoints when ``out_dir`` is given (>= 0; 0: only on stop and at
+            the end).
+    """
+
+    task: str = "lm"
+    preset: str = "tiny"
+    schedule: str = "constant()"
+    optimizer: str = "adamw"
+    lr: float = 1e-2
+    steps: int = 400
+    seed: int = 0
+    batch_size: int | None = None
+    eval_every: int = 50
+    eval_batches: int = 8
+    weight_decay: float = 0.1
+    grad_clip: float | None = 1.0
+    checkpoint_every: int = 0
+
+    def __post_init__(self) -> None:
+        import lrlab
+
+        t = self.task
+        if not isinstance(t, str) or not (t in ("lm", "vision") or (t.startswith(("text:", "hf:"))
+                                                                    and t.split(":", 1)[1])):
+            raise LrlabError(f"task {t!r} is not supported; choose from {TASK_FORMS}")
+        if self.preset not in PRESET_NAMES:
+            raise LrlabError(f"preset {self.preset!r} is not supported; choose from {', '.join(PRESET_NAMES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise LrlabError(f"optimizer {self.optimizer!r} is not supported; choose from {', '.join(OPTIMIZERS)}")
+        _check_number("lr", self.lr, positive=True)
+        _check_int("steps", self.steps, 1)
+        _check_int("seed", self.seed, 0)
+        if self.batch_size is not None:
+            _check_int("batch_size", self.batch_size, 1)
+        _check_int("eval_every", self.eval_every, 1)
+        _check_int("eval_batches", self.eval_batches, 1)
+        _check_number("weight_decay", self.weight_decay, positive=False)
+        if self.grad_clip is not None:
+            _check_number("grad_clip", self.grad_clip, positive=True)
+        _check_int("checkpoint_every", self.checkpoint_every, 0)
+        try:
+            factors = lrlab.parse(self.schedule, total=self.steps).values(np.arange(self.steps, dtype=np.float64))
+        except LrlabError as e:
+            raise LrlabError(f"schedule {self.schedule!r}: {e}") from None
+        bad = np.flatnonzero(~np.isfinite(factors) | (factors < 0))
+        if bad.size:
+            i = int(bad[0])
+            raise LrlabError(f"schedule {self.schedule!r} gives LR factor {float(factors[i])!r} at update {i}; "
+                             "factors must be finite and >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise LrlabError(f"train config has unknown fields {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """What a run produced. Curves are plain lists; ``to_dict()`` is JSON-ready.
+
+    Attributes:
+        config: the run's config.
+        eval_steps: updates done at each validation (0, eval_every, 2 * eval_every, ..., steps).
+        val_loss: validation loss at each of ``eval_steps`` (nats per token: per byte for LM tasks).
+        val_metrics: name -> values at ``eval_steps``: ``bits_per_byte`` (LM) or ``accuracy`` (vision).
+            Non-finite validation numbers are stored as ``inf``.
+        train_loss: training loss of each update (``inf`` where it was not finite).
+        lr: the LR of each update (group 0), as applied by the optimizer.
+        final_val_loss: validation loss after the last update; ``inf`` if the run diverged, ``nan`` if it was
+            stopped before its end.
+        best_val_loss: lowest validation loss seen (``inf`` if none was finite).
+        diverged: the loss became non-finite; the run ended there.
+        wall_time_s: seconds spent in `train`, summed over resumed sessions.
+        tokens_per_s: training throughput, tokens (bytes) per second for LM tasks, images per second for vision,
+            timed over the updates only (not validation or checkpoints), over all sessions.
+        n_params: model parameters (a tied weight once).
+        env: python / torch / numpy versions, torch threads, the task's description and data facts.
+        resumed_from: the update the last session resumed from; None if it started from scratch.
+    """
+
+    config: TrainConfig
+    eval_steps: list[int]
+    val_loss: list[float]
+    val_metrics: dict[str, list[float]]
+    train_loss: list[float]
+    lr: list[float]
+    final_val_loss: float
+    best_val_loss: float
+    diverged: bool
+    wall_time_s: float
+    tokens_per_s: float
+    n_params: int
+    env: dict[str, Any]
+    resumed_from: int | None = None
+
+    @property
+    def steps_done(self) -> int:
+        """Updates done (the diverging update counts: its loss is recorded)."""
+        return len(self.train_loss)
+
+    @property
+    def stopped(self) -> bool:
+        """True if ``should_stop`` ended the run before its last update."""
+        return self.steps_done < self.config.steps and not self.diverged
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["config"] = self.config.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunResult:
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["config"] = TrainConfig.from_dict(dict(d["config"]))
+        return cls(**kw)
+
+
+class Monitor(Protocol):
+    """What `train` calls on a monitor (`lrlab.monitor.Monitor` has these)."""
+
+    def on_step(self, step: int, *, lrs: list[float], loss: float, grad_norm: float | None, tokens: int) -> None: ...
+
+    def on_eval(self, step: int, *, val_loss: float, **metrics: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Curves:
+    """The mutable record of a run in progress (what a checkpoint stores besides tensors)."""
+
+    eval_steps: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_metrics: dict[str, list[float]] = field(default_factory=dict)
+    train_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    diverged: bool = False
+    wall_time_s: float = 0.0
+    update_time_s: float = 0.0
+
+    def record_eval(self, step: int, metrics: dict[str, float]) -> None:
+        # non-finite values are stored as inf, so that results compare equal and read back from JSON alike
+        self.eval_steps.append(step)
+        for name, value in metrics.items():
+            value = value if math.isfinite(value) else math.inf
+            if name == "loss":
+                self.val_loss.append(value)
+            else:
+                self.val_metrics.setdefault(name, []).append(value)
+
+
+def build_optimizer(name: str, groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
+    """The optimizer ``name`` (see `OPTIMIZERS`) over parameter ``groups`` (each with its ``weight_decay``)."""
+    import torch
+
+    # fused kernels where torch has them on CPU (one kernel for all parameters: ~7 % faster updates at the tiny
+    # preset than foreach); rmsprop has none
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, fused=True)
+    if name == "adagrad":
+        return torch.optim.Adagrad(groups, lr=lr, fused=True)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=lr, foreach=True)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, fused=True)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
+    if name == "schedulefree":
+        from schedulefree import AdamWScheduleFree
+
+        return AdamWScheduleFree(groups, lr=lr, warmup_steps=0)  # warm-up, if any, comes from the lrlab schedule
+    raise LrlabError(f"optimizer {name!r} is not supported; choose from {', '.join(OPTIMIZERS)}")
+
+
+def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: bool = False,
+          monitor: Monitor | None = None, on_step: Callable[..., Any] | None = None,
+          should_stop: Callable[[], bool] | None = None) -> RunResult:
+    """Train ``config`` and return its `RunResult` (see the module docstring for stopping, checkpoints, resume).
+
+    Args:
+        config: the run.
+        out_dir: folder for ``checkpoint.pt`` (created if needed); None: no checkpoints.
+        resume: continue from ``out_dir/checkpoint.pt`` if it exists.
+        monitor: gets ``on_step(t, lrs=, loss=, grad_norm=, tokens=)`` after update ``t`` (0-based; ``tokens``:
+            tokens or images trained so far), ``on_eval(step, val_loss=, **metrics)`` at each validation
+            (``step``: updates done) and ``close()`` when `train` returns or raises.
+        on_step: called as ``on_step(t, total=config.steps)`` after update ``t`` (0-based), for progress bars.
+        should_stop: called before every update; True stops the run (checkpoint written, partial result returned).
+    """
+    import torch
+
+    import lrlab
+    from lrlab.bench.model import count_params, param_groups
+    from lrlab.bench.tasks import get_task
+    from lrlab.schedule import BlockCache
+
+    t_start = time.perf_counter()
+    ckpt = Path(out_dir) / CHECKPOINT if out_dir is not None else None
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        task = get_task(config.task, config.preset, config.seed, batch_size=config.batch_size)
+        schedule = BlockCache(lrlab.parse(config.schedule, total=config.steps))
+        random.seed(config.seed)
+        np.random.seed(config.seed)
+        torch.manual_seed(config.seed)
+        model = task.build_model()
+        optimizer = build_optimizer(config.optimizer, param_groups(model, config.weight_decay), config.lr)
+        schedule_free = config.optimizer == "schedulefree"
+        params = list(model.parameters())
+        env = _env(task)
+        run = _Curves()
+        step = 0  # updates done: the clock, and the data position
+        resumed_from = None
+        if ckpt is not None and ckpt.exists():
+            if not resume:
+                raise LrlabError(f"out_dir {str(ckpt.parent)!r} already holds a checkpoint; pass resume=True to "
+                                 "continue it, or use another out_dir")
+            state = torch.load(ckpt, map_location="cpu", weights_only=True)
+            _check_resumable(state, config, schedule)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            _set_rng_state(state["rng"])
+            run = _Curves(**state["curves"])
+            step = resumed_from = int(state["step"])
+        if schedule_free:
+            optimizer.train()  # type: ignore[attr-defined]
+        val_batches = task.val_batches(config.eval_batches)
+        last_saved = step if resumed_from is not None else -1
+        wall_before = run.wall_time_s
+
+        def evaluate() -> None:
+            with _eval_point(model, optimizer, schedule_free):
+                metrics = task.evaluate(model, val_batches)
+            run.record_eval(step, metrics)
+            run.diverged = run.diverged or not math.isfinite(metrics["loss"])
+            if monitor is not None:  # the loss may be non-finite (divergence); other metrics only when finite
+                monitor.on_eval(step, val_loss=metrics["loss"],
+                                **{k: v for k, v in metrics.items() if k != "loss" and math.isfinite(v)})
+
+        def save() -> None:
+            nonlocal last_saved
+            run.wall_time_s = wall_before + time.perf_counter() - t_start
+            if ckpt is not None and last_saved != step:
+                _save_checkpoint(ckpt, config, step, model, optimizer, schedule_free, run)
+                last_saved = step
+
+        if step == 0 and not run.eval_steps:
+            evaluate()
+        while step < config.steps and not run.diverged:
+            if should_stop is not None and should_stop():
+                break
+            t0 = time.perf_counter()
+            lr = config.lr * schedule(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, y = task.get_batch(step)
+            logits = model(x)
+            loss = torch.nn.functional.cross_entropy(logits.flatten(0, -2), y.flatten())
+            loss_value = loss.item()
+            run.lr.append(lr)
+            if not math.isfinite(loss_value):
+                run.train_loss.append(math.inf)
+                run.diverged = True
+                if monitor is not None:  # the monitor records the divergence itself
+                    monitor.on_step(step, lrs=[g["lr"] for g in optimizer.param_groups], loss=loss_value,
+                                    grad_norm=None, tokens=(step + 1) * task.items_per_batch)
+                break
+            loss.backward()
+            grad_norm = None
+            if config.grad_clip is not None:
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip, foreach=True)
+            elif monitor is not None:
+                grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if schedule_free:  # it applies lr times its own warm-up factor (1 here): record what it applied
+                run.lr[-1] = optimizer.param_groups[0]["scheduled_lr"]
+            run.train_loss.append(loss_value)
+            run.update_time_s += time.perf_counter() - t0
+            if monitor is not None:
+                monitor.on_step(step, lrs=[g["lr"] for g in optimizer.param_groups], loss=loss_value,
+                                grad_norm=None if grad_norm is None else float(grad_norm),
+                                tokens=(step + 1) * task.items_per_batch)
+            if on_step is not None:
+                on_step(step, total=config.steps)
+            step += 1
+            if step % config.eval_every == 0 or step == config.steps:
+                evaluate()
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                save()
+        save()
+        return _result(config, run, count_params(model), env, resumed_from, task.items_per_batch)
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        if monitor is not None:
+            monitor.close()
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+
+
+def _result(config: TrainConfig, run: _Curves, n_params: int, env: dict[str, Any], resumed_from: int | None,
+            items_per_batch: int) -> RunResult:
+    done = len(run.train_loss)
+    if run.diverged:
+        final = math.inf
+    elif done < config.steps:
+        final = math.nan
+    else:
+        final = run.val_loss[-1]
+    finite = [v for v in run.val_loss if math.isfinite(v)]
+    return RunResult(config=config, eval_steps=list(run.eval_steps), val_loss=list(run.val_loss),
+                     val_metrics={k: list(v) for k, v in run.val_metrics.items()},
+                     train_loss=list(run.train_loss), lr=list(run.lr), final_val_loss=final,
+                     best_val_loss=min(finite) if finite else math.inf, diverged=run.diverged,
+                     wall_time_s=run.wall_time_s,
+                     tokens_per_s=(done * items_per_batch / run.update_time_s) if run.update_time_s > 0 else 0.0,
+                     n_params=n_params, env=env, resumed_from=resumed_from)
+
+
+def _env(task: Task) -> dict[str, Any]:
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "threads": torch.get_num_threads(), "device": "cpu", "task": task.description, "data": dict(task.info)}
+
+
+@contextlib.contextmanager
+def _eval_point(model: nn.Module, optimizer: torch.optim.Optimizer, schedule_free: bool) -> Iterator[None]:
+    """Schedule-free: switch the model to the averaged point x for the block, then restore the training point y
+    bit for bit (``optimizer.train()`` alone recomputes y by interpolation, which rounds differently)."""
+    if not schedule_free:
+        yield
+        return
+    import torch
+
+    saved = [p.detach().clone() for p in model.parameters()]
+    optimizer.eval()  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        optimizer.train()  # type: ignore[attr-defined]
+        with torch.no_grad():
+            for p, y in zip(model.parameters(), saved):
+                p.copy_(y)
+
+
+def _save_checkpoint(path: Path, config: TrainConfig, step: int, model: nn.Module,
+                     optimizer: torch.optim.Optimizer, schedule_free: bool, run: _Curves) -> None:
+    import torch
+
+    eval_model = None
+    if schedule_free:
+        with _eval_point(model, optimizer, schedule_free):
+            eval_model = {k: v.clone() for k, v in model.state_dict().items()}
+    state = {"format": 1, "step": step, "config": config.to_dict(), "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "eval_model": eval_model, "rng": _rng_state(),
+             "curves": dataclasses.asdict(run)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _check_resumable(state: dict[str, Any], config: TrainConfig, schedule: Callable[[float], float]) -> None:
+    saved = dict(state["config"])
+    new = config.to_dict()
+    differ = [k for k in new if k not in RESUMABLE_CHANGES and k != "schedule" and saved.get(k) != new[k]]
+    if differ:
+        changes = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {new[k]!r}" for k in differ)
+        raise LrlabError(f"cannot resume: the checkpoint was written by a different config ({changes})")
+    if saved["schedule"] != config.schedule:
+        # a branch from a shared prefix: allowed when the LRs of every update done are the same, bit for bit
+        done_lrs = state["curves"]["lr"]
+        mismatch = next((t for t, v in enumerate(done_lrs) if config.lr * schedule(t) != v), None)
+        if mismatch is not None:
+            raise LrlabError(f"cannot resume: the checkpoint's schedule {saved['schedule']!r} and schedule "
+                             f"{config.schedule!r} give different LRs at update {mismatch} "
+                             f"({done_lrs[mismatch]!r} vs {config.lr * schedule(mismatch)!r})")
+
+
+def _rng_state() -> dict[str, Any]:
+    import torch
+
+    np_state: tuple[Any, ...] = np.random.get_state(legacy=True)  # type: ignore[assignment]
+    py_state = random.getstate()
+    return {"python": [py_state[0], list(py_state[1]), py_state[2]],
+            "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import torch
+
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])

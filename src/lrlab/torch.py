@@ -1,0 +1,633 @@
+"""`LRScheduler`: a ``torch.optim.lr_scheduler.LRScheduler`` that sets each param group's LR from an lrlab schedule.
+
+Each param group gets ``lr = base_lr * s(t)`` (``absolute=True``: ``lr = s(t)``), where ``base_lr`` is the group's
+LR when the scheduler is built and ``t`` is the clock. The state is the clock (plus the plateau / guard state when
+used), so ``state_dict()`` is ``{"spec": str(schedule), "clock": ..., "t": ..., "updates": ...}``: it pickles,
+loads with ``torch.load(weights_only=True)``, and a fresh scheduler that loads it continues the exact LR sequence.
+
+The clock
+    The scheduler counts the updates the optimizer really makes, through ``optimizer.register_step_post_hook``
+    (torch's public hook; nothing is patched). ``scheduler.step()`` moves the clock to the updates made so far
+    and writes the LRs for the next update:
+
+    - ``clock="steps"`` (default): ``t`` = optimizer updates done.
+    - ``clock="epochs"`` with ``steps_per_epoch=N``: ``t`` = updates / N, fractional epochs.
+    - ``clock="tokens"`` / ``"samples"``: ``t`` = tokens (samples) that went into the updates so far; pass them
+      with ``scheduler.step(tokens=n)``: ``n`` for the update just made, summed over micro-batches and ranks. A
+      run that changes its batch size or number of processes keeps the same LR per token (Megatron-LM's
+      sample-based schedules work this way).
+
+    Gradient accumulation: the clock moves per optimizer update, not per micro-batch; a ``step()`` called after a
+    micro-batch with no optimizer update does nothing. AMP: when ``GradScaler`` skips an update (inf/NaN
+    gradients) the optimizer makes no update, so the clock and the LR stay where they are and nothing is
+    warned; with a token clock the tokens of the skipped update are not counted (as Megatron-LM). For the same
+    reason the order of ``optimizer.step()`` and ``scheduler.step()`` in a loop does not shift the schedule.
+    When ``step()`` is called ``warn_idle_after`` times in a row with no optimizer update, the scheduler warns
+    (once per such stretch): the optimizer it watches is not being stepped (a different optimizer object, a
+    missing ``optimizer.step()``, a loop that "fast-forwards" the scheduler, or every update skipped).
+
+Tensor LRs
+    Where ``group["lr"]`` is a tensor, it is updated in place (``fill_``), so a ``torch.compile``d optimizer step
+    sees a new value without being recompiled. Build the optimizer with ``lr=torch.tensor(3e-4)`` for that. The
+    base LR is then read from that tensor, in its precision (``torch.tensor(3e-4)`` is float32: pass
+    ``dtype=torch.float64`` for the exact float64 value); ``get_last_lr()`` returns Python floats.
+
+Feedback
+    ``plateau=lrlab.plateau.Plateau(...)`` with ``scheduler.report(metric)``; ``guard=DivergenceGuard(...)``
+    with ``if scheduler.check(loss): optimizer.step()`` (see `lrlab.plateau`). The LR is
+    ``level * s(t) * guard_scale``, the plateau level starting at the base LR.
+
+This module imports torch; ``import lrlab`` does not import it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler as _TorchLRScheduler
+
+from lrlab.errors import LrlabError
+from lrlab.plateau import DivergenceGuard, GuardEvent, GuardState, Plateau, PlateauState
+from lrlab.schedule import BlockCache, Schedule
+from lrlab.spec import parse
+
+if TYPE_CHECKING:
+    from torch import nn
+
+CLOCKS = ("steps", "epochs", "tokens", "samples")
+#: clocks computed ahead at a time for the epoch / token / sample clocks
+AHEAD = 256
+#: ``also=`` keys that name one element of a tuple in the param group
+TUPLE_KEYS: dict[str, tuple[str, int]] = {"beta1": ("betas", 0), "beta2": ("betas", 1)}
+
+ScheduleLike = Schedule | str
+
+
+def _number(name: str, value: object, *, lo: float = -math.inf, lo_open: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and (value > lo if lo_open else value >= lo):  # type: ignore[operator]
+        return float(value)  # type: ignore[arg-type]
+    bound = "" if lo == -math.inf else f" {'>' if lo_open else '>='} {lo:g}"
+    raise LrlabError(f"{name} must be a finite number{bound}, got {value!r}")
+
+
+def _as_schedule(name: str, value: object, total: float | None, clock: str) -> Schedule:
+    if isinstance(value, str):
+        s = parse(value, total=total)
+    elif isinstance(value, Schedule):
+        s = value.bind(total) if total is not None else value
+    else:
+        raise LrlabError(f"{name} must be an lrlab schedule or spec text such as 'cosine()', got {value!r}")
+    if s.needs_total:
+        raise LrlabError(
+            f"{name} {s} has a length given as a fraction of the run, or left open: pass "
+            f"total=<the run's length in {clock}> to LRScheduler, or bind it first (lrlab.parse(spec, total=N))"
+        )
+    return s
+
+
+class LRScheduler(_TorchLRScheduler):
+    """Set every param group's LR (and optionally other values) from a closed-form lrlab schedule.
+
+    Args:
+      optimizer: the ``torch.optim.Optimizer`` whose param groups are driven.
+      schedule: an lrlab `Schedule` or spec text, or a sequence of them with one per param group (layer-wise
+        decay, a different warm-up for the embeddings); each distinct schedule is evaluated once per step.
+      total: the run's length in clock units; binds fractions and open lengths (``warmup(0.06)``, ``cosine()``).
+      absolute: False (default): ``lr = base_lr * s(t)`` with ``base_lr`` the group's LR at construction (its
+        ``initial_lr``); True: ``lr = s(t)``.
+      clock: ``steps`` (optimizer updates), ``epochs`` (needs ``steps_per_epoch``), ``tokens`` or ``samples``
+        (``step(tokens=n)`` / ``step(samples=n)``).
+      steps_per_epoch: optimizer updates per epoch (> 0) for ``clock="epochs"``.
+      also: other param-group values on the same clock, key -> schedule: ``momentum``, ``beta1``/``beta2`` (the
+        ``betas`` tuple), ``weight_decay`` or any numeric key of every group; same rule as the LR (a multiple of
+        the group's initial value, or the value itself with ``absolute=True``). One-cycle momentum:
+        ``also={"momentum": "onecycle(peak=0.85, start=0.95, end=0.95)"}`` with ``absolute=True``.
+      plateau: a `lrlab.plateau.Plateau` fed by `report`.
+      guard: a `lrlab.plateau.DivergenceGuard` consulted by `check`.
+      warn_idle_after: warn when ``step()`` is called this many times in a row without an optimizer update
+        (whole number >= 0; 0: never). The default 100 is far above GradScaler's usual run of skipped updates at
+        the start of fp16 training (one per halving of the initial 2**16 scale) and above the micro-batches per
+        update of typical gradient accumulation when ``step()`` is called after every micro-batch.
+
+    >>> import torch, lrlab
+    >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    >>> sched = LRScheduler(opt, "warmup(2) >> cosine(8)")
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     lrs.append(sched.get_last_lr()[0]); opt.step(); sched.step()
+    >>> [round(x, 6) for x in lrs]
+    [0.0, 0.05, 0.1, 0.096194]
+    >>> sched.state_dict()
+    {'spec': 'warmup(2) >> cosine(8)', 'clock': 'steps', 't': 4.0, 'updates': 4}
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedule: ScheduleLike | Sequence[ScheduleLike],
+        *,
+        total: float | None = None,
+        absolute: bool = False,
+        clock: str = "steps",
+        steps_per_epoch: float | None = None,
+        also: Mapping[str, ScheduleLike] | None = None,
+        plateau: Plateau | None = None,
+        guard: DivergenceGuard | None = None,
+        warn_idle_after: int = 100,
+    ) -> None:
+        # torch's LRScheduler.__init__ is not called: it wraps optimizer.step to count calls and steps once;
+        # this class counts real updates with the optimizer's public post-step hook instead.
+        if not isinstance(optimizer, Optimizer):
+            raise LrlabError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        if clock not in CLOCKS:
+            raise LrlabError(f"clock must be one of {', '.join(CLOCKS)}; got {clock!r}")
+        if (clock == "epochs") != (steps_per_epoch is not None):
+            raise LrlabError(
+                "steps_per_epoch goes with clock='epochs' (optimizer updates per epoch) and only with it; got "
+                f"clock={clock!r}, steps_per_epoch={steps_per_epoch!r}"
+            )
+        if total is not None:
+            _number("total", total, lo=0, lo_open=True)
+        if not isinstance(absolute, bool):
+            raise LrlabError(f"absolute must be True or False, got {absolute!r}")
+        if plateau is not None and not isinstance(plateau, Plateau):
+            raise LrlabError(f"plateau must be an lrlab.plateau.Plateau, got {plateau!r}")
+        if guard is not None and not isinstance(guard, DivergenceGuard):
+            raise LrlabError(f"guard must be an lrlab.plateau.DivergenceGuard, got {guard!r}")
+        if isinstance(warn_idle_after, bool) or not isinstance(warn_idle_after, int) or warn_idle_after < 0:
+            raise LrlabError(f"warn_idle_after must be a whole number >= 0, got {warn_idle_after!r}")
+
+        self.optimizer = optimizer
+        groups = optimizer.param_groups
+        n = len(groups)
+        if isinstance(schedule, (str, Schedule)):
+            one = _as_schedule("schedule", schedule, total, clock)
+            self.schedules: tuple[Schedule, ...] = (one,) * n
+            self._spec: str | list[str] = str(one)
+        elif isinstance(schedule, Sequence):
+            if len(schedule) != n:
+                raise LrlabError(
+                    f"schedule holds {len(schedule)} schedules but the optimizer has {n} param groups: give one "
+                    "schedule, or one per group"
+                )
+            self.schedules = tuple(_as_schedule(f"schedule[{i}]", s, total, clock) for i, s in enumerate(schedule))
+            self._spec = [str(s) for s in self.schedules]
+        else:
+            raise LrlabError(f"schedule must be an lrlab schedule, spec text, or one per param group; got {schedule!r}")
+        self.also: dict[str, Schedule] = {}
+        for key, s in (also or {}).items():
+            if key == "lr":
+                raise LrlabError("also must not hold 'lr': the LR is driven by schedule")
+            self.also[key] = _as_schedule(f"also[{key!r}]", s, total, clock)
+        self.absolute = absolute
+        self.clock = clock
+        self.steps_per_epoch = None if steps_per_epoch is None else _number(
+            "steps_per_epoch", steps_per_epoch, lo=0, lo_open=True)
+        self.plateau = plateau
+        self.guard = guard
+        self.warn_idle_after = warn_idle_after
+
+        # each distinct schedule is evaluated once per step, from exact blocks computed on the vector path:
+        # BlockCache for the integer step clock, `_ahead` for the other clocks
+        distinct: dict[Schedule, int] = {}
+        for s in (*self.schedules, *self.also.values()):
+            distinct.setdefault(s, len(distinct))
+        self._distinct = list(distinct)
+        self._evals: list[Callable[[float], float]] = [BlockCache(s) for s in distinct] if clock == "steps" else []
+        self._which = [distinct[s] for s in self.schedules]
+        self._ahead: dict[float, list[float]] = {}  # clock -> values, for the clocks the next updates will reach
+        self._stride = 0.0  # the last update's tokens / samples
+
+        self.base_lrs: list[float] = []  # type: ignore[assignment]
+        for group in groups:
+            lr = group["lr"]
+            group.setdefault("initial_lr", lr.clone() if isinstance(lr, torch.Tensor) else lr)
+            self.base_lrs.append(float(group["initial_lr"]))
+        self._also_plan: list[tuple[str, int, list[float]]] = []
+        for key, s in self.also.items():
+            bases = [self._initial_value(i, g, key) for i, g in enumerate(groups)]
+            self._also_plan.append((key, distinct[s], [1.0] * n if absolute else bases))
+
+        self._plateau_state: PlateauState | None = None
+        if plateau is not None:
+            self._plateau_state = plateau.init([1.0] * n if absolute else self.base_lrs)
+        self._guard_state: GuardState | None = guard.init() if guard is not None else None
+        self.guard_events: list[GuardEvent] = []
+
+        # the clock
+        self._t = 0.0
+        self._updates = 0  # updates the clock has taken in
+        self._seen = 0  # updates the optimizer has made (post-step hook)
+        self._anchor = (0.0, 0)  # epochs: t = anchor_t + (updates - anchor_updates) / steps_per_epoch
+        self._idle = 0
+        self._veto = False
+        self.last_epoch = 0
+        self._step_count = 0
+        self._register_hooks()
+        self._scales: list[float] = []
+        self._refresh_scales()
+        self._apply()
+
+    # ---------------------------------------------------------------------------------------------- setup
+    def _initial_value(self, i: int, group: dict[str, Any], key: str) -> float:
+        name, index = TUPLE_KEYS.get(key, (key, -1))
+        if name not in group:
+            numeric = sorted(k for k, v in group.items() if isinstance(v, (int, float, tuple)) and k != "params")
+            raise LrlabError(
+                f"also[{key!r}]: param group {i} has no {name!r} (this optimizer's groups hold: {', '.join(numeric)};"
+                " beta1/beta2 name the elements of 'betas')"
+            )
+        value = group[name][index] if index >= 0 else group[name]
+        init_key = f"initial_{key}"
+        group.setdefault(init_key, value.clone() if isinstance(value, torch.Tensor) else value)
+        try:
+            return float(group[init_key])
+        except (TypeError, ValueError):
+            raise LrlabError(f"also[{key!r}]: param group {i} holds {name}={value!r}, not a number") from None
+
+    def _refresh_scales(self) -> None:
+        if self._plateau_state is not None:
+            self._scales = list(self._plateau_state.levels)
+        else:
+            self._scales = [1.0] * len(self.base_lrs) if self.absolute else list(self.base_lrs)
+
+    # ---------------------------------------------------------------------------------------------- hooks
+    def _register_hooks(self) -> None:
+        self._hooks = [self.optimizer.register_step_post_hook(self._on_update)]
+        if self.guard is not None:
+            self._hooks.append(self.optimizer.register_step_pre_hook(self._before_update))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # hook handles are not copied with an optimizer (torch drops hooks when pickling it): re-register instead
+        state = self.__dict__.copy()
+        state.pop("_hooks", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._register_hooks()
+
+    def _on_update(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        if self._veto:  # the guard emptied this update's gradients: nothing was applied
+            self._veto = False
+            return
+        self._seen += 1
+
+    def _before_update(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        if self._veto:
+            # a guarded update the caller stepped anyway: optimizers skip parameters without a gradient, so
+            # nothing (no NaN, no momentum, no weight decay) reaches the weights
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    p.grad = None
+
+    # ---------------------------------------------------------------------------------------------- stepping
+    def step(self, epoch: int | None = None, *, tokens: float | None = None,
+             samples: float | None = None) -> None:
+        """Move the clock to the optimizer updates made so far and set the LRs for the next update.
+
+        Call it after ``optimizer.step()`` / ``scaler.step(optimizer)``. Without a new optimizer update since the
+        last call (GradScaler skipped it, or a micro-batch of gradient accumulation) nothing changes.
+
+        Args:
+          epoch: not supported (torch deprecated it); raises.
+          tokens / samples: with ``clock="tokens"`` / ``"samples"``, how many went into the update(s) made since
+            the last call (>= 0, summed over micro-batches and processes).
+        """
+        if epoch is not None:
+            raise LrlabError(
+                f"LRScheduler.step() takes no epoch (got {epoch!r}): the clock counts optimizer updates. To report "
+                "a metric to the plateau controller call scheduler.report(metric); to restore a clock use "
+                "load_state_dict()"
+            )
+        amount = 0.0
+        if self.clock in ("tokens", "samples"):
+            given, other = (tokens, samples) if self.clock == "tokens" else (samples, tokens)
+            if given is None or other is not None:
+                raise LrlabError(
+                    f"clock={self.clock!r}: call scheduler.step({self.clock}=n) with the {self.clock} of the update "
+                    f"just made; got tokens={tokens!r}, samples={samples!r}"
+                )
+            amount = _number(self.clock, given, lo=0)
+        elif tokens is not None or samples is not None:
+            raise LrlabError(
+                f"step(tokens=..)/step(samples=..) need LRScheduler(..., clock='tokens'/'samples'); this scheduler's "
+                f"clock is {self.clock!r}"
+            )
+        self._step_count += 1
+        self._veto = False
+        if self._seen == self._updates:
+            self._idle += 1
+            if self._idle == self.warn_idle_after:
+                warnings.warn(
+                    f"lrlab LRScheduler.step() was called {self._idle} times in a row without an optimizer update, "
+                    f"so the clock stays at t={self._t:g} (it counts updates the optimizer makes). Call "
+                    "optimizer.step() (or scaler.step(optimizer)) before scheduler.step(), on the optimizer the "
+                    "scheduler was built with; if a GradScaler is skipping every update, the gradients have been "
+                    "inf/NaN throughout. To set the clock without training use load_state_dict().",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            return
+        self._idle = 0
+        self._updates = self._seen
+        if self.clock == "steps":
+            self._t = float(self._updates)
+        elif self.clock == "epochs":
+            t0, u0 = self._anchor
+            self._t = t0 + (self._updates - u0) / self.steps_per_epoch  # type: ignore[operator]
+        else:
+            self._t += amount
+            self._stride = amount
+        self.last_epoch = self._updates
+        self._apply()
+
+    def _apply(self) -> None:
+        """Write the values for the current clock into the param groups."""
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self._scales):
+            raise LrlabError(
+                f"the optimizer has {len(groups)} param groups but had {len(self._scales)} when the scheduler was "
+                "built: build the scheduler after the last add_param_group()"
+            )
+        t = self._t
+        mult = 1.0 if self._guard_state is None else self._guard_state.scale
+        vals = [f(t) for f in self._evals] if self._evals else self._values_ahead(t)
+        if len(vals) == 1:
+            v = vals[0]
+            lrs = [scale * v for scale in self._scales]
+        else:
+            lrs = [scale * vals[k] for k, scale in zip(self._which, self._scales)]
+        if mult != 1.0:
+            lrs = [lr * mult for lr in lrs]
+        for group, lr in zip(groups, lrs):
+            cur = group["lr"]
+            if type(cur) is float:  # the common case first: isinstance(x, torch.Tensor) costs ~0.3 µs
+                group["lr"] = lr
+            elif isinstance(cur, torch.Tensor):
+                cur.fill_(lr)
+            else:
+                group["lr"] = lr
+        for key, k, bases in self._also_plan:
+            name, index = TUPLE_KEYS.get(key, (key, -1))
+            v = vals[k]
+            for group, base in zip(groups, bases):
+                value = base * v
+                cur = group[name]
+                if index >= 0:
+                    elem = cur[index]
+                    if type(elem) is not float and isinstance(elem, torch.Tensor):
+                        elem.fill_(value)
+                    else:
+                        group[name] = (*cur[:index], value, *cur[index + 1:])
+                elif type(cur) is not float and isinstance(cur, torch.Tensor):
+                    cur.fill_(value)
+                else:
+                    group[name] = value
+        self._lrs = lrs
+        self._last_lr = cast(Any, lrs)  # torch's attribute, for code that reads it directly
+
+    def _values_ahead(self, t: float) -> list[float]:
+        """Values of every distinct schedule at clock ``t`` (epoch / token / sample clocks).
+
+        A scalar ``s(t)`` costs tens of µs, so values are computed a block at a time on the vector path for the
+        clocks the next updates reach if the run goes on as now (epochs: the same formula; tokens/samples: the
+        same stride). A lookup matches only the exact float clock, so every number is ``s.values([t])[0]``; a
+        changed stride just computes a new block.
+        """
+        got = self._ahead.get(t)
+        if got is not None:
+            return got
+        n = AHEAD
+        if self.clock == "epochs":
+            t0, u0 = self._anchor
+            spe = cast(float, self.steps_per_epoch)
+            later = t0 + (np.arange(self._updates + 1, self._updates + n, dtype=np.float64) - u0) / spe
+        elif self._stride > 0:
+            later = t + self._stride * np.arange(1, n, dtype=np.float64)
+        else:
+            later = np.zeros(0)
+        ts = np.concatenate([np.array([t]), later])
+        columns = [s.values(ts).tolist() for s in self._distinct]
+        self._ahead = {x: [c[i] for c in columns] for i, x in enumerate(ts.tolist())}
+        return self._ahead[t]
+
+    # ---------------------------------------------------------------------------------------------- reading
+    @property
+    def t(self) -> float:
+        """The clock: updates (``steps``), epochs, tokens or samples taken in so far."""
+        return self._t
+
+    @property
+    def updates(self) -> int:
+        """Optimizer updates the clock has taken in."""
+        return self._updates
+
+    @property
+    def schedule(self) -> Schedule:
+        """The schedule of param group 0 (the only one unless one was given per group)."""
+        return self.schedules[0]
+
+    def get_last_lr(self) -> list[float]:  # type: ignore[override]
+        """The LR of each param group for the next update, as Python floats (also for tensor LRs)."""
+        return self._lrs
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        """Same as `get_last_lr` (the closed form needs no recursion)."""
+        return list(self._lrs)
+
+    # ---------------------------------------------------------------------------------------------- feedback
+    def report(self, metric: float | torch.Tensor) -> bool:
+        """Feed a metric (e.g. a validation loss) to the plateau controller. Returns whether the LR was reduced;
+        a reduction applies at once. Reports outside the plateau's ``start``/``stop`` window are ignored."""
+        if self.plateau is None or self._plateau_state is None:
+            raise LrlabError("report() needs a plateau controller: LRScheduler(..., plateau=lrlab.plateau.Plateau())")
+        before = self._plateau_state.reductions
+        value = float(metric.detach()) if isinstance(metric, torch.Tensor) else float(metric)
+        self._plateau_state = self.plateau.update(self._plateau_state, value, self._t)
+        if self._plateau_state.reductions == before:
+            return False
+        self._refresh_scales()
+        self._apply()
+        return True
+
+    def check(self, loss: float | torch.Tensor, *, grad_norm: float | torch.Tensor | None = None) -> bool:
+        """Ask the divergence guard whether the coming update may be applied; call after ``backward()``.
+
+        Returns True to go ahead. False (NaN/inf loss, non-finite gradient norm, or a spike): skip
+        ``optimizer.step()``; the LR multiplier has been reduced and the event appended to ``guard_events``. If
+        ``optimizer.step()`` runs anyway (a framework that always steps), the scheduler clears the gradients
+        first, so the optimizer changes nothing, and the clock does not move.
+
+        Args:
+          loss: this update's loss (a tensor is read with ``float()``, a device sync).
+          grad_norm: the total gradient norm if you have it (``clip_grad_norm_``'s result); otherwise, with
+            ``check_grads``, the scheduler computes it.
+        """
+        if self.guard is None or self._guard_state is None:
+            raise LrlabError(
+                "check() needs a divergence guard: LRScheduler(..., guard=lrlab.plateau.DivergenceGuard())")
+        norm: float | None = None
+        if grad_norm is not None:
+            norm = float(grad_norm)
+        elif self.guard.check_grads:
+            grads = [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+            norm = float(torch.nn.utils.get_total_norm(grads)) if grads else None
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        self._guard_state, event = self.guard.update(self._guard_state, value, self._t, norm)
+        self._veto = event is not None
+        if event is None:
+            return True
+        self.guard_events.append(event)
+        self._apply()
+        return False
+
+    # ---------------------------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """The schedule spec and the clock (plus plateau / guard state when used); plain types only."""
+        d: dict[str, Any] = {"spec": self._spec, "clock": self.clock, "t": self._t, "updates": self._updates}
+        if self.clock == "epochs":
+            d["steps_per_epoch"] = self.steps_per_epoch
+            d["epoch_anchor"] = [self._anchor[0], self._anchor[1]]
+        if self.also:
+            d["also"] = {k: str(s) for k, s in self.also.items()}
+        if self.plateau is not None and self._plateau_state is not None:
+            d["plateau"] = {"config": self.plateau.to_dict(), "state": self._plateau_state.to_dict()}
+        if self.guard is not None and self._guard_state is not None:
+            d["guard"] = {"config": self.guard.to_dict(), "state": self._guard_state.to_dict()}
+        return d
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Continue from a `state_dict`: the clock moves there and the LRs are written at once.
+
+        Refused (`LrlabError`, showing both) when the state was saved from a different schedule, clock, ``also``,
+        plateau or guard configuration. ``steps_per_epoch`` may differ: the epoch clock then continues from the
+        saved epoch at the new rate.
+        """
+        if not isinstance(state_dict, Mapping) or not {"spec", "clock", "t", "updates"} <= set(state_dict):
+            keys = sorted(state_dict) if isinstance(state_dict, Mapping) else type(state_dict).__name__
+            raise LrlabError(
+                f"not an lrlab LRScheduler state (needs spec, clock, t, updates; got {keys}); a torch scheduler's "
+                "state cannot be loaded into lrlab's"
+            )
+        self._same("schedule", state_dict["spec"], self._spec)
+        self._same("clock", state_dict["clock"], self.clock)
+        self._same("also", state_dict.get("also", {}), {k: str(s) for k, s in self.also.items()})
+        for name, cfg in (("plateau", self.plateau), ("guard", self.guard)):
+            saved = state_dict.get(name)
+            self._same(name, None if saved is None else saved.get("config"), None if cfg is None else cfg.to_dict())
+        t = _number("state_dict['t']", state_dict["t"], lo=0)
+        updates = state_dict["updates"]
+        if isinstance(updates, bool) or not isinstance(updates, int) or updates < 0:
+            raise LrlabError(f"state_dict['updates'] must be a whole number >= 0, got {updates!r}")
+        if self.clock == "epochs":
+            anchor = state_dict.get("epoch_anchor")
+            if state_dict.get("steps_per_epoch") == self.steps_per_epoch and anchor is not None:
+                self._anchor = (float(anchor[0]), int(anchor[1]))
+            else:
+                self._anchor = (t, updates)
+        if self.plateau is not None:
+            self._plateau_state = PlateauState.from_dict(state_dict["plateau"]["state"])
+            if len(self._plateau_state.levels) != len(self.base_lrs):
+                raise LrlabError(
+                    f"the saved plateau state has {len(self._plateau_state.levels)} param groups, the optimizer "
+                    f"{len(self.base_lrs)}"
+                )
+            self._refresh_scales()
+        if self.guard is not None:
+            self._guard_state = GuardState.from_dict(state_dict["guard"]["state"])
+        self._t, self._updates, self._seen = t, updates, updates
+        self._idle, self._veto = 0, False
+        self.last_epoch = updates
+        self._apply()
+
+    @staticmethod
+    def _same(what: str, saved: object, mine: object) -> None:
+        if saved != mine:
+            raise LrlabError(
+                f"cannot load a scheduler state saved with a different {what}:\n  saved: {saved}\n  this:  {mine}\n"
+                f"build the scheduler with the saved {what} to resume that run"
+            )
+
+    def remove_hooks(self) -> None:
+        """Detach from the optimizer (the scheduler stops counting its updates)."""
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
+
+
+# -------------------------------------------------------------------------------------------- layer-wise groups
+
+
+def layerwise_groups(
+    model: nn.Module,
+    blocks: Sequence[nn.Module],
+    *,
+    lr: float,
+    decay: float,
+    weight_decay: float = 0.0,
+) -> list[dict[str, Any]]:
+    """Param groups for layer-wise LR decay over a Transformer's blocks (BEiT / ELECTRA style).
+
+    Layer ``0`` holds the parameters registered before the first block (embeddings), layer ``i`` (1..n) block
+    ``i - 1``, layer ``n + 1`` everything after the last block (final norm, head). Layer ``k``'s LR is
+    ``lr * decay ** (n + 1 - k)``: the head trains at ``lr``, the embeddings at ``lr * decay ** (n + 1)``.
+    With ``weight_decay > 0``, parameters with fewer than 2 dimensions (biases, norm gains) get their own
+    group with weight decay 0 (nanoGPT's rule). Frozen parameters are left out.
+
+    Args:
+      model: the model; its ``named_parameters()`` order decides before/after the blocks.
+      blocks: the Transformer blocks, in order (e.g. ``model.transformer.h``).
+      lr: the LR of the top layer (> 0).
+      decay: the multiplier per layer down, in (0, 1].
+      weight_decay: weight decay of parameters with >= 2 dimensions (>= 0).
+    Returns:
+      Param group dicts for any torch optimizer, bottom layer first, each with ``params``, ``lr``,
+      ``weight_decay``, ``layer`` and ``lr_scale``. Give the scheduler one schedule per group for a different
+      warm-up per layer (``[warm_emb if g["layer"] == 0 else s for g in groups]``).
+    """
+    lr = _number("lr", lr, lo=0, lo_open=True)
+    decay = _number("decay", decay, lo=0, lo_open=True)
+    if decay > 1:
+        raise LrlabError(f"decay must be in (0, 1], got {decay!r}")
+    weight_decay = _number("weight_decay", weight_decay, lo=0)
+    blocks = list(blocks)
+    if not blocks:
+        raise LrlabError("blocks must hold at least one module (the Transformer's blocks), got none")
+    owner: dict[int, int] = {}
+    for i, block in enumerate(blocks):
+        params = list(block.parameters())
+        if not params:
+            raise LrlabError(f"blocks[{i}] ({type(block).__name__}) has no parameters")
+        for p in params:
+            owner.setdefault(id(p), i + 1)
+    n = len(blocks)
+    layers: dict[tuple[int, bool], list[torch.nn.Parameter]] = {}
+    seen_block = False
+    found = set()
+    for _, p in model.named_parameters():
+        layer = owner.get(id(p))
+        if layer is not None:
+            seen_block = True
+            found.add(layer)
+        else:
+            layer = n + 1 if seen_block else 0
+        if p.requires_grad:
+            decays = weight_decay > 0 and p.ndim >= 2
+            layers.setdefault((layer, decays), []).append(p)
+    missing = sorted(set(range(1, n + 1)) - found)
+    if missing:
+        raise LrlabError(f"blocks{[m - 1 for m in missing]} are not part of the model's parameters")
+    out = []
+    for (layer, decays), params in sorted(layers.items(), key=lambda kv: (kv[0][0], not kv[0][1])):
+        scale = decay ** (n + 1 - layer)
+        out.append({"params": params, "lr": lr * scale, "weight_decay": weight_decay if decays else 0.0,
+                    "layer": layer, "lr_scale": scale})
+    return out

@@ -1,0 +1,138 @@
+"""`lrlab compare`, `lrlab report` and `lrlab train` end to end through the CLI: artefacts, the ranked table,
+errors as one line with exit 2, and Ctrl-C: exit 130 with what finished kept and reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lrlab.cli import main
+
+TINY = ["--steps", "40", "--schedules", "constant(); cosine()", "--lr-grid", "2", "--eval-every", "20",
+        "--eval-batches", "2", "--checkpoint-every", "10", "--workers", "2"]
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.slow
+def test_compare_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cmp"
+    code, text, err = run(["compare", *TINY, "--out", str(out)], capsys)
+    assert code == 0, err
+    doc = json.loads((out / "results.json").read_text())
+    # 2 schedules x 2 LRs, then both re-run with seed 1 at their best LR
+    assert doc["status"] == "complete" and len(doc["trials"]) == 6
+    assert {t["phase"] for t in doc["trials"]} == {"grid", "confirm"}
+    for name in ("report.md", "report.html", "lr_curves.png", "val_loss.png", "loss_curves.png", "sensitivity.png",
+                 "final_loss.png"):
+        assert (out / name).stat().st_size > 1000, name
+    assert "ranked at each schedule's best peak LR" in text and "Winner: " in text
+    assert "Noise: seeds are paired" in text  # measured by the confirmation seed
+    md = (out / "report.md").read_text()
+    assert md.count("\n| 1 | ") == 1 and md.count("\n| 2 | ") == 1
+    # re-render from results.json alone
+    for name in ("report.md", "report.html", "sensitivity.png"):
+        (out / name).unlink()
+    code, text2, _ = run(["report", str(out)], capsys)
+    assert code == 0 and (out / "report.md").read_text() == md and (out / "sensitivity.png").exists()
+    assert "Winner: " in text2
+    # the folder holds a comparison: a second compare into it is refused, resume has nothing left to do
+    code, _, err = run(["compare", *TINY, "--out", str(out)], capsys)
+    assert code == 2 and "already holds a comparison; use --resume" in err
+    code, text3, _ = run(["compare", "--resume", str(out)], capsys)
+    assert code == 0 and text3.count("(finished earlier)") == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compare", "--schedules", "constant(); cosin()"], "schedule 'cosin()': "),
+        (["compare", "--optimizers", "adamw,lion"], "optimizer 'lion' is not supported"),
+        (["compare", "--lr", "fast"], "--lr must be a number, NAME=NUMBER pairs or 'find'"),
+        (["compare", "--lr", "sgd=0.1"], "lr names optimizer 'sgd', which is not compared; optimizers: adamw"),
+        (["compare", "--steps", "3"], "steps must be an integer >= 10, got 3"),
+        (["compare", "--backend", "slurm"], "backend must be one of local, ray"),
+        (["compare", "--resume", "nowhere"], "no compare.json there"),
+        (["compare", "--resume", "x", "--steps", "50"], "--resume takes its settings from DIR/compare.json; drop "
+                                                        "--steps"),
+        (["report", "nowhere"], "no results.json in 'nowhere'"),
+        (["train", "--schedule", "warmup(20) >> cosine()", "--steps", "10"], "leaving nothing for cosine()"),
+        (["train", "--lr", "-1"], "lr must be a positive number, got -1.0"),
+    ],
+    ids=["spec", "optimizer", "lr", "lr-optimizer", "steps", "backend", "resume-missing", "resume-flags",
+         "report-missing", "train-spec", "train-lr"],
+)
+def test_bad_input_is_one_line_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str],
+                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(args, capsys)
+    assert code == 2, out + err
+    assert err.startswith("error: ") and message in err and "Traceback" not in out + err
+
+
+@pytest.mark.slow
+def test_train_writes_the_same_artefacts_with_the_monitor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "one"
+    code, text, err = run(["train", "--schedule", "warmup(0.1) >> cosine()", "--steps", "40", "--eval-every", "10",
+                           "--out", str(out)], capsys)
+    assert code == 0, err
+    doc = json.loads((out / "results.json").read_text())
+    (t,) = doc["trials"]
+    assert t["schedule"] == "warmup(0.1) >> cosine()" and len(t["result"]["train_loss"]) == 40
+    assert t["result"]["lr"][0] == 0.0 and t["result"]["lr"][4] == pytest.approx(1e-2)
+    assert t["result"]["eval_steps"] == [0, 10, 20, 30, 40]
+    for name in ("report.md", "report.html", "lr_curves.png", "val_loss.png", "loss_curves.png"):
+        assert (out / name).is_file(), name
+    assert not (out / "sensitivity.png").exists()  # one LR, one run: nothing to compare
+    final = t["result"]["final_val_loss"]
+    flat = " ".join(text.split())  # rich wraps long lines
+    assert f"warmup(0.1) >> cosine() at peak LR 0.01 on task lm, 40 updates: final val loss {final:.3f}" in flat
+    # the Monitor's log: one record per update and per evaluation
+    records = [json.loads(line) for line in (out / "monitor" / "monitor.jsonl").read_text().splitlines()]
+    assert len([r for r in records if r.get("type") == "step"]) == 40
+    assert not (out / "ckpt").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_runs_reports_them_and_exits_130(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    args = [sys.executable, "-m", "lrlab.cli", "compare", "--steps", "100", "--schedules",
+            "constant(); cosine(); warmup(0.1) >> cosine()", "--lr-grid", "2", "--eval-every", "50",
+            "--eval-batches", "2", "--checkpoint-every", "20", "--workers", "2", "--confirm", "0", "--no-plots",
+            "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (list((out / "runs").glob("*.json")) if (out / "runs").is_dir() else []):
+            assert proc.poll() is None and time.monotonic() < deadline, "no run finished"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+        stdout, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, stdout
+    doc = json.loads((out / "results.json").read_text())
+    finished = [t for t in doc["trials"] if t["result"] is not None]
+    assert doc["status"] == "interrupted" and 1 <= len(finished) < 6
+    assert "interrupted: " in stdout and f"--resume {out}" in stdout
+    md = (out / "report.md").read_text()
+    assert f"interrupted: {len(finished)} of 6 planned runs finished" in md
+    # the stopped runs left checkpoints; resume finishes the rest
+    assert main(["compare", "--resume", str(out), "--no-plots"]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["status"] == "complete" and all(t["result"] is not None for t in doc["trials"])
+    assert [t["id"] for t in finished] == [t["id"] for t in doc["trials"] if t["id"] in {f["id"] for f in finished}]

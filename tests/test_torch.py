@@ -1,0 +1,551 @@
+"""lrlab.torch.LRScheduler: exact LRs, the update clock (accumulation, AMP skips, tokens, epochs), resume, misuse."""
+
+from __future__ import annotations
+
+import copy
+import doctest
+import io
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import lrlab
+import lrlab.torch as lt
+from lrlab import LrlabError
+from lrlab.plateau import Plateau
+from lrlab.torch import LRScheduler, layerwise_groups
+
+torch.set_num_threads(1)
+# torch.compile imports modules that use torch.jit.script_method (a torch 2.13 deprecation notice, not ours)
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+
+SPECS = [
+    "warmup(0.06) >> cosine(floor=0.1)",
+    "wsd(warmup=0.05, decay=0.2)",
+    "onecycle()",
+    "cosine_restarts(0.1, mult=2)",
+    "step(every=0.25, factor=0.5)",
+    "inverse_sqrt(timescale=10)",
+]
+
+
+def _model(groups: int = 1, lrs: tuple[float, ...] = (0.1, 0.03, 0.5)) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(*[torch.nn.Linear(3, 3) for _ in range(groups)])
+    opt = torch.optim.SGD([{"params": m.parameters(), "lr": lrs[i]} for i, m in enumerate(model)], lr=1.0)
+    return model, opt
+
+
+def _train(model: torch.nn.Module, opt: torch.optim.Optimizer, sched: LRScheduler, n: int, **step_kw: float) -> list[
+        list[float]]:
+    """LRs in effect for each of n updates (read from the optimizer before each update)."""
+    out = []
+    for _ in range(n):
+        out.append([float(g["lr"]) for g in opt.param_groups])
+        model(torch.randn(2, 3)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        sched.step(**step_kw)
+        assert sched.get_last_lr() == [float(g["lr"]) for g in opt.param_groups]  # right after every step
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ the LR values
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPECS)
+def test_lr_is_base_times_schedule_exactly(spec: str) -> None:
+    total = 50
+    model, opt = _model(3)
+    sched = LRScheduler(opt, spec, total=total)
+    lrs = np.array(_train(model, opt, sched, total + 5))
+    s = lrlab.parse(spec, total=total)
+    expected = s.values(np.arange(total + 5))
+    for g, base in enumerate((0.1, 0.03, 0.5)):
+        assert lrs[:, g].tolist() == (base * expected).tolist()
+    assert sched.t == total + 5 and sched.updates == total + 5 and sched.last_epoch == total + 5
+
+
+def test_absolute_and_per_group_schedules() -> None:
+    model, opt = _model(3)
+    specs = ["warmup(5) >> constant(0.2)", "cosine(20, peak=0.05)", "warmup(5) >> constant(0.2)"]
+    sched = LRScheduler(opt, specs, absolute=True)
+    assert len(sched._evals) == 2  # the two equal schedules are evaluated once per step
+    lrs = np.array(_train(model, opt, sched, 25))
+    for g, spec in enumerate(specs):
+        assert lrs[:, g].tolist() == lrlab.parse(spec).values(np.arange(25)).tolist()
+    assert sched.state_dict()["spec"] == [str(lrlab.parse(s)) for s in specs]
+
+
+def test_schedule_objects_and_bind() -> None:
+    model, opt = _model(1)
+    s = lrlab.parse("warmup(0.1) >> cosine()")
+    sched = LRScheduler(opt, s, total=100)
+    assert sched.schedule == s.bind(100)
+    assert _train(model, opt, sched, 12)[11] == [0.1 * s.bind(100)(11)]
+
+
+def test_tensor_lr_is_filled_in_place() -> None:
+    model = torch.nn.Linear(3, 1)
+    lr = torch.tensor(0.5, dtype=torch.float64)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    sched = LRScheduler(opt, "cosine(10)")
+    for t in range(1, 6):
+        model(torch.randn(2, 3)).sum().backward()
+        opt.step()
+        sched.step()
+        assert opt.param_groups[0]["lr"] is lr
+        assert lr.item() == 0.5 * lrlab.parse("cosine(10)")(t) == sched.get_last_lr()[0]
+
+
+def test_tensor_lr_does_not_recompile_a_compiled_step() -> None:
+    """Dynamo (eager backend: fast) compiles the step once; a float LR from torch's scheduler recompiles."""
+
+    def compiles(lr: float | torch.Tensor, make: type[LRScheduler] | type[torch.optim.lr_scheduler.LRScheduler]) -> int:
+        torch._dynamo.reset()
+        model = torch.nn.Linear(4, 4)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr)
+        sched = LRScheduler(opt, "cosine(20)") if make is LRScheduler else make(opt, 20)  # type: ignore[call-arg]
+        count = [0]
+
+        def backend(gm: torch.fx.GraphModule, inputs: list[torch.Tensor]) -> object:
+            count[0] += 1
+            return gm.forward
+
+        @torch.compile(backend=backend)
+        def step() -> None:
+            opt.step()
+
+        for _ in range(8):
+            model(torch.randn(2, 4)).sum().backward()
+            step()
+            opt.zero_grad()
+            sched.step()
+        assert sched.get_last_lr()[0] == pytest.approx(0.01 * lrlab.parse("cosine(20, periodic=true)")(8), rel=1e-6)
+        return count[0]
+
+    assert compiles(torch.tensor(0.01), LRScheduler) == 1
+    assert compiles(0.01, torch.optim.lr_scheduler.CosineAnnealingLR) > 1
+
+
+# ------------------------------------------------------------------------------------------------ the clock
+
+
+def test_gradient_accumulation_advances_per_update() -> None:
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "warmup(4) >> cosine(16)")
+    seen = []
+    for micro in range(40):  # 4 micro-batches per update; the scheduler is stepped after every micro-batch
+        model(torch.randn(2, 3)).sum().backward()
+        if micro % 4 == 3:
+            opt.step()
+            opt.zero_grad()
+        sched.step()
+        seen.append(sched.t)
+    assert seen == [float((m + 1) // 4) for m in range(40)]
+    assert sched.get_last_lr()[0] == 0.1 * lrlab.parse("warmup(4) >> cosine(16)")(10)
+
+
+def _amp_run(skip: set[int], n: int) -> tuple[list[float], list[float], list[warnings.WarningMessage]]:
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "warmup(4) >> cosine(16)")
+    scaler = torch.amp.GradScaler("cpu")
+    clocks, lrs = [], []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(n):
+            loss = model(torch.randn(2, 3)).pow(2).mean()
+            if i in skip:
+                loss = loss * float("inf")  # inf gradients: the scaler skips this update
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad()
+            sched.step()
+            clocks.append(sched.t)
+            lrs.append(sched.get_last_lr()[0])
+    return clocks, lrs, list(caught)
+
+
+def test_grad_scaler_skip_holds_the_clock_without_a_warning() -> None:
+    clocks, lrs, caught = _amp_run({0, 3, 4}, 8)
+    assert clocks == [0.0, 1.0, 2.0, 2.0, 2.0, 3.0, 4.0, 5.0]
+    s = lrlab.parse("warmup(4) >> cosine(16)")
+    assert lrs == [0.1 * s(t) for t in clocks]
+    assert [str(w.message) for w in caught] == []
+
+
+def test_torch_scheduler_warns_falsely_on_the_same_skip() -> None:
+    """The long-standing complaint this design removes, shown with torch's own scheduler."""
+    model, opt = _model(1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10)
+    scaler = torch.amp.GradScaler("cpu")
+    with pytest.warns(UserWarning, match=r"lr_scheduler.step\(\)` before `optimizer.step\(\)"):
+        scaler.scale(model(torch.randn(2, 3)).sum() * float("inf")).backward()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+
+
+def test_step_order_does_not_shift_the_schedule() -> None:
+    spec = "warmup(3) >> cosine(10)"
+    model, opt = _model(1)
+    sched = LRScheduler(opt, spec)
+    used = []
+    for _ in range(12):
+        sched.step()  # before the optimizer (torch would skip the first LR value)
+        used.append(opt.param_groups[0]["lr"])
+        model(torch.randn(2, 3)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+    assert used == [0.1 * lrlab.parse(spec)(t) for t in range(12)]
+
+
+@pytest.mark.parametrize("spe", [7, 2.5, 0.3])
+def test_epoch_clock_is_fractional(spe: float) -> None:
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "warmup(1) >> cosine(3)", clock="epochs", steps_per_epoch=spe)
+    lrs = [x[0] for x in _train(model, opt, sched, 300)]  # more than one block of clocks computed ahead
+    s = lrlab.parse("warmup(1) >> cosine(3)")
+    assert lrs == [0.1 * s(u / spe) for u in range(300)]  # the scalar path, at the same clocks
+    assert sched.t == 300 / spe
+
+
+def test_token_clock_keeps_lr_per_token_when_batch_changes() -> None:
+    spec = "warmup(1000) >> cosine(9000)"
+    model, opt = _model(1)
+    sched = LRScheduler(opt, spec, clock="tokens")
+    s = lrlab.parse(spec)
+    tokens, pairs = 0, []
+    for i in range(60):
+        batch = 128 if i < 20 else 256 if i < 40 else 96  # the batch size changes mid-run
+        pairs.append((tokens, opt.param_groups[0]["lr"]))
+        model(torch.randn(2, 3)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        sched.step(tokens=batch)
+        tokens += batch
+    assert [lr for _, lr in pairs] == [0.1 * s(t) for t, _ in pairs]  # the scalar path, at the same clocks
+    assert sched.t == tokens == 128 * 20 + 256 * 20 + 96 * 20
+
+
+def test_token_clock_drops_tokens_of_skipped_updates() -> None:
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "cosine(1000)", clock="samples")
+    sched.step(samples=32)  # no optimizer update happened: nothing is counted
+    assert sched.t == 0.0
+    model(torch.randn(2, 3)).sum().backward()
+    opt.step()
+    sched.step(samples=32)
+    assert sched.t == 32.0
+
+
+# ------------------------------------------------------------------------------------------------ state
+
+
+def _resume_case(clock: str) -> tuple[dict[str, object], list[list[float]], list[list[float]]]:
+    """Run 30 updates straight, and 12 + resume + 18 on fresh objects; return the state and both LR series."""
+    kw: dict[str, object] = {"clock": clock}
+    step_kw: dict[str, float] = {}
+    if clock == "epochs":
+        kw["steps_per_epoch"] = 7
+    if clock == "tokens":
+        step_kw = {"tokens": 1000}
+    total = {"steps": 30, "epochs": 30 / 7, "tokens": 30_000}[clock]
+    spec = "warmup(0.1) >> cosine(floor=0.1)"
+    model, opt = _model(2)
+    straight = _train(model, opt, LRScheduler(opt, spec, total=total, **kw), 30, **step_kw)  # type: ignore[arg-type]
+    model, opt = _model(2)
+    sched = LRScheduler(opt, spec, total=total, **kw)  # type: ignore[arg-type]
+    first = _train(model, opt, sched, 12, **step_kw)
+    buf = io.BytesIO()
+    torch.save({"sched": sched.state_dict(), "opt": opt.state_dict()}, buf)
+    buf.seek(0)
+    ckpt = torch.load(buf, weights_only=True)  # plain types only
+    model2, opt2 = _model(2)
+    sched2 = LRScheduler(opt2, spec, total=total, **kw)  # type: ignore[arg-type]
+    opt2.load_state_dict(ckpt["opt"])
+    sched2.load_state_dict(pickle.loads(pickle.dumps(ckpt["sched"])))
+    rest = _train(model2, opt2, sched2, 18, **step_kw)
+    return sched.state_dict(), straight, first + rest
+
+
+@pytest.mark.parametrize("clock", ["steps", "epochs", "tokens"])
+def test_resume_continues_the_exact_sequence(clock: str) -> None:
+    state, straight, resumed = _resume_case(clock)
+    assert resumed == straight
+    assert set(state) >= {"spec", "clock", "t", "updates"} and state["clock"] == clock
+
+
+def test_state_dict_is_the_spec_and_the_clock() -> None:
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "warmup(0.1) >> cosine()", total=100)
+    _train(model, opt, sched, 3)
+    assert sched.state_dict() == {"spec": "warmup(10) >> cosine(90)", "clock": "steps", "t": 3.0, "updates": 3}
+
+
+def test_loading_another_spec_is_refused_showing_both() -> None:
+    _, opt = _model(1)
+    saved = LRScheduler(opt, "cosine(100)").state_dict()
+    _, opt2 = _model(1)
+    other = LRScheduler(opt2, "linear(100)")
+    with pytest.raises(LrlabError, match=r"different schedule:\n  saved: cosine\(100\)\n  this:  linear\(100\)"):
+        other.load_state_dict(saved)
+    with pytest.raises(LrlabError, match="different clock"):
+        LRScheduler(opt2, "cosine(100)", clock="tokens").load_state_dict(saved)
+    torch_state = torch.optim.lr_scheduler.CosineAnnealingLR(_model(1)[1], 100).state_dict()
+    with pytest.raises(LrlabError, match="not an lrlab LRScheduler state"):
+        other.load_state_dict(torch_state)
+
+
+def test_epoch_clock_resumes_at_a_new_rate() -> None:
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "cosine(4)", clock="epochs", steps_per_epoch=10)
+    _train(model, opt, sched, 15)
+    state = sched.state_dict()
+    model2, opt2 = _model(1)
+    sched2 = LRScheduler(opt2, "cosine(4)", clock="epochs", steps_per_epoch=5)  # batch size doubled
+    sched2.load_state_dict(state)
+    assert sched2.t == 1.5
+    lrs = _train(model2, opt2, sched2, 5)
+    assert sched2.t == 2.5
+    assert [x[0] for x in lrs] == [0.1 * lrlab.parse("cosine(4)")(1.5 + k / 5) for k in range(5)]
+
+
+def test_a_pickled_or_copied_scheduler_keeps_counting() -> None:
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "cosine(10)")
+    _train(model, opt, sched, 2)
+    for copied in (pickle.loads(pickle.dumps(sched)), copy.deepcopy(sched)):
+        opt2 = copied.optimizer
+        assert opt2 is not opt and copied.t == 2.0
+        opt2.step()  # the copy's optimizer carries the copy's hook
+        copied.step()
+        assert copied.t == 3.0 and opt2.param_groups[0]["lr"] == 0.1 * lrlab.parse("cosine(10)")(3)
+    assert sched.t == 2.0
+
+
+def test_optimizer_load_replacing_groups_is_followed() -> None:
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "cosine(10)")
+    opt.load_state_dict(opt.state_dict())  # torch builds new param-group dicts
+    _train(model, opt, sched, 3)
+    assert opt.param_groups[0]["lr"] == 0.1 * lrlab.parse("cosine(10)")(3)
+
+
+# ------------------------------------------------------------------------------------------------ also=
+
+
+def test_onecycle_momentum_matches_torch_onecycle() -> None:
+    total = 40
+    model, opt = _model(1)
+    opt.param_groups[0]["momentum"] = 0.9
+    ours = LRScheduler(opt, f"onecycle({total}, peak=0.1)", absolute=True,
+                       also={"momentum": f"onecycle({total}, peak=0.85, start=0.95, end=0.95)"})
+    m2, opt2 = _model(1)
+    opt2.param_groups[0]["momentum"] = 0.9
+    ref = torch.optim.lr_scheduler.OneCycleLR(opt2, max_lr=0.1, total_steps=total)
+    for _ in range(total - 1):
+        assert opt.param_groups[0]["lr"] == opt2.param_groups[0]["lr"]  # the same floats
+        assert opt.param_groups[0]["momentum"] == opt2.param_groups[0]["momentum"]
+        for m, o in ((model, opt), (m2, opt2)):
+            m(torch.randn(2, 3)).sum().backward()
+            o.step()
+            o.zero_grad()
+        ours.step()
+        ref.step()
+
+
+def test_also_drives_betas_and_weight_decay_per_group() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 1))
+    opt = torch.optim.AdamW([{"params": model[0].parameters(), "weight_decay": 0.1},
+                             {"params": model[1].parameters(), "weight_decay": 0.0}], lr=0.01, betas=(0.9, 0.95))
+    sched = LRScheduler(opt, "constant()", also={"weight_decay": "linear(10)", "beta1": "constant(0.5)"})
+    for _ in range(5):
+        model(torch.randn(2, 3)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        sched.step()
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.1 * 0.5, 0.0]  # the no-decay group stays at 0
+    assert [g["betas"] for g in opt.param_groups] == [(0.45, 0.95), (0.45, 0.95)]  # beta1 = 0.9 * 0.5
+    assert sched.state_dict()["also"] == {"weight_decay": "linear(10)", "beta1": "constant(0.5)"}
+    with pytest.raises(LrlabError, match=r"also\['momentum'\]: param group 0 has no 'momentum'"):
+        LRScheduler(opt, "constant()", also={"momentum": "constant()"})
+
+
+# ------------------------------------------------------------------------------------------------ misuse
+
+
+def test_idle_scheduler_warns_once_with_a_clear_message() -> None:
+    _, opt = _model(1)
+    sched = LRScheduler(opt, "cosine(100)", warn_idle_after=5)
+    with pytest.warns(UserWarning, match=r"called 5 times in a row without an optimizer update, so the clock stays"):
+        for _ in range(12):
+            sched.step()
+    assert sched.t == 0.0
+
+
+def test_bad_arguments_name_the_field() -> None:
+    model, opt = _model(2)
+    with pytest.raises(LrlabError, match="pass total=<the run's length in steps>"):
+        LRScheduler(opt, "warmup(0.1) >> cosine()")
+    with pytest.raises(LrlabError, match="schedule holds 3 schedules but the optimizer has 2 param groups"):
+        LRScheduler(opt, ["cosine(10)"] * 3)
+    with pytest.raises(LrlabError, match="clock must be one of steps, epochs, tokens, samples; got 'hours'"):
+        LRScheduler(opt, "cosine(10)", clock="hours")
+    with pytest.raises(LrlabError, match="steps_per_epoch goes with clock='epochs'"):
+        LRScheduler(opt, "cosine(10)", clock="epochs")
+    with pytest.raises(LrlabError, match=r"optimizer must be a torch\.optim\.Optimizer, got list"):
+        LRScheduler([], "cosine(10)")  # type: ignore[arg-type]
+    with pytest.raises(lrlab.ScheduleError, match="unknown schedule 'cosin'"):
+        LRScheduler(opt, "cosin(10)")
+    sched = LRScheduler(opt, "cosine(10)")
+    with pytest.raises(LrlabError, match="takes no epoch"):
+        sched.step(3)
+    with pytest.raises(LrlabError, match=r"need LRScheduler\(\.\.\., clock='tokens'/'samples'\)"):
+        sched.step(tokens=100)
+    tok = LRScheduler(opt, "cosine(1000)", clock="tokens")
+    with pytest.raises(LrlabError, match=r"clock='tokens': call scheduler.step\(tokens=n\)"):
+        tok.step()
+    with pytest.raises(LrlabError, match="tokens must be a finite number >= 0, got -5"):
+        tok.step(tokens=-5)
+    with pytest.raises(LrlabError, match="report\\(\\) needs a plateau controller"):
+        sched.report(1.0)
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1})
+    model(torch.randn(2, 3)).sum().backward()
+    opt.step()
+    with pytest.raises(LrlabError, match="build the scheduler after the last add_param_group"):
+        sched.step()
+
+
+def test_is_a_torch_lr_scheduler() -> None:
+    _, opt = _model(1)
+    sched = LRScheduler(opt, "cosine(10)")
+    assert isinstance(sched, torch.optim.lr_scheduler.LRScheduler)
+    assert sched.optimizer is opt and sched.base_lrs == [0.1] and opt.param_groups[0]["initial_lr"] == 0.1
+    assert not hasattr(opt.step, "_wrapped_by_lr_sched")  # nothing patched
+    model = torch.nn.Linear(3, 1)
+    opt2 = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched2 = LRScheduler(opt2, "cosine(10)")
+    sched2.remove_hooks()
+    model(torch.randn(2, 3)).sum().backward()
+    opt2.step()
+    sched2.step()
+    assert sched2.t == 0.0  # detached: updates are no longer counted
+
+
+# ------------------------------------------------------------------------------------------------ plateau / guard
+
+
+def test_plateau_inside_a_phase_sequence_resumes() -> None:
+    spec = "warmup(10) >> constant(total=30) >> cooldown(20, shape=linear)"
+    s = lrlab.parse(spec)
+    from lrlab.plateau import phase_window
+
+    start, stop = phase_window(s, 1)
+    plateau = Plateau(patience=1, factor=0.5, start=start, stop=stop)
+    model, opt = _model(1)
+    sched = LRScheduler(opt, s, plateau=plateau)
+    lrs = []
+    for t in range(60):
+        lrs.append(opt.param_groups[0]["lr"])
+        model(torch.randn(2, 3)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        sched.step()
+        if t % 5 == 4:
+            sched.report(1.0)  # never improves after the first report in the window
+        if t == 32:
+            state = pickle.loads(pickle.dumps(sched.state_dict()))
+            _, opt2 = _model(1)
+            sched2 = LRScheduler(opt2, s, plateau=plateau)
+            sched2.load_state_dict(state)
+            assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    # reports at t=5 (warm-up: ignored), then 10..35 in the window [10, 40): best at 10; bad at 15, 20 -> halve;
+    # bad at 25, 30 -> halve; bad at 35; t=40 on (the cool-down) ignored, the reduced level persists
+    levels = sched.state_dict()["plateau"]["state"]["levels"]
+    assert levels == [0.1 * 0.5**2]
+    assert lrs[9] == 0.1 * s(9) and lrs[12] == 0.1 and lrs[45] == levels[0] * s(45)
+
+
+def test_divergence_guard_keeps_nan_out_of_the_weights() -> None:
+    from lrlab.plateau import DivergenceGuard
+
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "constant()", guard=DivergenceGuard(window=3, spike=4.0, factor=0.5))
+    x = torch.randn(4, 3)
+    for _ in range(4):
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        assert sched.check(loss)
+        opt.step()
+        opt.zero_grad()
+        sched.step()
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = model(x).pow(2).mean() * float("nan")
+    loss.backward()
+    assert not sched.check(loss)
+    opt.step()  # stepped anyway (a framework that always steps): nothing reaches the weights
+    sched.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert sched.t == 4.0 and sched.get_last_lr() == [0.05]
+    event = sched.guard_events[-1]
+    assert (event.kind, event.t, event.scale) == ("nan", 4.0, 0.5)
+    loss = model(x).pow(2).mean() * 100  # a spike: 100x the recent mean
+    loss.backward()
+    assert not sched.check(loss) and sched.guard_events[-1].kind == "spike"
+    opt.zero_grad()
+    sched.step()
+    assert sched.get_last_lr() == [0.025] and sched.t == 4.0
+    loss = model(x).pow(2).mean()
+    loss.backward()
+    assert sched.check(loss)
+    opt.step()
+    sched.step()
+    assert sched.t == 5.0 and not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    state = sched.state_dict()["guard"]["state"]
+    assert state["scale"] == 0.25 and state["skipped"] == 2
+
+
+# ------------------------------------------------------------------------------------------------ layer-wise decay
+
+
+class _Tiny(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(10, 4)
+        self.blocks = torch.nn.ModuleList([torch.nn.Sequential(torch.nn.LayerNorm(4), torch.nn.Linear(4, 4))
+                                           for _ in range(3)])
+        self.norm = torch.nn.LayerNorm(4)
+        self.head = torch.nn.Linear(4, 10, bias=False)
+
+
+def test_layerwise_groups() -> None:
+    model = _Tiny()
+    groups = layerwise_groups(model, model.blocks, lr=1e-3, decay=0.5, weight_decay=0.1)
+    summary = [(g["layer"], g["weight_decay"], len(g["params"])) for g in groups]
+    assert summary == [(0, 0.1, 1), (1, 0.1, 1), (1, 0.0, 3), (2, 0.1, 1), (2, 0.0, 3), (3, 0.1, 1), (3, 0.0, 3),
+                       (4, 0.1, 1), (4, 0.0, 2)]
+    assert [g["lr"] for g in groups[::2]] == [1e-3 * 0.5**4, 1e-3 * 0.5**3, 1e-3 * 0.5**2, 1e-3 * 0.5, 1e-3]
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    opt = torch.optim.AdamW(groups)
+    emb_warmup = "warmup(20) >> cosine(80)"
+    sched = LRScheduler(opt, [emb_warmup if g["layer"] == 0 else "warmup(5) >> cosine(95)" for g in groups])
+    assert len(sched._evals) == 2
+    for _ in range(10):
+        model.head(model.norm(model.emb(torch.tensor([1, 2])))).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        sched.step()
+    assert sched.get_last_lr()[0] == 1e-3 * 0.5**4 * lrlab.parse(emb_warmup)(10)
+    with pytest.raises(LrlabError, match=r"decay must be in \(0, 1\], got 1.5"):
+        layerwise_groups(model, model.blocks, lr=1e-3, decay=1.5)
+    with pytest.raises(LrlabError, match="not part of the model"):
+        layerwise_groups(model, [torch.nn.Linear(2, 2)], lr=1e-3, decay=0.5)
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(lt, optionflags=doctest.ELLIPSIS).failed == 0
