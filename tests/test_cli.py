@@ -57,11 +57,16 @@ def test_plot_writes_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     [
         (["show", "cosin()", "-n", "10"], "did you mean cosine?"),
         (["show", "warmup(2000) >> cosine()", "-n", "1000"], "leaving nothing for cosine()"),
+        (["show", "warmup(200) >> cosine(total=100)", "-n", "100"], "warmup(200) takes 200 clock units but the run's "
+                                                                     "total is 100"),
+        (["show", "wsd(warmupp=0.1)", "-n", "100"], "wsd has no argument 'warmupp'; did you mean warmup?"),
+        (["show", "overlay(warmup(5))", "-n", "100"], "overlay is missing required argument 'base'"),
         (["show", "cosine(peak=-1, floor=2, total=0)", "-n", "10"], "cosine.total must be > 0"),
         (["plot", "cosine()", "-n", "-5"], "total must be a positive number"),
         (["show", "cosine()", "-n", "10", "--at", "a,b"], "--at must be comma-separated numbers"),
     ],
-    ids=["unknown-name", "warmup-too-long", "bad-total-field", "negative-total", "bad-at"],
+    ids=["unknown-name", "warmup-too-long", "fixed-warmup-too-long", "macro-keyword-typo", "missing-argument",
+         "bad-total-field", "negative-total", "bad-at"],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(args, capsys)
@@ -80,3 +85,56 @@ def test_console_script_exit_code_without_traceback() -> None:
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["plot"], capsys)
     assert code == 2 and "Missing argument" in err
+
+
+BAD_FILES = [
+    ({"name": "overlay"}, "overlay is missing required arguments 'head', 'base' (arguments: head, base)"),
+    ({"name": "wsd", "foo": 1}, "wsd has no argument 'foo'"),
+    ({"name": "wsd", "warmupp": 0.1}, "wsd has no argument 'warmupp'; did you mean warmup?"),
+    ({"name": "cosine", "flor": 0.1}, "cosine has no argument 'flor'; did you mean floor?"),
+    ({"schedule": {"name": "join", "pieces": [{"name": "warmup", "total": 10}, {"name": "cosin"}]}},
+     "did you mean cosine?"),
+    ({"name": "join", "pieces": 3}, "join: invalid argument value"),
+    ({"name": "cosine", "total": "ten"}, "cosine.total must be a number, got 'ten'"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), BAD_FILES, ids=[m for _, m in BAD_FILES])
+@pytest.mark.parametrize("command", ["show", "plot"])
+def test_bad_schedule_file_is_one_line_and_exit_2(data: object, message: str, command: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(data))
+    code, out, err = run([command, f"@{path}", "-n", "100", "--no-terminal"] if command == "plot"
+                         else [command, f"@{path}", "-n", "100"], capsys)
+    assert code == 2
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert "Traceback" not in err + out
+
+
+def test_good_schedule_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lrlab.compat import timm
+    from lrlab.spec import to_dict
+
+    s = timm.WSDLRScheduler(0.1, 100, 30, lr_min=1e-3, stable_fn="rsqrt", stable_timescale=10)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(to_dict(s)))
+    code, out, _ = run(["show", f"@{path}", "-n", "100", "--at", "0,99", "--json"], capsys)
+    assert code == 0
+    assert [r["value"] for r in json.loads(out)["values"]] == s.values([0, 99]).tolist()
+
+
+def test_plot_to_an_unwritable_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, out, err = run(["plot", "cosine()", "-n", "100", "--no-terminal", "--out", str(blocker / "lr.png")], capsys)
+    assert code == 2 and err.startswith("error: cannot write the plot to") and "Traceback" not in err + out
+
+
+@pytest.mark.parametrize("module", ["plotext", "matplotlib"])
+def test_plot_without_plot_libraries(module: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now raises ImportError
+    code, out, err = run(["plot", "cosine()", "-n", "100", "--out", str(tmp_path / "lr.png")], capsys)
+    assert code == 2 and f"needs {module}" in err and "pip install 'lrlab[plot]'" in err
+    assert "Traceback" not in err + out

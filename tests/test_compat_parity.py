@@ -10,6 +10,7 @@ bound is asserted; where a peer is wrong, the test asserts lrlab's value and rec
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,7 @@ import lrlab
 from lrlab import ScheduleError
 from lrlab.compat import hf, optax, timm
 from lrlab.compat import torch as tc
+from lrlab.spec import from_dict, to_dict
 
 torch.set_num_threads(1)
 
@@ -530,26 +532,48 @@ def test_optax_warmup_constant_without_warmup_is_the_peak() -> None:
 # ------------------------------------------------------------------------------------------------ text form
 
 
-def _all_results() -> list[tuple[str, lrlab.Schedule]]:
-    out: list[tuple[str, lrlab.Schedule]] = []
-    out += [(i, getattr(tc, name)(LRS[0], **kw)) for i, name, kw, _ in TORCH_CASES]
-    out += [(i, getattr(hf, name)(LRS[0], **kw)) for i, name, kw, _ in HF_CASES]
-    out += [(i, getattr(timm, cls)(LRS[0], **kw)) for i, _, cls, kw, _ in TIMM_CASES]
-    out += [(i, getattr(optax, name)(**kw)) for i, name, kw, _ in OPTAX_CASES]
+def _all_results() -> list[tuple[str, lrlab.Schedule, int]]:
+    """Every compat case above as (id, schedule built with a float lr, clocks the case runs)."""
+    out: list[tuple[str, lrlab.Schedule, int]] = []
+    out += [(f"torch-{i}", getattr(tc, name)(LRS[0], **kw), n) for i, name, kw, n in TORCH_CASES]
+    out += [(f"torch-cosine-T{T}-eta{e}", tc.CosineAnnealingLR(LRS[0], T, e), 3 * T + 2) for T, e in COSINE_CASES]
+    out += [(f"torch-cyclic-{i}", tc.CyclicLR(0.01, 0.1, **kw), 200) for i, kw in CYCLIC_CASES]
+    out += [(f"torch-onecycle-{i}", tc.OneCycleLR(0.1, **kw), kw.get("total_steps") or kw["epochs"]
+             * kw["steps_per_epoch"]) for i, kw in ONECYCLE_CASES]
+    out += [(f"torch-sequential-{i}", tc.SequentialLR(children(tc, LRS[0]), ms), n)
+            for i, children, ms, n in SEQUENTIAL_CASES]
+    out += [(f"hf-{i}", getattr(hf, name)(LRS[0], **kw), n) for i, name, kw, n in HF_CASES]
+    out += [(f"hf-get-scheduler-{name}", hf.get_scheduler(name, LRS[0], num_warmup_steps=10, num_training_steps=60,
+                                                          scheduler_specific_kwargs=extra), 70)
+            for name, extra in SCHEDULER_NAMES]
+    out += [(f"timm-{i}", getattr(timm, cls)(LRS[0], **kw), n) for i, _, cls, kw, n in TIMM_CASES]
+    out += [(f"optax-{i}", getattr(optax, name)(**kw), n) for i, name, kw, n in OPTAX_CASES]
+    out += [(f"optax-join-{i}", optax.join_schedules(pieces(optax), b), 120) for i, pieces, b in JOIN_CASES]
     return out
 
 
 RESULTS = _all_results()
 
 
-@pytest.mark.parametrize("schedule", [s for _, s in RESULTS], ids=[i for i, _ in RESULTS])
-def test_results_round_trip_through_spec_text(schedule: lrlab.Schedule) -> None:
+def test_round_trip_covers_every_case_list() -> None:
+    """A guard: the composites that need the spec registry (sum, shift) and the cut/extended joins are in."""
+    texts = [str(s) for _, s, _ in RESULTS]
+    assert any(t.startswith("sum(") for t in texts) and any("shift(" in t for t in texts)
+    assert any(i.startswith("torch-sequential-") for i, _, _ in RESULTS)
+    assert any(i.startswith("optax-join-") for i, _, _ in RESULTS)
+
+
+@pytest.mark.parametrize(("schedule", "n"), [(s, n) for _, s, n in RESULTS], ids=[i for i, _, _ in RESULTS])
+def test_results_round_trip_through_spec_text_and_dict(schedule: lrlab.Schedule, n: int) -> None:
     text = str(schedule)
-    if "sum(" in text or "shift(" in text:
-        # Sum and Shift are new composites; once spec.REGISTRY lists them this branch can go
-        assert repr(schedule) == text
-        return
+    assert repr(schedule) == text
     assert lrlab.parse(text) == schedule
+    assert from_dict(json.loads(json.dumps(to_dict(schedule)))) == schedule
+    # every length is fixed: binding the run's total (as a training loop does) keeps every value
+    ts = np.arange(n + 10, dtype=np.float64)
+    expected = schedule.values(ts)
+    assert lrlab.parse(text, total=n).values(ts).tolist() == expected.tolist()
+    assert schedule.bind(n).values(ts).tolist() == expected.tolist()
 
 
 # ------------------------------------------------------------------------------------------------ validation
@@ -576,8 +600,31 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
     ("torch-sequential-order", lambda: tc.SequentialLR([tc.StepLR(0.1, 5)] * 3, [5, 2]), "non-decreasing"),
     ("torch-empty-lr-list", lambda: tc.StepLR([], 5), "non-empty"),
     ("torch-nan-lr", lambda: tc.StepLR(float("nan"), 5), "StepLR.lr"),
+    ("torch-negative-lr", lambda: tc.StepLR(-0.1, 5), "StepLR.lr must be a finite number >= 0, got -0.1"),
+    ("torch-negative-group-lr", lambda: tc.ExponentialLR([0.1, -0.2], 0.9),
+     "ExponentialLR.lr[1] must be a finite number >= 0, got -0.2"),
+    ("torch-inf-lr", lambda: tc.LinearLR(float("inf")), "LinearLR.lr must be a finite number >= 0, got inf"),
+    ("torch-eta-min", lambda: tc.CosineAnnealingLR(0.1, 10, eta_min=-1e-3), "CosineAnnealingLR.eta_min must be"),
+    ("torch-sgdr-eta-min", lambda: tc.CosineAnnealingWarmRestarts(0.1, 10, eta_min=float("nan")),
+     "CosineAnnealingWarmRestarts.eta_min must be a finite number >= 0, got nan"),
+    ("torch-cyclic-base-lr", lambda: tc.CyclicLR(-0.01, 0.1), "CyclicLR.base_lr must be a finite number >= 0"),
+    ("torch-cyclic-max-lr", lambda: tc.CyclicLR(0.01, [0.1, -1.0]), "CyclicLR.max_lr[1] must be a finite number"),
+    ("torch-onecycle-max-lr", lambda: tc.OneCycleLR(-0.1, total_steps=100), "OneCycleLR.max_lr must be a finite"),
+    ("torch-sequential-child-lr", lambda: tc.SequentialLR([tc.StepLR(-0.1, 5), tc.StepLR(0.1, 2)], [5]),
+     "StepLR.lr must be"),
     ("hf-warmup-not-shorter", lambda: hf.get_cosine_schedule_with_warmup(0.1, 10, 10), "num_training_steps (10)"),
     ("hf-lr-end", lambda: hf.get_polynomial_decay_schedule_with_warmup(0.1, 0, 10, lr_end=0.2), "lr_end"),
+    ("hf-negative-lr", lambda: hf.get_cosine_schedule_with_warmup(-3e-4, 10, 100),
+     "get_cosine_schedule_with_warmup.lr must be a finite number >= 0, got -0.0003"),
+    ("hf-negative-lr-end", lambda: hf.get_polynomial_decay_schedule_with_warmup(0.1, 0, 10, lr_end=-1e-7),
+     "get_polynomial_decay_schedule_with_warmup.lr_end must be a finite number >= 0"),
+    ("hf-negative-min-lr", lambda: hf.get_cosine_with_min_lr_schedule_with_warmup(0.1, 0, 10, min_lr=-0.01),
+     "get_cosine_with_min_lr_schedule_with_warmup.min_lr must be a finite number >= 0"),
+    ("hf-nan-warmup-lr-rate", lambda: hf.get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
+        0.1, 3, 10, min_lr_rate=0.1, warmup_lr_rate=float("nan")), "warmup_lr_rate must be a finite number >= 0"),
+    ("hf-negative-min-lr-ratio", lambda: hf.get_wsd_schedule(0.1, 1, 1, 10, min_lr_ratio=-0.1),
+     "get_wsd_schedule.min_lr_ratio must be"),
+    ("hf-scheduler-negative-lr", lambda: hf.get_scheduler("linear", -1.0, 0, 10), "lr must be a finite number >= 0"),
     ("hf-min-lr-missing", lambda: hf.get_cosine_with_min_lr_schedule_with_warmup(0.1, 0, 10), "min_lr"),
     ("hf-min-lr-both", lambda: hf.get_cosine_with_min_lr_schedule_with_warmup(0.1, 0, 10, min_lr=0.0,
                                                                               min_lr_rate=0.1), "only one"),
@@ -594,6 +641,11 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
     ("timm-t-initial", lambda: timm.CosineLRScheduler(0.1, 0), "CosineLRScheduler.t_initial"),
     ("timm-lr-min", lambda: timm.CosineLRScheduler(0.1, 10, lr_min=-1.0), "CosineLRScheduler.lr_min"),
     ("timm-cycle-mul", lambda: timm.CosineLRScheduler(0.1, 10, cycle_mul=0.5), "cycle_mul"),
+    ("timm-negative-lr", lambda: timm.StepLRScheduler(-0.1, decay_t=5), "StepLRScheduler.lr must be a finite number"),
+    ("timm-negative-warmup-lr-init", lambda: timm.CosineLRScheduler(0.1, 10, warmup_t=2, warmup_lr_init=-1e-4),
+     "CosineLRScheduler.warmup_lr_init must be a finite number >= 0, got -0.0001"),
+    ("timm-wsd-lr-min", lambda: timm.WSDLRScheduler(0.1, 10, 5, lr_min=-1e-3), "WSDLRScheduler.lr_min must be"),
+    ("timm-tanh-nan-lr", lambda: timm.TanhLRScheduler([0.1, float("nan")], 10), "TanhLRScheduler.lr[1] must be"),
     ("timm-tanh-bounds", lambda: timm.TanhLRScheduler(0.1, 10, lb=3.0, ub=1.0), "lb must be < ub"),
     ("timm-step-decay-t", lambda: timm.StepLRScheduler(0.1, decay_t=0.5), "StepLRScheduler.decay_t"),
     ("timm-multistep-unsorted", lambda: timm.MultiStepLRScheduler(0.1, [30, 10]), "sorted"),
@@ -604,6 +656,15 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
     ("timm-wsd-stable-fn", lambda: timm.WSDLRScheduler(0.1, 10, 5, stable_fn="linear"), "stable_fn"),
     ("timm-warmup-fraction", lambda: timm.CosineLRScheduler(0.1, 10, warmup_t=0.5), "warmup_t"),
     ("optax-steps-0", lambda: optax.polynomial_schedule(1.0, 0.0, 1, transition_steps=0), "transition_steps"),
+    ("optax-negative-init", lambda: optax.linear_schedule(-0.1, 0.0, 10),
+     "linear_schedule.init_value must be a finite number >= 0, got -0.1"),
+    ("optax-negative-peak", lambda: optax.warmup_cosine_decay_schedule(0.0, -1e-3, 10, 100),
+     "warmup_cosine_decay_schedule.peak_value must be a finite number >= 0"),
+    ("optax-negative-end", lambda: optax.exponential_decay(0.1, 10, 0.5, end_value=-1.0),
+     "exponential_decay.end_value must be"),
+    ("optax-negative-alpha", lambda: optax.cosine_decay_schedule(0.1, 100, alpha=-0.5), "cosine_decay_schedule.alpha"),
+    ("optax-nan-constant", lambda: optax.constant_schedule(float("nan")), "constant_schedule.value must be"),
+    ("optax-onecycle-peak", lambda: optax.cosine_onecycle_schedule(100, -0.1), "cosine_onecycle_schedule.peak_value"),
     ("optax-begin-negative", lambda: optax.linear_schedule(1.0, 0.0, 10, transition_begin=-1), "transition_begin"),
     ("optax-rate-0", lambda: optax.exponential_decay(1.0, 10, 0.0), "decay_rate"),
     ("optax-negative-scale", lambda: optax.piecewise_constant_schedule(1.0, {5: -1.0}), "non-negative"),

@@ -50,6 +50,50 @@ def test_warmup_longer_than_training_is_a_clear_error() -> None:
         lrlab.parse("warmup(1000) >> cosine()", total=1000)
 
 
+WARMUP_TOO_LONG = [
+    ("warmup(200) >> cosine(total=100)", 100, "warmup(200) takes 200 clock units but the run's total is 100"),
+    ("warmup(100) >> cosine(total=100)", 100, "warmup(100) takes 100 clock units but the run's total is 100"),
+    ("warmup(200) >> constant()", 100, "warmup(200) takes 200"),
+    ("overlay(warmup(200), cosine(100))", 100, "warmup(200) takes 200 clock units but the run's total is 100"),
+    ("overlay(warmup(200), cosine())", 100, "warmup(200) takes 200"),
+    ("0.5 * (warmup(300) >> linear(10))", 100, "warmup(300) takes 300"),
+]
+
+
+@pytest.mark.parametrize(("text", "total", "message"), WARMUP_TOO_LONG, ids=[w[0] for w in WARMUP_TOO_LONG])
+def test_fixed_warmup_longer_than_the_run_is_refused(text: str, total: int, message: str) -> None:
+    with pytest.raises(ScheduleError) as info:
+        lrlab.parse(text, total=total)
+    assert message in str(info.value) and "warm-up must be shorter than the run" in str(info.value)
+    lrlab.parse(text)  # without a total the lengths are just lengths
+
+
+def test_pieces_running_past_the_run_are_fine_after_a_short_warmup() -> None:
+    """Only the warm-up is measured against the total: a peer's later cycles may outlast the run (timm's
+    PolyLRScheduler with cycle_mul=2 unrolls cycles past its horizon)."""
+    s = lrlab.parse("warmup(5) >> linear(200) >> linear(400) >> constant(0)", total=100)
+    assert s(5) == 1.0 and s(105) == 0.5
+
+
+def test_a_cut_piece_rebinds() -> None:
+    """A head longer than a fixed-length base is a cut (torch SequentialLR / optax join_schedules at a milestone
+    before the piece's end); binding a total must keep the values."""
+    from lrlab.compat import torch as tc
+
+    s = tc.SequentialLR([tc.CosineAnnealingLR(0.1, 100), tc.StepLR(0.1, 3)], [50])
+    t = np.arange(0, 200, dtype=np.float64)
+    for total in (80, 50, 10, 1000):
+        assert s.bind(total).values(t).tolist() == s.values(t).tolist()
+        assert lrlab.parse(str(s), total=total).values(t).tolist() == s.values(t).tolist()
+    cut = Overlay(head=Cosine(total=100), base=Constant(value=0.0, total=50))
+    assert (cut >> Constant(value=0.5)).bind(80).values([49, 50]).tolist() == [Cosine(total=100)(49), 0.5]
+
+
+def test_an_overlay_hiding_an_open_base_is_refused() -> None:
+    with pytest.raises(ScheduleError, match=r"overlay: head linear\(200\) takes 200 of the total 100"):
+        lrlab.parse("overlay(linear(200), cosine())", total=100)
+
+
 def test_two_open_pieces_are_ambiguous() -> None:
     with pytest.raises(ScheduleError, match="only one piece may take the rest"):
         lrlab.parse("warmup(10) >> constant() >> cosine()")

@@ -194,6 +194,14 @@ def test_plateau_at_full_lr() -> None:
     f = found[0]
     assert abs(f.evidence["improvement"]) + f.evidence["uncertainty"] < 0.02 and f.evidence["lr_frac"] == 1.0
     assert "add decay" in f.advice and "plateau controller" in f.advice
+    # the numbers behind it: the stalled level, the window, the LR still in use, and the suggested targets
+    assert f.evidence["window_steps"] == 200 and f.evidence["suggested_cooldown_steps"] == 200
+    assert f.evidence["level"] == pytest.approx(2.0, rel=0.01)
+    assert (f.evidence["suggested_lr_high"], f.evidence["suggested_lr_low"]) == pytest.approx((1e-3 / 3, 1e-4),
+                                                                                              rel=1e-12)
+    assert f"the loss stalled at {f.evidence['level']:.3g} over the last 200 updates with the LR still 0.001 " \
+           "(100% of the peak 0.001)" in f.advice
+    assert "~200 updates" in f.advice and "(to 0.000333 .. 0.0001)" in f.advice
 
 
 def test_a_noisy_slowly_falling_loss_is_not_a_plateau() -> None:
@@ -240,6 +248,17 @@ def test_loss_none_where_not_measured() -> None:
     sparse = tuple(x if i % 10 == 0 else None for i, x in enumerate(c.loss))
     found = diagnose(dataclasses.replace(c, loss=sparse), thresholds=Thresholds(smooth=3))
     assert kinds(found) == ["too_slow"]
+
+
+@pytest.mark.parametrize(("total", "window"), [(50, 18), (90, 18), (100, 20), (1000, 200)])
+def test_too_slow_window_is_a_fifth_of_the_run_but_at_least_two_smoothing_windows(total: int, window: int) -> None:
+    # the module docstring: W = max(ceil(slow_window x T), 2 x smooth), threshold slow_drop / W
+    c = make(total=total, lr=[1e-3] * total, loss=lambda t: 5.5 - 0.0002 * t, noise=0.002, val_every=total)
+    f = diagnose(c)[0]
+    assert f.kind == "too_slow" and f.step == 0
+    assert f.evidence["window_steps"] == window
+    assert f.evidence["threshold"] == pytest.approx(0.1 / window, rel=1e-12)
+    assert f"over the {window} updates after the warm-up" in f.message
 
 
 def test_custom_thresholds_change_the_verdict() -> None:
@@ -291,6 +310,42 @@ def test_finding_round_trips_through_json() -> None:
     f = diagnose(c)[0]
     again = Finding.from_dict(json.loads(json.dumps(f.to_dict())))
     assert again == f
+
+
+FAULTS: dict[str, Callable[[], Curves]] = {
+    "divergence": lambda: make(loss=lambda t: healthy_loss(t) * (1 if t < 500 else math.exp((t - 500) / 80))),
+    "warmup_spike": lambda: make(lr=schedule(warm=10),
+                                 loss=lambda t: healthy_loss(t) * {15: 2.2, 16: 1.8, 22: 2.0, 23: 1.6}.get(t, 1)),
+    "loss_spike": lambda: make(loss=lambda t: healthy_loss(t) * {700: 2.0, 701: 1.5}.get(t, 1)),
+    "too_slow": lambda: make(loss=lambda t: 5.5 - 0.0002 * t, noise=0.002),
+    "unstable_val": lambda: make(val=lambda s: healthy_loss(s) + 0.05 + (0.15 if (s // 50) % 2 else -0.15)),
+    "plateau": lambda: make(lr=[1e-3] * 1000, loss=lambda t: 2 + 3.5 * math.exp(-t / 80)),
+    "overfitting": lambda: make(val=lambda s: healthy_loss(s) + 0.05 + (0 if s < 500 else 0.0006 * (s - 500))),
+    "decay_too_early": lambda: make(lr=schedule(decay_end=400), loss=lambda t: 2 + 3.5 * math.exp(-t / 400)),
+}
+
+
+def test_every_kind_has_a_fault_case() -> None:
+    assert sorted(FAULTS) == sorted(KINDS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_is_strict_json_with_its_numbers(kind: str) -> None:
+    f = next(f for f in diagnose(FAULTS[kind]()) if f.kind == kind)
+    text = json.dumps(f.to_dict(), allow_nan=False)  # strict JSON: NaN/inf would raise here
+    doc = json.loads(text, parse_constant=pytest.fail)
+    assert set(doc) == {"kind", "step", "severity", "message", "advice", "evidence"}
+    assert Finding.from_dict(doc) == f
+    assert doc["evidence"] and all(isinstance(v, (int, float)) for v in doc["evidence"].values())
+    # the advice carries the numbers that triggered it, like the message
+    assert any(ch.isdigit() for ch in f.advice), f.advice
+
+
+def test_nan_evidence_is_strict_json() -> None:
+    c = make()
+    f = diagnose(dataclasses.replace(c, loss=c.loss[:600] + (float("nan"),) * 400))[0]
+    doc = json.loads(json.dumps(f.to_dict(), allow_nan=False))
+    assert doc["evidence"]["loss"] == "nan" and math.isnan(Finding.from_dict(doc).evidence["loss"])
 
 
 def test_format_findings() -> None:

@@ -79,7 +79,7 @@ def test_in_memory_only() -> None:
 
 
 def test_one_lr_as_a_number_and_tensors() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     m = Monitor()
     m.on_step(0, lrs=torch.tensor(0.01, dtype=torch.float64), loss=torch.tensor(2.0), grad_norm=torch.tensor(1.5))
     m.on_step(1, lrs=0.02, loss=1.9)
@@ -216,22 +216,61 @@ def test_load_curves_errors(tmp_path: Path) -> None:
         load_curves(tmp_path / "x.txt")
 
 
-def test_tensorboard_scalars(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
+def test_tensorboard_scalars_by_default(tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    m = Monitor(tmp_path, tensorboard=True, clock=FakeClock())
+    m = Monitor(tmp_path, clock=FakeClock(), tensorboard_every=1)  # tensorboard=None: on, since it is installed
+    assert m.use_tb
     feed(m, 4)
     m.on_eval(4, val_loss=2.5, accuracy=0.5)
     m.close()
+    assert [p.name.startswith("events.out.tfevents.") for p in (tmp_path / "tb").iterdir()] == [True]
     ea = EventAccumulator(str(tmp_path / "tb"))
     ea.Reload()
+    assert sorted(ea.Tags()["scalars"]) == ["eval/accuracy", "grad_norm", "loss/train", "loss/val", "lr/group0",
+                                            "lr/group1", "throughput/tokens_per_s", "throughput/updates_per_s"]
+    assert [e.value for e in ea.Scalars("grad_norm")] == [1.0, 2.0, 3.0, 4.0]
     assert [e.step for e in ea.Scalars("lr/group1")] == [0, 1, 2, 3]
     assert [e.value for e in ea.Scalars("lr/group1")] == pytest.approx([1e-4 * (k + 1) for k in range(4)], rel=1e-6)
     assert [e.value for e in ea.Scalars("loss/train")] == pytest.approx([3.0, 2.9, 2.8, 2.7], rel=1e-6)
     assert [(e.step, e.value) for e in ea.Scalars("loss/val")] == [(4, 2.5)]
     assert [e.value for e in ea.Scalars("eval/accuracy")] == [0.5]
     assert [e.value for e in ea.Scalars("throughput/tokens_per_s")] == pytest.approx([1024.0] * 3, rel=1e-6)
+
+
+def test_tensorboard_writes_every_tenth_update_and_non_finite_losses_at_once(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    m = Monitor(tmp_path, clock=FakeClock())
+    feed(m, 25)
+    m.on_step(25, lrs=[1e-3, 1e-4], loss=float("nan"))
+    m.on_step(26, lrs=[1e-3, 1e-4], loss=1.0)
+    m.close()
+    ea = EventAccumulator(str(tmp_path / "tb"))
+    ea.Reload()
+    assert [e.step for e in ea.Scalars("lr/group0")] == [0, 10, 20, 25]
+    assert [e.step for e in ea.Scalars("loss/train")] == [0, 10, 20, 25]
+    assert math.isnan(ea.Scalars("loss/train")[-1].value)
+    assert len(records(tmp_path / JSONL_FILE)) >= 27  # the JSONL still has every update
+    with pytest.raises(LrlabError, match="tensorboard_every must be an integer >= 1, got 0"):
+        Monitor(tmp_path / "x", tensorboard_every=0)
+
+
+def test_tensorboard_off_and_forced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    m = Monitor(tmp_path / "off", tensorboard=False)
+    feed(m, 2)
+    m.close()
+    assert not m.use_tb and not (tmp_path / "off" / "tb").exists()
+    # tensorboard missing: auto turns it off quietly, True says what is missing
+    monkeypatch.setitem(__import__("sys").modules, "tensorboard.summary.writer.event_file_writer", None)
+    auto = Monitor(tmp_path / "auto")
+    feed(auto, 2)
+    auto.close()
+    assert not auto.use_tb and not (tmp_path / "auto" / "tb").exists()
+    with pytest.raises(LrlabError, match="tensorboard=True needs the tensorboard package installed"):
+        Monitor(tmp_path / "forced", tensorboard=True)
+    with pytest.raises(LrlabError, match="tensorboard must be None"):
+        Monitor(tmp_path, tensorboard="yes")  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------------------ live diagnoses
@@ -277,15 +316,16 @@ def test_live_diagnoses_keep_to_their_time_budget(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(lrlab.monitor, "diagnose", counting)
     # every clock read advances 0.5 s: a diagnosis "takes" 0.5 s, so with a 1% budget the next one waits 50 s,
-    # i.e. 100 updates (one clock read each), although diagnose_every allows one every 10
+    # i.e. 100 updates (one clock read each), although diagnose_every allows one every 10; the first (cold)
+    # diagnosis does not make the second one wait
     m = Monitor(diagnose_every=10, diagnose_budget=0.01, clock=FakeClock(0.5))
     for k in range(400):
         m.on_step(k, lrs=[1e-3], loss=2.0)
-    assert calls == [10, 110, 210, 310]
+    assert calls == [10, 20, 120, 220, 320]
     m.on_eval(400, val_loss=2.0)  # an evaluation within the wait does not diagnose either ...
-    assert len(calls) == 4
+    assert len(calls) == 5
     m.on_eval(401, val_loss=float("nan"))  # ... but a NaN does, at once
-    assert len(calls) == 5 and m.diverged
+    assert len(calls) == 6 and m.diverged
 
 
 def test_no_live_diagnosis_when_off() -> None:
@@ -299,7 +339,7 @@ def test_no_live_diagnosis_when_off() -> None:
 
 
 def test_lrs_from_optimizer_reads_every_group() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     opt = torch.optim.SGD([{"params": a.parameters(), "lr": 0.1}, {"params": b.parameters(), "lr": 0.01}])
     assert Monitor.lrs_from_optimizer(opt) == [0.1, 0.01]
@@ -308,8 +348,8 @@ def test_lrs_from_optimizer_reads_every_group() -> None:
 
 
 def test_lrs_from_schedulefree_are_the_applied_ones() -> None:
-    torch = pytest.importorskip("torch")
-    schedulefree = pytest.importorskip("schedulefree")
+    import schedulefree
+    import torch
     net = torch.nn.Linear(3, 1)
     opt = schedulefree.AdamWScheduleFree(net.parameters(), lr=0.01, warmup_steps=10)
     opt.train()
@@ -330,9 +370,9 @@ def test_lrs_from_schedulefree_are_the_applied_ones() -> None:
 
 @pytest.mark.slow
 def test_hugging_face_trainer_callback(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    pytest.importorskip("accelerate")
+    import accelerate  # noqa: F401  (the Trainer needs it: a missing dev dependency fails here)
+    import torch
+    import transformers
     from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 
     torch.manual_seed(0)
@@ -353,7 +393,7 @@ def test_hugging_face_trainer_callback(tmp_path: Path) -> None:
     opt = torch.optim.AdamW([{"params": [p for n, p in named if ".h.0." in n], "lr": 1e-3},
                              {"params": [p for n, p in named if ".h.0." not in n], "lr": 1e-4}])
     sched = transformers.get_cosine_schedule_with_warmup(opt, 4, 12)
-    mon = Monitor(tmp_path / "mon", total_steps=12)
+    mon = Monitor(tmp_path / "mon")  # total_steps comes from the Trainer's state.max_steps
     args = TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=12, per_device_train_batch_size=4,
                              logging_steps=1, eval_strategy="steps", eval_steps=6, report_to=[], use_cpu=True,
                              save_strategy="no", disable_tqdm=True, logging_nan_inf_filter=False)
@@ -374,12 +414,36 @@ def test_hugging_face_trainer_callback(tmp_path: Path) -> None:
     assert c.eval_step == (6, 12)
     assert list(c.val_loss) == pytest.approx([h["eval_loss"] for h in hf_evals], rel=1e-12)
     assert (tmp_path / "mon" / FINDINGS_FILE).exists()  # closed at the end of training
+    assert mon.total_steps == 12 and c.total_steps == 12
+
+
+@pytest.mark.slow
+def test_hugging_face_callback_reports_a_divergence_live(tmp_path: Path) -> None:
+    import accelerate  # noqa: F401
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=16, n_embd=16, n_layer=2, n_head=2,
+                                       bos_token_id=0, eos_token_id=0))
+    x = torch.randint(0, 64, (120, 16), generator=torch.Generator().manual_seed(1))
+    data = [{"input_ids": row, "labels": row} for row in x]
+    mon = RecordingMonitor(tmp_path, diagnose_every=5)
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=30, per_device_train_batch_size=4,
+                             learning_rate=1.0, lr_scheduler_type="constant", logging_steps=1, report_to=[],
+                             use_cpu=True, save_strategy="no", disable_tqdm=True, logging_nan_inf_filter=False)
+    Trainer(model=model, args=args, train_dataset=data, callbacks=[mon.hf_callback()]).train()
+    assert "divergence" in mon.live()  # reported through the callback during training
+    assert next(n for k, n, _ in mon.arrivals if k == "divergence") < 30
+    f = next(f for f in mon.findings if f.kind == "divergence")
+    assert f.severity == "error" and f.evidence["peak_lr"] == 1.0 and f.evidence["suggested_peak_lr"] <= 1 / 3
+    assert mon.total_steps == 30
 
 
 @pytest.mark.slow
 def test_lightning_callback_with_gradient_accumulation(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
-    pl = pytest.importorskip("pytorch_lightning")
+    import pytorch_lightning as pl
+    import torch
 
     micro_losses: list[float] = []
 
@@ -422,17 +486,87 @@ def test_lightning_callback_with_gradient_accumulation(tmp_path: Path) -> None:
     assert all(g is not None and g > 0 for g in c.grad_norm)
     assert c.eval_step == (4, 8) and len(c.val_loss) == 2
     assert (tmp_path / FINDINGS_FILE).exists()
+    assert mon.total_steps == 8 and c.total_steps == 8  # from trainer.estimated_stepping_batches
+
+
+@pytest.mark.slow
+def test_lightning_callback_reports_a_divergence_live(tmp_path: Path) -> None:
+    import pytorch_lightning as pl
+    import torch
+
+    class Module(pl.LightningModule):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            x, y = batch
+            return torch.nn.functional.mse_loss(self.net(x), y)
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.5)  # far too high for this regression
+
+    torch.manual_seed(0)
+    x = torch.randn(256, 8)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, 3 * x.sum(1, keepdim=True)), batch_size=8)
+    mon = RecordingMonitor(tmp_path, diagnose_every=5)
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", enable_progress_bar=False, logger=False,
+                         enable_checkpointing=False, enable_model_summary=False,
+                         callbacks=[mon.lightning_callback(package="pytorch_lightning")])
+    trainer.fit(Module(), data)
+    assert "divergence" in mon.live()
+    assert next(n for k, n, _ in mon.arrivals if k == "divergence") < 32
+    assert mon.total_steps == 32
+    f = next(f for f in mon.findings if f.kind == "divergence")
+    assert f.severity == "error" and f.evidence["suggested_peak_lr"] <= 0.5 / 3
+
+
+def test_lightning_package_choice() -> None:
+    import importlib.util
+
+    import pytorch_lightning as pl
+
+    mon = Monitor()
+    # lightning.pytorch is not installed here, pytorch_lightning is (and imported): the default picks it
+    assert isinstance(mon.lightning_callback(), pl.Callback)
+    assert isinstance(mon.lightning_callback(package="pytorch_lightning"), pl.Callback)
+    if importlib.util.find_spec("lightning") is None:
+        with pytest.raises(LrlabError, match=r"needs lightning\.pytorch installed"):
+            mon.lightning_callback(package="lightning")
+    with pytest.raises(LrlabError, match="package must be one of"):
+        mon.lightning_callback(package="keras")
 
 
 # ------------------------------------------------------------------------------------------------ real runs
 
 
-def run_tiny(tmp_path: Path, lr: float, steps: int = 200) -> tuple[Monitor, Any]:
-    torch = pytest.importorskip("torch")
+class RecordingMonitor(Monitor):
+    """A Monitor that notes, for each finding it reports, how many updates it had recorded and whether it was
+    closing: a finding with closing False arrived live, during training, not from the diagnosis in `close`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.closing = False
+        self.arrivals: list[tuple[str, int, bool]] = []
+        super().__init__(*args, on_finding=self._arrived, **kwargs)
+
+    def _arrived(self, f: Finding) -> None:
+        self.arrivals.append((f.kind, len(self.curves().step), self.closing))
+
+    def close(self) -> list[Finding]:
+        self.closing = True
+        return super().close()
+
+    def live(self) -> list[str]:
+        return [kind for kind, _, closing in self.arrivals if not closing]
+
+
+def run_tiny(tmp_path: Path, lr: float, steps: int = 200) -> tuple[RecordingMonitor, Any]:
+    import torch
+
     from lrlab.bench.train import TrainConfig, train
 
     torch.set_num_threads(1)
-    mon = Monitor(tmp_path, total_steps=steps)
+    mon = RecordingMonitor(tmp_path, total_steps=steps)  # the default diagnose_every and diagnose_budget
     result = train(TrainConfig(task="lm", schedule="warmup(0.05) >> cosine(floor=0.1)", lr=lr, steps=steps,
                                eval_every=25, eval_batches=2), monitor=mon)
     return mon, result
@@ -448,8 +582,10 @@ def test_real_run_with_a_good_lr_has_no_findings(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_real_run_with_a_too_high_lr_is_divergence(tmp_path: Path) -> None:
     mon, _ = run_tiny(tmp_path, 3.0)
-    live = {f.kind for f in mon.findings}
-    assert live & {"divergence", "warmup_spike"}
+    # diagnosed during training, under the default time budget, long before the run's 200 updates end
+    live = [(kind, n) for kind, n, closing in mon.arrivals if not closing]
+    assert {k for k, _ in live} & {"divergence", "warmup_spike"}
+    assert min(n for _, n in live) < 100
     offline = {f.kind: f for f in __import__("lrlab.diagnose").diagnose.diagnose(load_curves(tmp_path))}
     assert "divergence" in offline
     f = offline["divergence"]
@@ -459,11 +595,30 @@ def test_real_run_with_a_too_high_lr_is_divergence(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_real_run_with_a_too_low_lr_is_too_slow(tmp_path: Path) -> None:
-    mon, _ = run_tiny(tmp_path, 1e-5)
+    mon, _ = run_tiny(tmp_path, 1e-5, steps=400)
     assert [f.kind for f in mon.findings] == ["too_slow"]
+    assert mon.live() == ["too_slow"]  # found during training (default budget), not only by close()
+    assert mon.arrivals[0][1] < 400
     f = mon.close()[0]
     assert f.kind == "too_slow" and f.evidence["progress_per_update"] < f.evidence["threshold"] / 3
     assert f.evidence["suggested_peak_lr"] == pytest.approx(3e-5, rel=1e-12)
+    assert f.evidence["window_steps"] == 80  # 20% of the planned 400 updates
+
+
+def test_a_finding_arrives_during_a_plain_loop() -> None:
+    """Plain calls, the default budget and a real clock: the first diagnoses come at once; the budget spaces out
+    the later ones. A loop that stops on `monitor.diverged` stops long before its planned end."""
+    mon = RecordingMonitor(total_steps=10_000)
+    stopped_at = None
+    for k in range(10_000):
+        loss = 5.0 - 0.01 * k if k < 60 else 5.0 * 1.2 ** (k - 60)  # blows up from update 60, stays finite
+        mon.on_step(k, lrs=[1e-3], loss=loss)
+        if mon.diverged:
+            stopped_at = k
+            break
+    assert stopped_at is not None and stopped_at < 200
+    assert "divergence" in mon.live()
+    assert next(f.step for f in mon.findings if f.kind == "divergence") >= 60
 
 
 # ------------------------------------------------------------------------------------------------ CLI
@@ -500,3 +655,32 @@ def test_cli_diagnose_table_and_fail_on(tmp_path: Path, capsys: pytest.CaptureFi
     capsys.readouterr()
     assert main(["diagnose", str(tmp_path / "missing.jsonl")]) == 2
     assert "error: log" in capsys.readouterr().err
+
+
+def test_cli_diagnose_thresholds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lrlab.cli import main
+
+    log = write_log(tmp_path)  # falls 0.0005 per update on ~5.5: too slow for slow_drop 10%, not for 0.1%
+    assert main(["diagnose", str(log), "--json", "--threshold", "slow_drop=0.001"]) == 0
+    assert "too_slow" not in [f["kind"] for f in json.loads(capsys.readouterr().out)["findings"]]
+    # an int field, repeated options: smooth=3 and a 5% window give another threshold (0.1 / 20)
+    assert main(["diagnose", str(log), "--json", "-t", "smooth=3", "--threshold", "slow_window=0.05"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["findings"][0]["evidence"]["threshold"] == pytest.approx(0.1 / 20, rel=1e-12)
+
+
+@pytest.mark.parametrize(("option", "needle"), [
+    ("slow_dorp=0.1", "unknown threshold 'slow_dorp'; choose from: smooth, diverge_factor, spike_factor"),
+    ("slow_drop", "--threshold must be NAME=VALUE, got 'slow_drop'; NAME is one of: smooth,"),
+    ("slow_drop=abc", "--threshold slow_drop must be a number, got 'abc'"),
+    ("smooth=2.5", "--threshold smooth must be an integer, got '2.5'"),
+    ("slow_drop=1.5", "thresholds.slow_drop must be in (0, 1), got 1.5"),
+], ids=["unknown", "no-value", "not-a-number", "not-an-int", "out-of-range"])
+def test_cli_diagnose_bad_threshold(tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str,
+                                    needle: str) -> None:
+    from lrlab.cli import main
+
+    log = write_log(tmp_path)
+    assert main(["diagnose", str(log), "--threshold", option]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "floor_drop" in err if "choose from" in needle else needle in err

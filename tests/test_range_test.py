@@ -14,19 +14,20 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from lrlab.errors import LrlabError  # noqa: E402
-from lrlab.range_test import (  # noqa: E402
+from lrlab.bench.model import param_groups
+from lrlab.bench.train import build_optimizer
+from lrlab.errors import LrlabError
+from lrlab.range_test import (
     RangeTestResult,
-    build_optimizer,
     cross_entropy_flat,
     find_lr,
     find_on_task,
     median_suggestion,
     minimum_over_10,
     plot_range_test,
+    range_test_figure,
     steepest,
     suggest_all,
     sweep_lrs,
@@ -173,7 +174,8 @@ def test_restored_on_exception_and_ctrl_c(error: BaseException) -> None:
 
 def test_schedulefree_optimizer_is_restored() -> None:
     model, batches = mlp_problem()
-    opt = build_optimizer("schedulefree", model.parameters(), 1e-3)
+    opt = build_optimizer("schedulefree", [{"params": list(model.parameters()), "weight_decay": 0.0}], 1e-3)
+    opt.train()
     before = snapshot(model, opt)
     find_lr(model, torch.nn.functional.cross_entropy, batches, opt, start_lr=1e-5, end_lr=1.0, num_iter=15)
     after = snapshot(model, opt)
@@ -375,6 +377,31 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.parent.iterdir()) == ["lr.png"]  # no temporary file left
 
 
+def test_plot_marks_every_suggestion_at_its_lr() -> None:
+    r = logistic_result()
+    found = suggest_all(r)
+    fig = range_test_figure(r, suggestions=found)
+    ax = fig.axes[0]
+    marked = {}
+    for line in ax.get_lines():
+        gid = line.get_gid() or ""
+        if gid.startswith("suggestion:"):
+            marked.setdefault(gid.removeprefix("suggestion:"), []).append(line)
+    assert sorted(marked) == sorted(s.rule for s in found)
+    for s in found:
+        vline, dot = marked[s.rule]  # the dashed line, then the dot on the smoothed curve
+        assert list(vline.get_xdata()) == [s.lr, s.lr] and vline.get_linestyle() == "--"
+        assert list(dot.get_xdata()) == [s.lr] and dot.get_label() == f"{s.rule}: {s.lr:.3g}"
+        # the dot sits on the smoothed curve (log-LR interpolation; exactly the rule's point when on the grid)
+        expected = s.loss if s.rule != "minimum/10" else float(np.interp(np.log(s.lr), np.log(r.lrs), r.smoothed))
+        assert dot.get_ydata()[0] == pytest.approx(expected, rel=1e-9)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [t for t in legend if ":" in t] == [f"{s.rule}: {s.lr:.3g}" for s in found]
+    # and none when there is nothing to mark
+    bare = range_test_figure(r, suggestions=())
+    assert not [ln for ln in bare.axes[0].get_lines() if (ln.get_gid() or "").startswith("suggestion:")]
+
+
 def test_plot_does_not_touch_pyplot_state(tmp_path: Path) -> None:
     code = ("import sys; from lrlab.range_test import plot_range_test, RangeTestResult, sweep_lrs\n"
             "l = tuple(float(x) for x in sweep_lrs(1e-5, 1, 40)); s = tuple(3 - i / 40 for i in range(40))\n"
@@ -398,7 +425,6 @@ def test_cross_check_against_torch_lr_finder() -> None:
     from torch_lr_finder import LRFinder
     from torch_lr_finder.lr_finder import TrainDataLoaderIter
 
-    from lrlab.bench.model import param_groups
     from lrlab.bench.tasks import get_task
 
     class Batches(TrainDataLoaderIter):  # type: ignore[misc]
@@ -408,7 +434,7 @@ def test_cross_check_against_torch_lr_finder() -> None:
     task = get_task("lm", "tiny", 0)
     torch.manual_seed(0)
     model = task.build_model()
-    opt = build_optimizer("adamw", param_groups(model, 0.1), 1e-6)
+    opt = build_optimizer("adamw", param_groups(model, 0.1), 1e-6)  # the harness's own optimizer
     batches = [task.get_batch(i) for i in range(100)]
     ours = steepest(find_lr(model, cross_entropy_flat, batches, opt, start_lr=1e-6, end_lr=10, num_iter=100))
     finder = LRFinder(model, opt, cross_entropy_flat, device="cpu")
@@ -417,6 +443,26 @@ def test_cross_check_against_torch_lr_finder() -> None:
     matplotlib.pyplot.close("all")
     assert 0.5 <= ours.lr / theirs <= 2.0
     assert 1e-3 < ours.lr < 1.0
+
+
+def test_find_on_task_uses_the_harness_optimizer(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lrlab.bench.train
+    import lrlab.range_test
+
+    assert not hasattr(lrlab.range_test, "build_optimizer")  # one build_optimizer: the harness's
+    built: list[Any] = []
+    real = lrlab.bench.train.build_optimizer
+
+    def spy(name: str, groups: Any, lr: float) -> Any:
+        built.append(real(name, groups, lr))
+        return built[-1]
+
+    monkeypatch.setattr(lrlab.bench.train, "build_optimizer", spy)
+    r = find_on_task("lm", optimizer="schedulefree", num_iter=12, start_lr=1e-5, end_lr=1e-3)
+    assert len(built) == 1 and type(built[0]).__name__ == "AdamWScheduleFree"
+    assert built[0].param_groups[0]["train_mode"]  # put in train mode for the sweep
+    assert [g["weight_decay"] for g in built[0].param_groups] == [0.1, 0.0]  # the harness's parameter groups
+    assert len(r.lrs) == 12 and r.stop_reason == "completed"
 
 
 @pytest.mark.slow
@@ -428,7 +474,7 @@ def test_find_on_task_lm() -> None:
 
 
 DDP_SCRIPT = textwrap.dedent("""
-    import json, sys
+    import copy, json, sys
     import torch
     import torch.distributed as dist
 
@@ -439,19 +485,32 @@ DDP_SCRIPT = textwrap.dedent("""
         torch.manual_seed(0)
         net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
         model = torch.nn.parallel.DistributedDataParallel(net)
-        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        opt = torch.optim.SGD([{"params": net[0].parameters()}, {"params": net[2].parameters(), "lr": 0.05}],
+                              lr=0.1, momentum=0.9)
         g = torch.Generator().manual_seed(100 + rank)  # each rank its own data
         w = torch.randn(10, 4, generator=torch.Generator().manual_seed(7))
         x = torch.randn(640, 10, generator=g)
         y = (x @ w + 0.3 * torch.randn(640, 4, generator=g)).argmax(1)
         batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 640, 32)]
+        # one real update first, so that the optimizer has state (momentum buffers) to lose
+        torch.nn.functional.cross_entropy(model(batches[-1][0]), batches[-1][1]).backward()
+        opt.step()
         with torch.no_grad():
             local0 = float(torch.nn.functional.cross_entropy(model(batches[0][0]), batches[0][1]))
         before = {k: v.clone() for k, v in model.state_dict().items()}
+        opt_before = copy.deepcopy(opt.state_dict())
+        grads_before = [p.grad.clone() for p in model.parameters()]
         r = find_lr(model, torch.nn.functional.cross_entropy, batches, opt, start_lr=1e-4, end_lr=100, num_iter=60)
         restored = all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        opt_after = opt.state_dict()
+        opt_restored = (opt_after["param_groups"] == opt_before["param_groups"]
+                        and opt_after["state"].keys() == opt_before["state"].keys() == set(range(4))
+                        and all(torch.equal(opt_before["state"][i]["momentum_buffer"],
+                                            opt_after["state"][i]["momentum_buffer"]) for i in range(4))
+                        and all(torch.equal(a, p.grad) for a, p in zip(grads_before, model.parameters()))
+                        and [g["lr"] for g in opt.param_groups] == [0.1, 0.05])
         out = {"lrs": list(r.lrs), "losses": list(r.losses), "stop": r.stop_reason, "local0": local0,
-               "suggestions": [s.lr for s in suggest_all(r)], "restored": restored}
+               "suggestions": [s.lr for s in suggest_all(r)], "restored": restored, "opt_restored": opt_restored}
         with open(f"{folder}/rank{rank}.json", "w") as fh:
             json.dump(out, fh)
         dist.destroy_process_group()
@@ -479,3 +538,4 @@ def test_ddp_every_rank_gets_the_same_curve_and_suggestion(tmp_path: Path) -> No
     assert r0["suggestions"] == r1["suggestions"]
     assert r0["losses"][0] == pytest.approx((r0["local0"] + r1["local0"]) / 2, rel=1e-6)
     assert r0["restored"] and r1["restored"]
+    assert r0["opt_restored"] and r1["opt_restored"]  # momentum buffers, gradients and param groups

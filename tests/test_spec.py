@@ -35,6 +35,12 @@ ROUND_TRIP = [
     "warmup(beta2=0.999) >> cosine()",
     "warmup(0.05) >> constant() >> cooldown(0.2, shape=linear, end=0.1)",
     "(warmup(10) >> constant()) * 2",
+    "sum(constant(0.1), linear(10))",
+    "sum(constant(0.001), sum(clamp(inverse_sqrt(10, peak=0.1), min=0.001), constant(-0.001)) * (constant(total=70) "
+    ">> cooldown(30)))",
+    "shift(cosine(50, floor=0.1, periodic=true), by=1)",
+    "0.1 * shift(warmup(10), by=1) >> cosine()",
+    "shift(cosine(), by=0.5)",
 ]
 
 
@@ -100,10 +106,58 @@ def test_from_dict_errors_name_the_key() -> None:
         from_dict({"name": "cosine", "flor": 0.1})
 
 
+DICT_ERRORS = [
+    ({"name": "overlay"}, "overlay is missing required arguments 'head', 'base' (arguments: head, base)"),
+    ({"name": "overlay", "head": {"name": "warmup", "total": 5}},
+     "overlay is missing required argument 'base' (arguments: head, base)"),
+    ({"name": "shift", "by": 1}, "shift is missing required argument 'inner' (arguments: inner, by)"),
+    ({"name": "wsd", "foo": 1},
+     "wsd has no argument 'foo'; did you mean floor? (arguments: warmup, decay, total, shape, warmup_shape, floor, "
+     "peak)"),
+    ({"name": "wsd", "warmupp": 0.1}, "wsd has no argument 'warmupp'; did you mean warmup?"),
+    ({"name": "sum", "terms": [{"name": "constant"}, {"name": "linear", "totl": 3}]},
+     "linear has no argument 'totl'; did you mean total?"),
+    ({"name": "join", "pieces": 3}, "join: invalid argument value"),
+    ({"name": 3}, "unknown schedule name 3"),
+]
+
+
+@pytest.mark.parametrize(("d", "message"), DICT_ERRORS, ids=[m[:40] for _, m in DICT_ERRORS])
+def test_from_dict_bad_input_is_a_schedule_error(d: dict[str, object], message: str) -> None:
+    with pytest.raises(ScheduleError) as info:
+        from_dict(d)
+    assert message in str(info.value)
+
+
+TEXT_ARGUMENT_ERRORS = [
+    ("wsd(warmupp=0.1)", "wsd has no argument 'warmupp'; did you mean warmup?", 5),
+    ("overlay(warmup(5))", "overlay is missing required argument 'base' (arguments: head, base)", 1),
+    ("warmup(5) >> shift(by=2)", "shift is missing required argument 'inner'", 14),
+    ("sum(cosine(10))", "sum needs at least 2 terms", 1),
+]
+
+
+@pytest.mark.parametrize(("text", "message", "column"), TEXT_ARGUMENT_ERRORS, ids=[e[0] for e in TEXT_ARGUMENT_ERRORS])
+def test_argument_errors_name_the_argument_not_a_type_error(text: str, message: str, column: int) -> None:
+    with pytest.raises(ScheduleError) as info:
+        lrlab.parse(text)
+    msg = str(info.value)
+    assert message in msg and f"at column {column}" in msg
+    assert "keyword argument" not in msg and "positional argument" not in msg  # no raw TypeError text
+
+
+def test_sum_accepts_a_list_and_numbers() -> None:
+    s = lrlab.parse("sum(constant(0.1), linear(10))")
+    assert lrlab.parse("sum([constant(0.1), linear(10)])") == s == lrlab.parse("sum(0.1, linear(10))")
+    assert s(5) == 0.6 and str(s) == "sum(constant(0.1), linear(10))"
+    assert to_dict(s) == {"name": "sum", "terms": [{"name": "constant", "value": 0.1},
+                                                   {"name": "linear", "total": 10}]}
+
+
 def test_registry_covers_every_family() -> None:
     assert {"constant", "step", "multistep", "exponential", "linear", "polynomial", "cosine", "cosine_restarts",
             "tanh", "inverse_sqrt", "noam", "warmup", "cooldown", "onecycle", "cyclic", "piecewise", "join",
-            "overlay", "product", "clamp", "repeat"} <= set(REGISTRY)
+            "overlay", "product", "sum", "shift", "clamp", "repeat"} <= set(REGISTRY)
 
 
 def test_load_from_files(tmp_path: Path) -> None:

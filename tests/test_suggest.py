@@ -85,7 +85,6 @@ def test_format_suggestion() -> None:
 
 @pytest.mark.slow
 def test_find_measures_the_peak() -> None:
-    pytest.importorskip("torch")
     s = suggest("lm", 1000, find=True, find_iters=60)
     assert s.peak_source == "range test"
     assert s.range_test is not None
@@ -118,8 +117,28 @@ def test_cli_suggest_text_and_errors(capsys: pytest.CaptureFixture[str]) -> None
 
 
 @pytest.mark.slow
+def test_cli_suggest_find_json_and_text(capsys: pytest.CaptureFixture[str]) -> None:
+    from lrlab.cli import main
+
+    assert main(["suggest", "--task", "lm", "--steps", "1000", "--find", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["peak_source"] == "range test" and doc["spec"] == "warmup(0.05) >> cosine(floor=0.1)"
+    rt = doc["range_test"]
+    assert [s["rule"] for s in rt["suggestions"]] == ["steepest", "valley", "minimum/10"]
+    assert rt["preset"] == "tiny" and rt["n_updates"] <= 100
+    assert doc["peak_lr"] == pytest.approx(sorted(s["lr"] for s in rt["suggestions"])[1], rel=1e-12)
+    assert 1e-3 < doc["peak_lr"] < 1.0 and doc["min_lr"] == pytest.approx(0.1 * doc["peak_lr"], rel=1e-9)
+    assert main(["suggest", "--task", "lm", "--steps", "1000", "--find"]) == 0  # same seed: same numbers
+    out = capsys.readouterr().out
+    assert out.startswith("schedule: warmup(0.05) >> cosine(floor=0.1)\n")
+    assert f"peak LR: {doc['peak_lr']:.3g} (range test)" in out
+    assert "median of the range-test suggestions on the built-in lm task" in out
+    assert main(["suggest", "--task", "finetune", "--steps", "1000", "--find"]) == 2
+    assert "error: --find runs the range test on a built-in task" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_cli_find(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("torch")
     from lrlab.cli import main
 
     png = tmp_path / "find.png"

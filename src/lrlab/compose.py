@@ -107,6 +107,10 @@ class Join(Schedule):
                     f"{self.pieces[open_i]}; warm-up and fixed phases must be shorter than the total"
                 )
             known[open_i] = rest
+        first = self.pieces[0]
+        if isinstance(first, Warmup) and known[0] is not None and known[0] >= total:
+            # every length fixed, yet the warm-up alone outlasts the run: the rest would never be reached
+            _warmup_too_long(first, known[0], total)
         bound = tuple(
             _bind_piece(p, total, L) if L is not None else p.bind(total, span) for p, L in zip(self.pieces, known)
         )
@@ -153,6 +157,13 @@ class Join(Schedule):
         return (min(los), max(his))
 
 
+def _warmup_too_long(w: Schedule, length: float, total: float) -> None:
+    raise ScheduleError(
+        f"warmup: {w} takes {length:g} clock units but the run's total is {total:g}: a warm-up must be shorter "
+        "than the run (give fewer units, or a fraction of the run such as warmup(0.05))"
+    )
+
+
 def _eval_piece(piece: Schedule, t: FloatArray, nxt: Schedule | None) -> FloatArray:
     """Evaluate a piece; a warm-up with an open end ramps to where `nxt` starts."""
     if isinstance(piece, Warmup) and piece.end is None:
@@ -197,7 +208,12 @@ class Overlay(Schedule):
         total = check_positive("total", total)
         span = float(total if length is None else length)
         L = resolve_length(self.head.length, total)
-        if span <= L:
+        if isinstance(self.head, Warmup) and total <= L:
+            _warmup_too_long(self.head, L, total)
+        own = self.base.length
+        if span <= L and (own is None or is_fraction(own)):
+            # the base takes its span from the total, and the head would hide all of it; a base with a fixed
+            # length of its own (a peer's schedule cut at a milestone, `compat.fit`) may be covered on purpose
             raise ScheduleError(
                 f"overlay: head {self.head} takes {L:g} of the total {span:g} clock units; it must be shorter"
             )

@@ -23,9 +23,12 @@ What is detected, with the default thresholds (all fields of `Thresholds`):
   next loss still above ``1 + (spike_factor - 1) / 2`` (1.25) x that median (one bad batch is not a spike).
   Advice: lengthen the warm-up to ``min_warmup_frac`` (5%) of training when it is shorter, else lower the peak.
 * ``loss_spike`` (warning): the same spike test later in training.
-* ``too_slow`` (warning): over the first ``slow_window`` (20%) x T updates after the warm-up, the training loss
-  (a least-squares line through it) falls by less than ``slow_drop`` (10%) of its value at the start of that
-  window, i.e. the progress per update relative to the start is below ``slow_drop / (slow_window x T)``.
+* ``too_slow`` (warning): over the first W = ``max(ceil(slow_window x T), 2 x smooth)`` updates after the
+  warm-up (``slow_window`` = 20%, so W = 20% of T, but at least 18 updates), the training loss (a least-squares
+  line through it) falls by less than ``slow_drop`` (10%) of its value at the start of that window, i.e. the
+  progress per update relative to the start is below ``slow_drop / W``. Checked once W updates after the
+  warm-up are recorded (with at least ``2 x smooth`` losses in the window), and not reported when the smoothed
+  loss rose above ``spike_factor`` x its first value by then (that is instability, not a too-small LR).
 * ``unstable_val`` (warning): with at least ``min_evals`` (6) evaluations after the warm-up, the noise of the
   validation loss about its local trend (each point against the line through its two neighbours; robust
   standard deviation) is above ``val_noise`` (2%) of its median level, and at least ``val_flips`` (50%) of
@@ -604,12 +607,17 @@ def _plateau(run: _Run, t: Thresholds) -> Finding | None:
     msg = (f"the training loss has plateaued: {change:+.2%} (+/- {2 * se:.2%}) over the last {span} updates "
            f"(threshold {t.plateau_drop:.0%}) while the LR is still {lr_end / run.peak_lr:.0%} of its peak "
            f"({_g(lr_end)})")
-    advice = ("add decay (e.g. '>> cosine(floor=0.1)' or a cooldown '>> cooldown(0.2, shape=sqrt)' over the last "
-              "~20% of training) or a plateau controller that lowers the LR ~3-10x when the loss stalls")
+    cooldown = math.ceil(0.2 * run.total)
+    advice = (f"the loss stalled at {_g(level)} over the last {span} updates with the LR still {_g(lr_end)} "
+              f"({lr_end / run.peak_lr:.0%} of the peak {_g(run.peak_lr)}): add decay (e.g. '>> cosine(floor=0.1)' "
+              f"or a cooldown '>> cooldown(0.2, shape=sqrt)' over the last ~20% of training, "
+              f"~{cooldown} updates) or a plateau controller that lowers the LR ~3-10x "
+              f"(to {_g(lr_end / 3)} .. {_g(lr_end / 10)}) when the loss stalls")
     return Finding(kind="plateau", step=a, severity="warning", message=msg, advice=advice,
                    evidence={"improvement": change, "uncertainty": 2 * se, "threshold": t.plateau_drop,
-                             "window_steps": float(span), "lr": lr_end, "peak_lr": run.peak_lr,
-                             "lr_frac": lr_end / run.peak_lr})
+                             "window_steps": float(span), "level": level, "lr": lr_end, "peak_lr": run.peak_lr,
+                             "lr_frac": lr_end / run.peak_lr, "suggested_cooldown_steps": float(cooldown),
+                             "suggested_lr_low": lr_end / 10, "suggested_lr_high": lr_end / 3})
 
 
 def _overfitting(run: _Run, t: Thresholds) -> Finding | None:

@@ -38,7 +38,7 @@ class Constant(Schedule):
     """A constant value.
 
     Formula: ``value``. Args: value (any finite number, default 1.0); total: optional length when joined.
-    Matches: torch ``ConstantLR(factor=1)``, optax ``constant_schedule``.
+    Matches: torch 2.13 ``ConstantLR(factor=1)``, optax 0.2.8 ``constant_schedule`` (to the last bit).
 
     >>> Constant(value=0.5)(1000)
     0.5
@@ -65,8 +65,8 @@ class Step(Schedule):
 
     Formula: ``peak * factor ** floor(t / every)``.
     Args: every (> 0, clock units or a fraction of the run); factor (> 0, gamma); peak (value at t=0).
-    t=0 gives peak; there is no end. Matches: torch ``StepLR(step_size=every, gamma=factor)`` (closed form;
-    torch multiplies recursively, a few ulps apart), timm ``StepLRScheduler(decay_t, decay_rate)``.
+    t=0 gives peak; there is no end. Matches: torch 2.13 ``StepLR(step_size=every, gamma=factor)`` (closed
+    form; torch multiplies recursively, a few ulps apart), timm 1.0.31 ``StepLRScheduler(decay_t, decay_rate)``.
 
     >>> Step(every=30, factor=0.1)(65)
     0.010000000000000002
@@ -99,7 +99,8 @@ class MultiStep(Schedule):
 
     Formula: ``peak * factor ** (number of milestones <= t)``.
     Args: milestones (strictly increasing, > 0, clock units or fractions of the run); factor (> 0); peak.
-    Matches: torch ``MultiStepLR(milestones, gamma)`` (its bisect_right closed form), timm ``MultiStepLRScheduler``.
+    Matches: torch 2.13 ``MultiStepLR(milestones, gamma)`` (its bisect_right closed form), timm 1.0.31
+    ``MultiStepLRScheduler`` (timm applies milestone ``m`` at clock ``m - 1``; `lrlab.compat.timm` shifts them).
 
     >>> MultiStep(milestones=(10, 20), factor=0.5)(15)
     0.5
@@ -136,14 +137,17 @@ class MultiStep(Schedule):
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Exponential(Schedule):
-    """Exponential decay, in the per-step form ``peak * gamma ** (t / every)`` or the rate form
-    ``peak * exp(-rate * t / every)``. Give exactly one of ``gamma`` and ``rate``.
+    """Exponential decay, in the per-step form or the rate form. Give exactly one of ``gamma`` and ``rate``.
 
-    Args: gamma (> 0, factor per ``every`` clock units) or rate (>= 0, k); every (> 0, default 1);
-    staircase (floor ``t / every``, decaying in steps); peak (value at t=0).
-    Matches: torch ``ExponentialLR(gamma)`` (closed form ``base * gamma ** t``; torch multiplies
-    recursively), optax ``exponential_decay`` (with ``transition_steps=every``, ``staircase``; its
-    ``transition_begin``/``end_value`` are a join with a constant and a clamp).
+    Formula: ``peak * gamma ** p`` or ``peak * exp(-rate * p)``, ``p = t / every`` (``floor(t / every)`` with
+    ``staircase``). t=0 gives peak; there is no end. ``gamma > 1`` (or ``rate < 0``) grows without bound and
+    nothing clips it: in float64 the value overflows to ``inf`` once ``p * ln(gamma)`` passes about 709; put a
+    `Clamp` (``clamp(exponential(1.01), max=...)``) around a growing exponential.
+    Args: gamma (> 0, factor per ``every`` clock units) or rate (any finite number, k); every (> 0, default
+    1); staircase (floor ``t / every``, decaying in steps); peak (value at t=0).
+    Matches: torch 2.13 ``ExponentialLR(gamma)`` (closed form ``base * gamma ** t``; torch multiplies
+    recursively, a few ulps apart), optax 0.2.8 ``exponential_decay`` (with ``transition_steps=every``,
+    ``staircase``; its ``transition_begin``/``end_value`` are a join with a constant and a clamp).
 
     >>> Exponential(gamma=0.5)(2)
     0.25
@@ -193,7 +197,8 @@ class Linear(Schedule):
     Formula: ``(start * (total - t) + end * t) / total`` for t < total, else ``end``. Written so that the
     BERT recipe's ``(T - t) / (T - w)`` is reproduced to the last bit.
     Args: start, end (finite); total (> 0; a fraction of the run; or open: the rest of the run).
-    Matches: HF ``get_linear_schedule_with_warmup`` (after warm-up), torch ``LinearLR`` (closed form).
+    Matches: HF transformers 5.x ``get_linear_schedule_with_warmup`` (after warm-up, to the last bit), torch 2.13
+    ``LinearLR`` (closed form; torch's recursion is a few ulps apart).
 
     >>> Linear(start=1.0, end=0.0, total=100)(25)
     0.75
@@ -227,8 +232,9 @@ class Polynomial(Schedule):
 
     Formula: ``(start - end) * (1 - min(t, total) / total) ** power + end``.
     Args: start, end (finite); power (> 0); total (> 0, fraction, or open).
-    Matches: HF ``get_polynomial_decay_schedule_with_warmup`` (after warm-up), optax ``polynomial_schedule``
-    and ``linear_schedule`` (power 1), torch ``PolynomialLR`` (closed form; torch steps recursively).
+    Matches: HF transformers 5.x ``get_polynomial_decay_schedule_with_warmup`` (after warm-up; a few ulps: HF
+    divides by the initial LR and multiplies again), optax 0.2.8 ``polynomial_schedule`` and ``linear_schedule``
+    (power 1), torch 2.13 ``PolynomialLR`` (closed form; torch steps recursively).
 
     >>> Polynomial(start=1.0, end=0.0, power=2.0, total=10)(5)
     0.25
@@ -267,9 +273,10 @@ class Cosine(Schedule):
     Args: peak, floor (finite); total (> 0, fraction, or open); cycles (> 0, 0.5 = one half cosine,
     HF's ``num_cycles``); exponent (> 0, optax); periodic (continue the cosine past ``total``, as torch and
     HF do, instead of holding the value at ``total``).
-    Matches: HF ``get_cosine_schedule_with_warmup`` and ``get_cosine_with_min_lr_schedule_with_warmup``
-    (``periodic=True``), torch ``CosineAnnealingLR`` (closed form, ``periodic=True``), optax
-    ``cosine_decay_schedule``.
+    Matches: HF transformers 5.x ``get_cosine_schedule_with_warmup`` and
+    ``get_cosine_with_min_lr_schedule_with_warmup`` (``periodic=True``), torch 2.13 ``CosineAnnealingLR``
+    (closed form, ``periodic=True``; torch's recursion drifts past ``T_max``, see
+    ``lrlab.compat.torch.COSINE_ANNEALING_BOUND``), optax 0.2.8 ``cosine_decay_schedule`` (a few ulps).
 
     >>> Cosine(total=100)(50)
     0.5
@@ -354,8 +361,10 @@ class CosineRestarts(Schedule):
     cycles (0: never) the value stays at ``floor``.
     Args: period (> 0, first period T_0; clock units or a fraction of the run); mult (>= 1, T_mult);
     decay (> 0, peak multiplier per cycle); limit (whole number >= 0); peak, floor; k (> 0, timm k-decay).
-    Matches: torch ``CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)``, timm ``CosineLRScheduler``
-    (``t_initial, cycle_mul, cycle_decay, cycle_limit, k_decay``), optax ``sgdr_schedule`` with equal cycles.
+    Matches: torch 2.13 ``CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)`` (to the last bit), timm 1.0.31
+    ``CosineLRScheduler`` (``t_initial, cycle_mul, cycle_decay, cycle_limit, k_decay``; timm's logarithmic
+    cycle index can land one cycle early exactly on a restart, lrlab restarts there), optax 0.2.8
+    ``sgdr_schedule`` with equal cycles.
 
     >>> CosineRestarts(period=10)(10)
     1.0
@@ -404,7 +413,8 @@ class Tanh(Schedule):
     ``floor + 0.5 * (peak * decay**i - floor) * (1 - tanh(lb * (1 - r) + ub * r))``; after ``limit``
     cycles (0: never) ``floor``.
     Args: period (> 0), mult (>= 1), decay (> 0), limit (>= 0, default 1: one cycle), lb < ub, peak, floor.
-    Matches: timm ``TanhLRScheduler``.
+    Matches: timm 1.0.31 ``TanhLRScheduler`` (within a few ulps: NumPy's tanh and the C library's differ in
+    the last bits).
 
     >>> round(Tanh(period=100)(0), 6)
     0.999999
@@ -457,7 +467,8 @@ class InverseSqrt(Schedule):
     ``timescale = w`` this is the original Transformer's ``min(t**-0.5, t * w**-1.5)`` shape, normalised to
     ``peak`` (see ``Noam`` for the paper's exact scale).
     Args: timescale (> 0, clock units); peak; power (> 0, default 0.5).
-    Matches: HF ``get_inverse_sqrt_schedule`` (after warm-up, to the last bit), timm ``WSDLRScheduler``
+    Matches: HF transformers 5.x ``get_inverse_sqrt_schedule`` (after warm-up, to the last bit), timm 1.0.31
+    ``WSDLRScheduler``
     ``stable_fn`` rsqrt / power (``stable_timescale``, ``stable_power``; within a few ulps).
 
     >>> InverseSqrt(timescale=100)(300)
@@ -494,6 +505,8 @@ class Noam(Schedule):
     (0-based) is the paper's ``step_num = t + 1``, so the first update has a non-zero LR. These are
     absolute LRs (use the scheduler with ``absolute=True``).
     Args: d_model (> 0), warmup (> 0 updates), scale (> 0).
+    Matches: none (lrlab only: the paper's formula; no peer ships it as such, HF's ``get_inverse_sqrt_schedule``
+    is the normalised `InverseSqrt` form).
 
     >>> round(Noam(d_model=512, warmup=4000)(3999), 8)
     0.00069877
@@ -544,8 +557,8 @@ class Warmup(Schedule):
     ``end=None`` ramps to the value the next piece of a join starts at (1.0 when alone). ``beta2`` instead of
     ``total`` applies the untuned rule of thumb for Adam (Ma & Yarats 2021): ``total = 2 / (1 - beta2)``.
     Args: total (>= 0 clock units, fraction of the run); start; end; shape; beta2 (in (0, 1)).
-    Matches: HF linear warm-up ``t / w`` to the last bit; torch ``LinearLR`` / timm ``warmup_t``/
-    ``warmup_lr_init`` within a few ulps; HF WSD ``warmup_type`` linear/cosine/1-sqrt.
+    Matches: HF transformers 5.x linear warm-up ``t / w`` to the last bit; torch 2.13 ``LinearLR`` / timm 1.0.31
+    ``warmup_t``/``warmup_lr_init`` within a few ulps; HF 5.x WSD ``warmup_type`` linear/cosine/1-sqrt.
 
     >>> Warmup(total=100)(25)
     0.25
@@ -612,7 +625,8 @@ class Cooldown(Schedule):
     Args: total (> 0, fraction, or open); shape; start; end; cycles (> 0, cosine only); power (> 0, power
     only); ratio (in (0, 1), exp only). t=0 gives start; t >= total gives ``f(1)``, which is ``end`` except
     for a cosine with ``cycles != 0.5``.
-    Matches: HF ``get_wsd_schedule`` decay phase (``decay_type``, ``min_lr_ratio``), timm ``WSDLRScheduler``
+    Matches: HF transformers 5.x ``get_wsd_schedule`` decay phase (``decay_type``, ``min_lr_ratio``), timm 1.0.31
+    ``WSDLRScheduler``
     (``decay_fn`` linear, 1-sqrt, cosine, power, exp; to the last bit).
 
     >>> Cooldown(total=100, shape="sqrt")(25)
@@ -665,7 +679,7 @@ ONECYCLE_SHAPES = ("cosine", "linear")
 class OneCycle(Schedule):
     """One-cycle policy (Smith & Topin): up from ``start`` to ``peak``, then down to ``end``.
 
-    Two phases: ``start -> peak`` until ``pct_start * total - 1``, ``peak -> end`` until ``total - 1``.
+    Formula: two phases: ``start -> peak`` until ``pct_start * total - 1``, ``peak -> end`` until ``total - 1``.
     Three phases: ``start -> peak``, ``peak -> start`` until ``2 * pct_start * total - 2``, ``start -> end``.
     Each phase anneals by ``end + (start - end) / 2 * (cos(pi * pct) + 1)`` (cosine) or
     ``(end - start) * pct + start`` (linear). Updates ``0 .. total-1`` are the run; later clocks hold the
@@ -673,7 +687,7 @@ class OneCycle(Schedule):
     no update uses, overshoots the last phase).
     Args: total (> 0); peak; start (default ``peak / 25``); end (default ``start / 1e4``); pct_start in
     (0, 1) (three phases: (0, 0.5)); three_phase; shape.
-    Matches: torch ``OneCycleLR`` (``max_lr=peak, start=max_lr/div_factor, end=start/final_div_factor``;
+    Matches: torch 2.13 ``OneCycleLR`` (``max_lr=peak, start=max_lr/div_factor, end=start/final_div_factor``;
     torch raises past ``total_steps``), also for momentum cycling (start > peak).
 
     >>> OneCycle(total=100)(29)
@@ -759,7 +773,8 @@ class Cyclic(Schedule):
     value ``low + (high - low) * s * g`` with ``g``: triangular 1; triangular2 ``1 / 2 ** (cycle - 1)``;
     exp_range ``gamma ** t``.
     Args: low, high (finite); up (> 0), down (> 0, default up) in clock units; mode; gamma (> 0).
-    Matches: torch ``CyclicLR`` (``base_lr=low, max_lr=high, step_size_up, step_size_down``).
+    Matches: torch 2.13 ``CyclicLR`` (``base_lr=low, max_lr=high, step_size_up, step_size_down``; to the last
+    bit).
 
     >>> Cyclic(low=0.1, high=1.0, up=10)(10)
     1.0
@@ -817,8 +832,8 @@ class Piecewise(Schedule):
     ``a = levels[i], b = levels[i + 1]``, ``pct = (t - times[i]) / (times[i + 1] - times[i])``
     (``len(levels) == len(times)``).
     Args: times (strictly increasing, >= 0, clock units); levels (finite); shape.
-    Matches: optax ``piecewise_constant_schedule`` (levels = cumulative products of its scales) and
-    ``piecewise_interpolate_schedule``.
+    Matches: optax 0.2.8 ``piecewise_constant_schedule`` (levels = cumulative products of its scales) and
+    ``piecewise_interpolate_schedule`` (within a few ulps).
 
     >>> Piecewise(times=(0, 10), levels=(0.0, 1.0), shape="linear")(5)
     0.5

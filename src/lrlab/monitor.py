@@ -4,8 +4,8 @@ Per update it records the LR of every parameter group (Hugging Face's Trainer lo
 schedule-free optimizers the LR actually applied, see `Monitor.lrs_from_optimizer`), the training loss, the
 gradient norm (optional) and the throughput (updates/s, and tokens/s when given the tokens trained so far); at
 each evaluation the validation loss and any further metrics. It writes them as they come (appended and flushed
-line by line) to JSONL and/or CSV files, and to TensorBoard scalars when asked, and keeps them in memory for the
-live diagnoses of `lrlab.diagnose`.
+line by line) to JSONL and/or CSV files, and to TensorBoard scalars when tensorboard is installed, and keeps them
+in memory for the live diagnoses of `lrlab.diagnose`.
 
 Use it with plain calls in any loop::
 
@@ -169,11 +169,21 @@ class Monitor:
         jsonl: write ``monitor.jsonl``.
         csv: write ``steps.csv`` and ``evals.csv`` (the number of LR groups and the metric names are fixed by
             the first record; a later record that does not fit raises `LrlabError`).
-        tensorboard: write TensorBoard scalars to ``out_dir/tb`` (needs torch and tensorboard).
+        tensorboard: write TensorBoard scalars to ``out_dir/tb``: None (default) when the ``tensorboard`` package
+            is installed (and `out_dir` is given), True always (`LrlabError` when it is missing), False never.
+            Tags: ``lr/group{i}``, ``loss/train``, ``grad_norm``, ``throughput/updates_per_s``,
+            ``throughput/tokens_per_s`` every `tensorboard_every` updates (and at once for a NaN/inf loss);
+            ``loss/val`` and ``eval/{metric}`` per evaluation. `use_tb` says whether it is on.
+        tensorboard_every: updates between TensorBoard step records (>= 1; default 10). TensorBoard's event
+            writer checksums each record in pure Python, which alone costs ~1.5 % of a tiny-model update; every
+            10th update keeps the default under the 1 % overhead budget (see BENCHMARKS.md). The JSONL/CSV files
+            and the diagnoses always see every update.
         diagnose_live: run `lrlab.diagnose.diagnose` during training: at once on a NaN/inf loss, and otherwise
             at evaluations and every `diagnose_every` updates, but no sooner after the previous diagnosis than
             its own duration / `diagnose_budget` (so diagnoses take at most that fraction of the wall time,
-            however long the run). New findings are logged (logger ``lrlab.monitor``), appended to the JSONL
+            however long the run). The first diagnosis is exempt from the wait: it pays one-off costs (NumPy's
+            first linear-algebra calls, ~10x a later diagnosis) that would otherwise delay the second one for
+            thousands of updates. New findings are logged (logger ``lrlab.monitor``), appended to the JSONL
             and passed to `on_finding`.
         total_steps: planned number of updates (makes "5% of training" in the advice exact); None: unknown.
         thresholds: diagnosis thresholds (`lrlab.diagnose.Thresholds()` when None).
@@ -187,7 +197,8 @@ class Monitor:
     """
 
     def __init__(self, out_dir: str | os.PathLike[str] | None = None, *, jsonl: bool = True, csv: bool = False,
-                 tensorboard: bool = False, diagnose_live: bool = True, total_steps: int | None = None,
+                 tensorboard: bool | None = None, tensorboard_every: int = 10, diagnose_live: bool = True,
+                 total_steps: int | None = None,
                  thresholds: Thresholds | None = None, diagnose_every: int = 50, diagnose_budget: float = 0.001,
                  on_finding: Callable[[Finding], None] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
@@ -195,6 +206,8 @@ class Monitor:
             total_steps = _check_step("total_steps", total_steps)
             if total_steps < 1:
                 raise LrlabError(f"total_steps must be >= 1 or None, got {total_steps}")
+        if isinstance(tensorboard_every, bool) or not isinstance(tensorboard_every, int) or tensorboard_every < 1:
+            raise LrlabError(f"tensorboard_every must be an integer >= 1, got {tensorboard_every!r}")
         if isinstance(diagnose_every, bool) or not isinstance(diagnose_every, int) or diagnose_every < 1:
             raise LrlabError(f"diagnose_every must be an integer >= 1, got {diagnose_every!r}")
         if isinstance(diagnose_budget, bool) or not isinstance(diagnose_budget, (int, float)) or \
@@ -203,16 +216,22 @@ class Monitor:
         if thresholds is not None and not isinstance(thresholds, Thresholds):
             raise LrlabError(f"thresholds must be an lrlab.diagnose.Thresholds, got {type(thresholds).__name__}")
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        if tensorboard not in (None, True, False):
+            raise LrlabError(f"tensorboard must be None (when installed), True or False, got {tensorboard!r}")
         if self.out_dir is None and tensorboard:
             raise LrlabError("tensorboard=True needs out_dir (the event files go to out_dir/tb)")
         self.use_jsonl = jsonl and self.out_dir is not None
         self.use_csv = csv and self.out_dir is not None
-        self.use_tb = tensorboard
+        self.use_tb = self.out_dir is not None and tensorboard is not False  # settled in _open
+        self._tb_required = tensorboard is True
+        self.tensorboard_every = tensorboard_every
+        self._since_tb = tensorboard_every  # the first update is written
         self.diagnose_live = diagnose_live
         self.thresholds = thresholds if thresholds is not None else Thresholds()
         self.diagnose_every = diagnose_every
         self.diagnose_budget = float(diagnose_budget)
         self._next_diag = -math.inf
+        self._n_diag = 0
         self.on_finding = on_finding
         self._log = _Log(total_steps=total_steps)
         self._clock = clock
@@ -226,7 +245,7 @@ class Monitor:
         self._evals_csv: io.TextIOWrapper | None = None
         self._steps_cols: list[str] | None = None
         self._evals_cols: list[str] | None = None
-        self._tb: Any = None
+        self._tb: _TBWriter | None = None
         self._closed = False
         if self.out_dir is not None:
             self._open()
@@ -253,11 +272,8 @@ class Monitor:
             self._steps_csv, self._steps_cols = _open_csv(spath)
             self._evals_csv, self._evals_cols = _open_csv(epath)
         if self.use_tb:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError as e:
-                raise LrlabError(f"tensorboard=True needs torch and tensorboard installed ({e})") from None
-            self._tb = SummaryWriter(log_dir=str(self.out_dir / TB_DIR))
+            self._tb = _TBWriter.open(self.out_dir / TB_DIR, required=self._tb_required)
+            self.use_tb = self._tb is not None
 
     def _write_json(self, record: Mapping[str, Any]) -> None:
         if self._jsonl is not None:
@@ -342,16 +358,16 @@ class Monitor:
             row.update({f"lr_{i}": repr(v) for i, v in enumerate(lr)})
             self._write_csv_row("steps", row)
         if self._tb is not None:
-            for i, v in enumerate(lr):
-                self._tb.add_scalar(f"lr/group{i}", v, step)
-            if loss_v is not None:
-                self._tb.add_scalar("loss/train", loss_v, step)
-            if gn is not None:
-                self._tb.add_scalar("grad_norm", gn, step)
-            if tps is not None:
-                self._tb.add_scalar("throughput/tokens_per_s", tps, step)
-            if ups is not None:
-                self._tb.add_scalar("throughput/updates_per_s", ups, step)
+            self._since_tb += 1
+        if self._tb is not None and (self._since_tb >= self.tensorboard_every or
+                                     (loss_v is not None and not math.isfinite(loss_v))):
+            self._since_tb = 0
+            scalars = [(f"lr/group{i}", v) for i, v in enumerate(lr)]
+            for tag, x in (("loss/train", loss_v), ("grad_norm", gn), ("throughput/tokens_per_s", tps),
+                           ("throughput/updates_per_s", ups)):
+                if x is not None:
+                    scalars.append((tag, x))
+            self._tb.write(step, scalars)
         if self.diagnose_live:
             self._since_diag += 1
             first_nan = loss_v is not None and not math.isfinite(loss_v) and "divergence" not in self._seen
@@ -378,9 +394,7 @@ class Monitor:
             row.update({k: repr(x) for k, x in sorted(m.items())})
             self._write_csv_row("evals", row)
         if self._tb is not None:
-            self._tb.add_scalar("loss/val", v, step)
-            for k, x in m.items():
-                self._tb.add_scalar(f"eval/{k}", x, step)
+            self._tb.write(step, [("loss/val", v), *((f"eval/{k}", x) for k, x in m.items())])
         if self.diagnose_live and (not math.isfinite(v) or self._clock() >= self._next_diag):
             self._diagnose_live()
 
@@ -389,7 +403,9 @@ class Monitor:
         t0 = self._clock()
         found = diagnose(self._log.curves(), thresholds=self.thresholds)
         t1 = self._clock()
-        self._next_diag = t1 + (t1 - t0) / self.diagnose_budget
+        self._n_diag += 1
+        # the first diagnosis is cold (see diagnose_live): the budget spaces out the ones after the second
+        self._next_diag = t1 if self._n_diag == 1 else t1 + (t1 - t0) / self.diagnose_budget
         self._report(found)
 
     def _report(self, found: list[Finding]) -> None:
@@ -412,6 +428,23 @@ class Monitor:
         """The live findings so far (and, after `close`, the final diagnosis's), one per kind, in the order they
         were first detected."""
         return list(self._findings)
+
+    @property
+    def total_steps(self) -> int | None:
+        """The planned number of updates (None: unknown)."""
+        return self._log.total_steps
+
+    def set_total_steps(self, total_steps: int, *, replace: bool = False) -> None:
+        """Set the planned number of updates once it is known (the callbacks take it from the trainer), so that
+        the live advice ("5% of training") is right during the run; recorded in the JSONL. A plan given before
+        (to the constructor or by a resumed log) is kept unless `replace`."""
+        n = _check_step("total_steps", total_steps)
+        if n < 1:
+            raise LrlabError(f"total_steps must be >= 1, got {n}")
+        if self._log.total_steps is not None and not replace:
+            return
+        self._log.total_steps = n
+        self._write_json({"type": "meta", "format": FORMAT, "total_steps": n})
 
     @property
     def diverged(self) -> bool:
@@ -484,22 +517,57 @@ class Monitor:
         training loss and gradient norm where the Trainer logs them (set ``logging_steps=1`` for every update,
         and ``logging_nan_inf_filter=False``, else the Trainer replaces NaN losses by an average and hides a
         divergence), tokens from ``state.num_input_tokens_seen`` when the Trainer counts them, and
-        ``eval_loss`` (plus the other ``eval_*`` metrics) at each evaluation. It closes the Monitor when
-        training ends.
+        ``eval_loss`` (plus the other ``eval_*`` metrics) at each evaluation. It sets the Monitor's `total_steps`
+        (when not given) from ``state.max_steps`` when training begins, and closes the Monitor when training ends.
         """
         return _hf_class()(self)
 
-    def lightning_callback(self, *, grad_norm: bool = False, val_key: str | None = None) -> Any:
-        """A Lightning ``Callback`` feeding this Monitor (imports ``lightning.pytorch`` or ``pytorch_lightning``).
+    def lightning_callback(self, *, grad_norm: bool = False, val_key: str | None = None,
+                           package: str | None = None) -> Any:
+        """A Lightning ``Callback`` feeding this Monitor, subclassing the ``Callback`` of `package`:
+        ``"lightning.pytorch"`` (or ``"lightning"``) or ``"pytorch_lightning"`` (a Trainer accepts only its own
+        package's callbacks). None: the one already imported (the one your Trainer comes from; ``lightning.pytorch``
+        when both are), else the installed one.
 
         Per optimizer update (gradient accumulation included) it records the LR of every group of the first
         optimizer as applied, the mean training loss of the update's micro-batches (the ``loss`` that
         ``training_step`` returns) and, with ``grad_norm=True``, the total gradient norm (one extra pass over the
         gradients). After each validation (sanity checks skipped) it records ``val_key`` from
         ``trainer.callback_metrics`` (default: the first of "val_loss", "val/loss", "validation_loss" present).
-        It closes the Monitor when training ends.
+        It sets the Monitor's `total_steps` (when not given) from ``trainer.estimated_stepping_batches`` and
+        closes the Monitor when training ends.
         """
-        return _lightning_class()(self, grad_norm=grad_norm, val_key=val_key)
+        return _lightning_class(package)(self, grad_norm=grad_norm, val_key=val_key)
+
+
+class _TBWriter:
+    """TensorBoard event files written with the ``tensorboard`` package alone (no torch): one event per record
+    holding all its scalars, which costs a fifth of one ``SummaryWriter.add_scalar`` call per scalar."""
+
+    def __init__(self, folder: Path) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self._event, self._summary, self._value = Event, Summary, Summary.Value
+        self._writer = EventFileWriter(str(folder), max_queue_size=100, flush_secs=10)
+
+    @classmethod
+    def open(cls, folder: Path, *, required: bool) -> _TBWriter | None:
+        """The writer; None when tensorboard is not installed and not `required` (else `LrlabError`)."""
+        try:
+            return cls(folder)
+        except ImportError as e:
+            if required:
+                raise LrlabError(f"tensorboard=True needs the tensorboard package installed ({e})") from None
+            return None
+
+    def write(self, step: int, scalars: Sequence[tuple[str, float]]) -> None:
+        summary = self._summary(value=[self._value(tag=tag, simple_value=x) for tag, x in scalars])
+        self._writer.add_event(self._event(wall_time=time.time(), step=step, summary=summary))
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 def _csv(x: float | None) -> str:
@@ -689,6 +757,12 @@ def _hf_flush(self: Any, loss: float | None = None, grad_norm: float | None = No
         self.monitor.on_step(p["step"], lrs=p["lrs"], loss=loss, grad_norm=grad_norm, tokens=p["tokens"])
 
 
+def _hf_on_train_begin(self: Any, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    max_steps = int(getattr(state, "max_steps", 0) or 0)
+    if max_steps > 0:  # the Trainer's plan (max_steps, or epochs x updates per epoch)
+        self.monitor.set_total_steps(max_steps)
+
+
 def _hf_on_optimizer_step(self: Any, args: Any, state: Any, control: Any, optimizer: Any = None,
                           **kwargs: Any) -> None:
     _hf_flush(self)
@@ -732,7 +806,8 @@ def _hf_class() -> type:
         _CLASSES["hf"] = type("HFMonitorCallback", (TrainerCallback,), {
             "__module__": __name__,
             "__doc__": "Hugging Face TrainerCallback feeding an lrlab Monitor (see Monitor.hf_callback).",
-            "__init__": _hf_init, "on_optimizer_step": _hf_on_optimizer_step, "on_log": _hf_on_log,
+            "__init__": _hf_init, "on_train_begin": _hf_on_train_begin, "on_optimizer_step": _hf_on_optimizer_step,
+            "on_log": _hf_on_log,
             "on_evaluate": _hf_on_evaluate, "on_train_end": _hf_on_train_end,
         })
     return _CLASSES["hf"]
@@ -750,6 +825,9 @@ def _pl_init(self: Any, monitor: Monitor, *, grad_norm: bool = False, val_key: s
 
 def _pl_on_train_start(self: Any, trainer: Any, pl_module: Any) -> None:
     self._last_step = int(trainer.global_step)
+    planned = trainer.estimated_stepping_batches  # inf when neither max_steps nor max_epochs bounds the run
+    if isinstance(planned, (int, float)) and math.isfinite(planned) and planned >= 1:
+        self.monitor.set_total_steps(int(planned))
 
 
 def _pl_on_before_optimizer_step(self: Any, trainer: Any, pl_module: Any, optimizer: Any) -> None:
@@ -799,23 +877,52 @@ def _pl_on_train_end(self: Any, trainer: Any, pl_module: Any) -> None:
     self.monitor.close()
 
 
-def _lightning_class() -> type:
-    if "lightning" not in _CLASSES:
+LIGHTNING_PACKAGES = ("lightning.pytorch", "pytorch_lightning")
+
+
+def _lightning_package(package: str | None) -> str:
+    """The Lightning package to subclass: `package` when given; else the one already imported (the one the
+    user's Trainer comes from; ``lightning.pytorch`` if both are), else the installed one."""
+    import importlib.util
+    import sys
+
+    if package is not None:
+        if package == "lightning":
+            package = "lightning.pytorch"
+        if package not in LIGHTNING_PACKAGES:
+            raise LrlabError(f"package must be one of lightning.pytorch (or lightning), pytorch_lightning, or None, "
+                             f"got {package!r}")
+        return package
+    for name in LIGHTNING_PACKAGES:
+        if name in sys.modules:
+            return name
+    for name in LIGHTNING_PACKAGES:
         try:
-            from lightning.pytorch import Callback
-        except ImportError:
-            try:
-                from pytorch_lightning import Callback
-            except ImportError:
-                raise LrlabError("Monitor.lightning_callback needs lightning or pytorch-lightning installed") from None
-        _CLASSES["lightning"] = type("LightningMonitorCallback", (Callback,), {
+            if importlib.util.find_spec(name) is not None:
+                return name
+        except ModuleNotFoundError:  # find_spec("lightning.pytorch") without lightning
+            continue
+    raise LrlabError("Monitor.lightning_callback needs lightning or pytorch-lightning installed")
+
+
+def _lightning_class(package: str | None = None) -> type:
+    name = _lightning_package(package)
+    key = f"lightning:{name}"
+    if key not in _CLASSES:
+        import importlib
+
+        try:
+            Callback = importlib.import_module(name).Callback
+        except ImportError as e:
+            raise LrlabError(f"Monitor.lightning_callback(package={name!r}) needs {name} installed ({e})") from None
+        _CLASSES[key] = type("LightningMonitorCallback", (Callback,), {
             "__module__": __name__,
             "__doc__": "Lightning Callback feeding an lrlab Monitor (see Monitor.lightning_callback).",
             "__init__": _pl_init, "on_train_start": _pl_on_train_start,
             "on_before_optimizer_step": _pl_on_before_optimizer_step, "on_train_batch_end": _pl_on_train_batch_end,
             "on_validation_end": _pl_on_validation_end, "on_train_end": _pl_on_train_end,
         })
-    return _CLASSES["lightning"]
+    return _CLASSES[key]
 
 
 def __getattr__(name: str) -> Any:

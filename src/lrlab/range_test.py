@@ -382,56 +382,31 @@ def cross_entropy_flat(logits: Any, targets: Any) -> Any:
     return F.cross_entropy(logits.flatten(0, -2), targets.flatten())
 
 
-def build_optimizer(name: str, params: Any, lr: float, *, weight_decay: float = 0.1) -> Any:
-    """A torch optimizer by name, set up like the harness's: ``sgd`` (momentum 0.9), ``adagrad``, ``rmsprop``,
-    ``adam``, ``adamw`` (betas 0.9/0.999 on both), ``schedulefree`` (``schedulefree.AdamWScheduleFree`` in
-    train mode). `params` is an iterable of tensors or of param-group dicts; `weight_decay` applies where a group
-    does not set its own (decoupled for adamw/schedulefree, L2 otherwise)."""
-    import torch
-
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "schedulefree":
-        try:
-            import schedulefree
-        except ImportError:
-            raise LrlabError("optimizer 'schedulefree' needs the schedulefree package (pip install schedulefree)") \
-                from None
-        opt = schedulefree.AdamWScheduleFree(params, lr=lr, weight_decay=weight_decay)
-        opt.train()
-        return opt
-    raise LrlabError(f"optimizer {name!r} is not supported; choose from sgd, adagrad, rmsprop, adam, adamw, "
-                     f"schedulefree")
-
-
 def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "adamw", seed: int = 0,
                  start_lr: float = 1e-6, end_lr: float = 10.0, num_iter: int = 100, mode: str = "exp",
                  accumulation_steps: int = 1, batch_size: int | None = None, weight_decay: float = 0.1,
                  smooth: float = 0.98, diverge_threshold: float = 5.0, threads: int | None = None) -> RangeTestResult:
     """`find_lr` on a built-in task (`lrlab.bench.tasks.get_task`): its model freshly initialised with `seed`,
-    its training batches ``0 .. num_iter * accumulation_steps - 1``, cross-entropy, and the named optimizer with
-    the harness's decay / no-decay parameter groups. `threads`: torch CPU threads during the test (None: 1 for
-    the ``tiny`` preset, whose kernels are too small to share, else torch's current setting; restored after).
+    its training batches ``0 .. num_iter * accumulation_steps - 1``, cross-entropy, and the named optimizer built
+    by the harness's own `lrlab.bench.train.build_optimizer` with its decay / no-decay parameter groups (so the
+    test measures the optimizer that ``lrlab train`` / ``--lr find`` then trains; schedule-free in train mode).
+    `threads`: torch CPU threads during the test (None: 1 for the ``tiny`` preset, whose kernels are too small to
+    share, else torch's current setting; restored after).
     Returns the `RangeTestResult`."""
     import torch
 
     from lrlab.bench.model import param_groups
     from lrlab.bench.tasks import get_task
+    from lrlab.bench.train import build_optimizer
 
     t = get_task(task, preset, seed, batch_size=batch_size)
     k = _check_int("accumulation_steps", accumulation_steps, 1)
     n = _check_int("num_iter", num_iter, 10)
     torch.manual_seed(seed)
     model = t.build_model()
-    opt = build_optimizer(optimizer, param_groups(model, weight_decay), start_lr, weight_decay=weight_decay)
+    opt = build_optimizer(optimizer, param_groups(model, weight_decay), start_lr)
+    if hasattr(opt, "train"):  # schedule-free: its steps need train mode (the harness sets it in its loop)
+        opt.train()
     batches = [t.get_batch(i) for i in range(n * k)]
     before = torch.get_num_threads()
     want = threads if threads is not None else (1 if preset == "tiny" else before)
@@ -449,7 +424,8 @@ def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "ad
 
 def plot_range_test(result: RangeTestResult, path: str | os.PathLike[str], *,
                     suggestions: Sequence[LrSuggestion] | None = None, title: str | None = None) -> Path:
-    """Write a PNG of the smoothed (and raw) loss against the LR, with the suggestions marked.
+    """Write a PNG of the smoothed (and raw) loss against the LR, with the suggestions marked
+    (`range_test_figure`).
 
     Args:
         result: a range test.
@@ -459,6 +435,25 @@ def plot_range_test(result: RangeTestResult, path: str | os.PathLike[str], *,
     Returns:
         The path written.
     """
+    fig = range_test_figure(result, suggestions=suggestions, title=title)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".png", dir=out.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def range_test_figure(result: RangeTestResult, *, suggestions: Sequence[LrSuggestion] | None = None,
+                      title: str | None = None) -> Any:
+    """The matplotlib ``Figure`` of `plot_range_test` (no pyplot state): the raw and smoothed loss against the
+    LR; each suggestion as a dashed vertical line at its LR and a dot on the smoothed curve, labelled
+    ``"{rule}: {lr:.3g}"`` (its gid is ``"suggestion:{rule}"``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -467,7 +462,6 @@ def plot_range_test(result: RangeTestResult, path: str | os.PathLike[str], *,
             suggestions = suggest_all(result)
         except LrlabError:
             suggestions = ()
-    out = Path(path)
     fig = Figure(figsize=(7, 4.5), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -480,9 +474,9 @@ def plot_range_test(result: RangeTestResult, path: str | os.PathLike[str], *,
     colors = {"steepest": "C3", "valley": "C2", "minimum/10": "C1"}
     for s in suggestions:
         c = colors.get(s.rule, "C4")
-        ax.axvline(s.lr, color=c, ls="--", lw=1.0)
+        ax.axvline(s.lr, color=c, ls="--", lw=1.0, gid=f"suggestion:{s.rule}")
         y = float(np.interp(np.log(s.lr), np.log(lrs[ok]), sm[ok])) if ok.any() else s.loss
-        ax.plot([s.lr], [y], "o", color=c, ms=7, label=f"{s.rule}: {s.lr:.3g}")
+        ax.plot([s.lr], [y], "o", color=c, ms=7, label=f"{s.rule}: {s.lr:.3g}", gid=f"suggestion:{s.rule}")
     if result.mode == "exp":
         ax.set_xscale("log")
     finite = sm[ok]
@@ -498,13 +492,4 @@ def plot_range_test(result: RangeTestResult, path: str | os.PathLike[str], *,
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".png", dir=out.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return fig

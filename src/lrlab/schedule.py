@@ -50,6 +50,12 @@ def _describe(value: object) -> str:
     return repr(value)
 
 
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
 def check_number(name: str, value: object) -> float:
     """A finite real number."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -133,8 +139,15 @@ def resolve_length(value: float | None, total: float) -> float:
 
 
 def as_clock_array(ts: object) -> FloatArray:
-    """Validate clocks: finite and >= 0 (a clear error instead of a silent NaN learning rate)."""
-    arr = np.asarray(ts, dtype=np.float64)
+    """Validate clocks: real numbers, finite and >= 0 (a clear error instead of a silent NaN learning rate).
+
+    Text such as ``"5"`` is refused rather than converted: a clock read from a config file as a string is a bug
+    upstream that should not pass silently.
+    """
+    raw = np.asarray(ts)
+    if raw.dtype.kind not in "iuf":
+        raise ScheduleError(f"clock t must be a finite number >= 0 (or an array of them), got {_short(ts)}")
+    arr = raw.astype(np.float64, copy=False)
     if arr.size and not (np.isfinite(arr).all() and (arr >= 0).all()):
         bad = arr[~(np.isfinite(arr) & (arr >= 0))].reshape(-1)[0]
         raise ScheduleError(f"clock t must be a finite number >= 0, got {bad}")
@@ -172,10 +185,10 @@ class Schedule:
 
         Runs the same `_values` code as `values()` on a one-element array, so both paths agree exactly.
         """
-        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not (
-            0 <= t < math.inf
-        ):
-            as_clock_array(t if isinstance(t, (int, float, np.number)) else np.nan)
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)):
+            raise ScheduleError(f"clock t must be a finite number >= 0, got {_short(t)}")
+        if not 0 <= t < math.inf:
+            as_clock_array(t)
         if self._unbound:
             self._check_bound()
         return float(self._values(np.array([t], dtype=np.float64))[0])

@@ -12,7 +12,10 @@ Grammar (whitespace is free)::
     NAME    := identifier; true/false/none are booleans and None
 
 Examples: ``warmup(0.06) >> cosine(floor=0.1)``, ``step(30, factor=0.1)``,
-``overlay(warmup(5), cosine_restarts(period=0.25, mult=2))``, ``wsd(warmup=0.05, decay=0.2)``.
+``overlay(warmup(5), cosine_restarts(period=0.25, mult=2))``, ``wsd(warmup=0.05, decay=0.2)``; the composites
+``sum(a, b)`` (pointwise sum, e.g. a floor under a decay) and ``shift(a, by=1)`` (``a`` started ``by`` units in)
+are written as calls. Argument errors name the schedule, the argument (with the nearest valid name for a typo,
+or the missing ones) and the arguments it takes, in the text and the dict form alike.
 
 `format_spec(s)` writes the canonical text: keyword arguments that differ from the defaults (the first
 positional field unnamed), so `parse(format_spec(s)) == s` for every schedule.
@@ -22,9 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from lrlab import compose, families
@@ -38,7 +42,8 @@ REGISTRY: dict[str, type[Schedule]] = {
         families.Constant, families.Step, families.MultiStep, families.Exponential, families.Linear,
         families.Polynomial, families.Cosine, families.CosineRestarts, families.Tanh, families.InverseSqrt,
         families.Noam, families.Warmup, families.Cooldown, families.OneCycle, families.Cyclic,
-        families.Piecewise, compose.Join, compose.Overlay, compose.Product, compose.Clamp, compose.Repeat,
+        families.Piecewise, compose.Join, compose.Overlay, compose.Product, compose.Sum, compose.Shift,
+        compose.Clamp, compose.Repeat,
     )
 }
 
@@ -56,9 +61,13 @@ POSITIONAL: dict[str, tuple[str, ...]] = {
     "noam": ("d_model", "warmup"), "warmup": ("total",), "cooldown": ("total",), "onecycle": ("total",),
     "cyclic": ("low", "high", "up"), "piecewise": ("times", "levels"), "overlay": ("head", "base"),
     "clamp": ("inner",), "repeat": ("inner", "times"), "join": ("pieces",), "product": ("factors",),
+    "sum": ("terms",), "shift": ("inner", "by"),
 }
 
-_COMPOSITE_FIELDS = {"pieces", "factors"}
+#: composites whose one field is a list of schedules, written as call arguments: ``sum(a, b)``
+_LISTS = {"join": "pieces", "product": "factors", "sum": "terms"}
+
+_COMPOSITE_FIELDS = set(_LISTS.values())
 
 
 def spec_fields(cls: type[Schedule]) -> dict[str, dataclasses.Field[Any]]:
@@ -235,24 +244,62 @@ def _need_schedule(p: _Parser, x: Any, col: int) -> Schedule:
     raise AssertionError
 
 
+def _options(name: str) -> list[str]:
+    """The argument names a schedule or macro takes, in order."""
+    if name in MACROS:
+        return [k for k, prm in inspect.signature(MACROS[name]).parameters.items()
+                if prm.kind in (prm.KEYWORD_ONLY, prm.POSITIONAL_OR_KEYWORD)]
+    return [f for f in spec_fields(REGISTRY[name]) if f != "name"]
+
+
+def _required(name: str) -> list[str]:
+    if name in MACROS:
+        return [k for k, prm in inspect.signature(MACROS[name]).parameters.items() if prm.default is prm.empty]
+    return [k for k, f in spec_fields(REGISTRY[name]).items() if k != "name" and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING]
+
+
+def _unknown_arg(name: str, key: object) -> str:
+    options = _options(name)
+    close = difflib.get_close_matches(str(key), options, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{name} has no argument {key!r}{hint} (arguments: {', '.join(options)})"
+
+
+def _missing_args(name: str, given: Iterable[str]) -> str | None:
+    have = set(given)
+    missing = [k for k in _required(name) if k not in have]
+    if not missing:
+        return None
+    noun = "argument" if len(missing) == 1 else "arguments"
+    return (f"{name} is missing required {noun} {', '.join(repr(k) for k in missing)} "
+            f"(arguments: {', '.join(_options(name))})")
+
+
 def _build(p: _Parser, name: str, args: list[tuple[Any, int]], kwargs: dict[str, tuple[Any, int]],
            col: int) -> Schedule:
     if name in MACROS:
         if args:
             p.fail(args[0][1], f"{name} takes keyword arguments only")
+        for k, (_, kcol) in kwargs.items():
+            if k not in _options(name):
+                p.fail(kcol, _unknown_arg(name, k))
         try:
             return MACROS[name](**{k: v for k, (v, _) in kwargs.items()})
-        except TypeError as e:
-            p.fail(col, f"{name}: {e}")
         except ScheduleError as e:
             p.fail(col, f"in {name}(...): {e}")
+        except TypeError as e:
+            p.fail(col, f"{name}: invalid argument value ({e})")
     cls = REGISTRY[name]
     fields = spec_fields(cls)
     positional = POSITIONAL.get(name, ())
     values: dict[str, Any] = {}
-    if name in ("join", "product") and args and not kwargs:
-        # join(a, b, c) / product(a, b)
-        values[positional[0]] = tuple(_need_schedule(p, v, c) for v, c in args)
+    if name in _LISTS and args and not kwargs:
+        # join(a, b, c) / product(a, b) / sum(a, b), or one list: sum([a, b])
+        if len(args) == 1 and isinstance(args[0][0], tuple):
+            values[positional[0]] = tuple(_need_schedule(p, v, args[0][1]) for v in args[0][0])
+        else:
+            values[positional[0]] = tuple(_need_schedule(p, v, c) for v, c in args)
     else:
         if len(args) > len(positional):
             p.fail(args[len(positional)][1],
@@ -261,20 +308,20 @@ def _build(p: _Parser, name: str, args: list[tuple[Any, int]], kwargs: dict[str,
             values[fname] = v
         for k, (v, kcol) in kwargs.items():
             if k not in fields or k == "name":
-                options = [f for f in fields if f != "name"]
-                close = difflib.get_close_matches(k, options, n=1, cutoff=0.5)
-                hint = f"; did you mean {close[0]}?" if close else ""
-                p.fail(kcol, f"{name} has no argument {k!r}{hint} (arguments: {', '.join(options)})")
+                p.fail(kcol, _unknown_arg(name, k))
             if k in values:
                 p.fail(kcol, f"{name}: argument {k!r} given twice")
             values[k] = v
+    missing = _missing_args(name, values)
+    if missing:
+        p.fail(col, missing)
     init = {fields[k].name: _coerce(v) for k, v in values.items()}
     try:
         return cls(**init)
     except ScheduleError as e:
         p.fail(col, f"in {name}(...): {e}")
     except TypeError as e:
-        p.fail(col, f"{name}: {e}")
+        p.fail(col, f"{name}: invalid argument value ({e})")
     raise AssertionError
 
 
@@ -343,6 +390,8 @@ def format_spec(s: Schedule) -> str:
         return " >> ".join(_fmt_factor(p, in_join=True) for p in s.pieces)
     if isinstance(s, compose.Product):
         return " * ".join(_fmt_factor(f, in_join=False) for f in s.factors)
+    if isinstance(s, compose.Sum):
+        return f"sum({', '.join(format_spec(x) for x in s.terms)})"
     cls = type(s)
     parts: list[str] = []
     positional = POSITIONAL.get(cls.name, ())
@@ -394,24 +443,30 @@ def _dict_value(v: Any) -> Any:
 
 
 def from_dict(d: Mapping[str, Any]) -> Schedule:
-    """Inverse of `to_dict`; errors name the offending key."""
+    """Inverse of `to_dict`. Errors are `ScheduleError`s naming the schedule and the key: an unknown key (with
+    the nearest valid one), a missing required key, or a value out of range."""
     if not isinstance(d, Mapping) or "name" not in d:
         raise ScheduleError(f"a schedule dict needs a 'name' key (one of {', '.join(all_names())}), got {d!r}")
-    name = ALIASES.get(str(d["name"]), str(d["name"]))
-    args = {k: _from_dict_value(v) for k, v in d.items() if k != "name"}
-    if name in MACROS:
-        return MACROS[name](**args)
-    if name not in REGISTRY:
-        close = difflib.get_close_matches(str(d["name"]), all_names(), n=1, cutoff=0.5)
+    raw = d["name"]
+    name = ALIASES.get(str(raw), str(raw))
+    if not isinstance(raw, str) or (name not in REGISTRY and name not in MACROS):
+        close = difflib.get_close_matches(str(raw), all_names(), n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise ScheduleError(f"unknown schedule name {d['name']!r}{hint}")
-    cls = REGISTRY[name]
-    fields = spec_fields(cls)
-    for k in args:
-        if k not in fields or k == "name":
-            options = ", ".join(f for f in fields if f != "name")
-            raise ScheduleError(f"{name} has no argument {k!r} (arguments: {options})")
-    return cls(**{fields[k].name: v for k, v in args.items()})
+        raise ScheduleError(f"unknown schedule name {raw!r}{hint} (known: {', '.join(all_names())})")
+    for k in d:
+        if k != "name" and k not in _options(name):
+            raise ScheduleError(_unknown_arg(name, k))
+    missing = _missing_args(name, (k for k in d if k != "name"))
+    if missing:
+        raise ScheduleError(missing)
+    args = {k: _from_dict_value(v) for k, v in d.items() if k != "name"}
+    try:
+        if name in MACROS:
+            return MACROS[name](**args)
+        fields = spec_fields(REGISTRY[name])
+        return REGISTRY[name](**{fields[k].name: v for k, v in args.items()})
+    except TypeError as e:  # a value of the wrong kind, e.g. a number where a list of schedules belongs
+        raise ScheduleError(f"{name}: invalid argument value ({e}); arguments: {', '.join(_options(name))}") from None
 
 
 def load(source: str, total: float | None = None) -> Schedule:

@@ -34,8 +34,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from collections.abc import Callable, Sequence
 from types import ModuleType
+
+import numpy as np
 
 from lrlab.compose import Join, Overlay, Product
 from lrlab.errors import ScheduleError
@@ -51,9 +54,9 @@ from lrlab.families import (
     Step,
     Tanh,
 )
-from lrlab.schedule import Schedule, check_int, check_number
+from lrlab.schedule import Schedule, check_int
 
-__all__ = ["LR", "Scheduled", "base_lrs", "fit", "join", "per_group", "unsupported"]
+__all__ = ["LR", "Scheduled", "base_lrs", "check_lr", "fit", "join", "per_group", "unsupported"]
 
 #: a base LR, or one per parameter group
 LR = float | Sequence[float]
@@ -70,20 +73,34 @@ def __getattr__(name: str) -> ModuleType:
     raise AttributeError(f"module 'lrlab.compat' has no attribute {name!r}")
 
 
+def check_lr(where: str, value: object) -> float:
+    """A learning rate (or an LR-valued argument such as ``eta_min``): a finite number >= 0.
+
+    The check sits here, at the peer boundary, and not in the families: a composite may need a negative
+    constant inside (timm's WSD subtracts ``lr_min``), but no peer accepts a negative LR as input.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ScheduleError(f"{where} must be a finite number >= 0, got {value!r}")
+    v = float(value)
+    if not (math.isfinite(v) and v >= 0):
+        raise ScheduleError(f"{where} must be a finite number >= 0, got {v}")
+    return v
+
+
 def base_lrs(where: str, lr: object) -> tuple[list[float], bool]:
     """The per-group base LRs in ``lr`` and whether it was a list.
 
     Args:
       where: the argument's name for error messages, e.g. ``"StepLR.lr"``.
-      lr: a finite number, or a non-empty sequence of them.
+      lr: a finite number >= 0, or a non-empty sequence of them.
     Returns:
       ``(values, is_list)``.
     """
     if isinstance(lr, (list, tuple)):
         if not lr:
             raise ScheduleError(f"{where} must be a number or a non-empty list of per-group LRs, got {lr!r}")
-        return [check_number(f"{where}[{i}]", v) for i, v in enumerate(lr)], True
-    return [check_number(where, lr)], False
+        return [check_lr(f"{where}[{i}]", v) for i, v in enumerate(lr)], True
+    return [check_lr(where, lr)], False
 
 
 def per_group(where: str, lr: object, build: Callable[[float], Schedule]) -> Scheduled:

@@ -31,11 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lrlab.compat import LR, Scheduled, base_lrs, check_whole, join, per_group, unsupported
+from lrlab.compat import LR, Scheduled, base_lrs, check_lr, check_whole, join, per_group, unsupported
 from lrlab.compose import Overlay, Product, Shift
 from lrlab.errors import ScheduleError
 from lrlab.families import Constant, Cooldown, Cosine, CosineRestarts, InverseSqrt, Linear, Polynomial, Warmup
-from lrlab.schedule import Schedule, check_choice, check_nonneg, check_number, check_positive
+from lrlab.schedule import Schedule, check_choice, check_positive
 
 __all__ = [
     "get_adafactor_schedule",
@@ -193,7 +193,7 @@ def get_polynomial_decay_schedule_with_warmup(lr: LR, num_warmup_steps: int, num
     where = "get_polynomial_decay_schedule_with_warmup"
     _last_epoch(where, last_epoch)
     w, T = _steps(where, num_warmup_steps, num_training_steps)
-    end = check_number(f"{where}.lr_end", lr_end)
+    end = check_lr(f"{where}.lr_end", lr_end)
     p = check_positive(f"{where}.power", power)
     lr_init = _default_lr(where, lr, default_lr)
     if not lr_init > end:
@@ -229,11 +229,11 @@ def _min_rate(where: str, lr: object, min_lr: float | None, min_lr_rate: float |
     if min_lr is not None and min_lr_rate is not None:
         raise ScheduleError(f"{where}: give only one of min_lr ({min_lr}) and min_lr_rate ({min_lr_rate})")
     if min_lr is not None:
-        rate = check_nonneg(f"{where}.min_lr", min_lr) / _default_lr(where, lr, default_lr)
+        rate = check_lr(f"{where}.min_lr", min_lr) / _default_lr(where, lr, default_lr)
     elif min_lr_rate is None:
         raise ScheduleError(f"{where}: one of min_lr or min_lr_rate is required")
     else:
-        rate = check_nonneg(f"{where}.min_lr_rate", min_lr_rate)
+        rate = check_lr(f"{where}.min_lr_rate", min_lr_rate)
     return rate
 
 
@@ -289,7 +289,7 @@ def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
         # (t + 1) / w is a t / w warm-up one step ahead
         factor = join([Shift(inner=Warmup(total=float(w), end=1.0), by=1.0), cos] if w >= 2 else [cos])
     else:
-        r0 = check_number(f"{where}.warmup_lr_rate", warmup_lr_rate)
+        r0 = check_lr(f"{where}.warmup_lr_rate", warmup_lr_rate)
         if w == 1:
             factor = Overlay(head=Constant(value=r0, total=1.0), base=cos)
         else:
@@ -333,7 +333,7 @@ def get_wsd_schedule(lr: LR, num_warmup_steps: int, num_decay_steps: int, num_tr
         raise ScheduleError(f"{where}: either num_training_steps or num_stable_steps is required")
     check_choice(f"{where}.warmup_type", warmup_type, list(_WARMUP_SHAPES))
     check_choice(f"{where}.decay_type", decay_type, list(_DECAY_SHAPES))
-    r = check_nonneg(f"{where}.min_lr_ratio", min_lr_ratio)
+    r = check_lr(f"{where}.min_lr_ratio", min_lr_ratio)
     nc = check_positive(f"{where}.num_cycles", num_cycles)
     pieces: list[Schedule] = []
     if w:

@@ -14,7 +14,9 @@ the last bit); the cosine within a few ulps (optax multiplies ``init_value * ((1
 ``(peak - floor) * c + floor``; see `cosine_decay_schedule` for long cosines decaying to 0).
 
 Where optax repairs its input (it logs and returns a constant ``init_value`` for ``transition_steps <= 0``,
-for ``decay_rate == 0``, and moves a negative ``transition_begin`` to 0), lrlab raises `ScheduleError`.
+for ``decay_rate == 0``, and moves a negative ``transition_begin`` to 0), lrlab raises `ScheduleError`; so it
+does for a negative or NaN value argument (``init_value``, ``peak_value``, ``end_value``, ``alpha``), which
+optax accepts and turns into a negative learning rate.
 ``warmup_constant_schedule(warmup_steps=0)`` is one consequence: optax returns ``init_value`` forever, lrlab
 ``peak_value`` (no warm-up). ``join_schedules`` needs ``len(boundaries) == len(schedules) - 1`` and
 non-decreasing boundaries >= 0 (optax silently drops extra entries and lets a later boundary override).
@@ -25,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from lrlab.compat import at_milestones, join, whole_length
+from lrlab.compat import at_milestones, check_lr, join, whole_length
 from lrlab.compose import Clamp
 from lrlab.errors import ScheduleError
 from lrlab.families import Constant, Cosine, Exponential, Piecewise, Polynomial
@@ -72,11 +74,11 @@ def constant_schedule(value: float) -> Schedule:
     """``value`` at every step.
 
     Args:
-      value: any finite number.
+      value: a finite number >= 0.
     Returns:
       `Constant`. Matches: ``optax.constant_schedule``.
     """
-    return Constant(value=check_number("constant_schedule.value", value))
+    return Constant(value=check_lr("constant_schedule.value", value))
 
 
 def polynomial_schedule(init_value: float, end_value: float, power: float, transition_steps: int,
@@ -85,14 +87,14 @@ def polynomial_schedule(init_value: float, end_value: float, power: float, trans
     ``transition_begin``, ``end_value`` after the transition.
 
     Args:
-      init_value, end_value: finite numbers. power: > 0.
+      init_value, end_value: finite numbers >= 0. power: > 0.
       transition_steps: whole number >= 1. transition_begin: whole number >= 0.
     Returns:
       `Polynomial`, joined after a `Constant` when ``transition_begin > 0``. Matches: ``optax.polynomial_schedule``.
     """
     where = "polynomial_schedule"
-    init = check_number(f"{where}.init_value", init_value)
-    end = check_number(f"{where}.end_value", end_value)
+    init = check_lr(f"{where}.init_value", init_value)
+    end = check_lr(f"{where}.end_value", end_value)
     p = check_positive(f"{where}.power", power)
     steps = _steps(where, "transition_steps", transition_steps)
     begin = _begin(where, transition_begin)
@@ -107,8 +109,8 @@ def linear_schedule(init_value: float, end_value: float, transition_steps: int, 
       `Polynomial` (power 1). Matches: ``optax.linear_schedule``.
     """
     where = "linear_schedule"
-    init = check_number(f"{where}.init_value", init_value)
-    end = check_number(f"{where}.end_value", end_value)
+    init = check_lr(f"{where}.init_value", init_value)
+    end = check_lr(f"{where}.end_value", end_value)
     steps = _steps(where, "transition_steps", transition_steps)
     begin = _begin(where, transition_begin)
     return _delayed(begin, init, Polynomial(start=init, end=end, power=1.0, total=steps))
@@ -131,14 +133,14 @@ def piecewise_constant_schedule(init_value: float,
     """``init_value`` multiplied by each scale whose boundary is <= t.
 
     Args:
-      init_value: finite number. boundaries_and_scales: step -> factor (>= 0); a boundary <= 0 applies from
+      init_value: finite number >= 0. boundaries_and_scales: step -> factor (>= 0); a boundary <= 0 applies from
         the start.
     Returns:
       A constant-shape `Piecewise` (levels are the running products, in optax's order). Matches:
       ``optax.piecewise_constant_schedule``.
     """
     where = "piecewise_constant_schedule"
-    v = check_number(f"{where}.init_value", init_value)
+    v = check_lr(f"{where}.init_value", init_value)
     times: list[float] = []
     levels = [v]
     for b, s in _scales(where, boundaries_and_scales):
@@ -158,7 +160,7 @@ def piecewise_interpolate_schedule(interpolate_type: str, init_value: float,
     """Interpolate (linear or cosine) between the running products of the scales, from step 0 to each boundary.
 
     Args:
-      interpolate_type: linear or cosine. init_value: finite number.
+      interpolate_type: linear or cosine. init_value: finite number >= 0.
       boundaries_and_scales: whole-number step >= 0 -> factor (>= 0).
     Returns:
       `Piecewise` with ``times = (0, *boundaries)``. Matches: ``optax.piecewise_interpolate_schedule``.
@@ -166,7 +168,7 @@ def piecewise_interpolate_schedule(interpolate_type: str, init_value: float,
     where = "piecewise_interpolate_schedule"
     if interpolate_type not in ("linear", "cosine"):
         raise ScheduleError(f"{where}.interpolate_type must be either 'cosine' or 'linear', got {interpolate_type!r}")
-    v = check_number(f"{where}.init_value", init_value)
+    v = check_lr(f"{where}.init_value", init_value)
     items = _scales(where, boundaries_and_scales)
     times = [0.0]
     levels = [v]
@@ -189,14 +191,14 @@ def exponential_decay(init_value: float, transition_steps: int, decay_rate: floa
     clipped at ``end_value`` (a floor when decaying, a ceiling when growing).
 
     Args:
-      init_value: finite number. transition_steps: whole number >= 1. decay_rate: > 0.
+      init_value: finite number >= 0. transition_steps: whole number >= 1. decay_rate: > 0.
       transition_begin: whole number >= 0. staircase: floor the exponent. end_value: optional bound.
     Returns:
       `Exponential`, after a `Constant` when delayed, in a `Clamp` when bounded. Matches:
       ``optax.exponential_decay``.
     """
     where = "exponential_decay"
-    init = check_number(f"{where}.init_value", init_value)
+    init = check_lr(f"{where}.init_value", init_value)
     steps = _steps(where, "transition_steps", transition_steps)
     rate = check_number(f"{where}.decay_rate", decay_rate)
     if rate <= 0:
@@ -206,7 +208,7 @@ def exponential_decay(init_value: float, transition_steps: int, decay_rate: floa
     s = _delayed(begin, init, Exponential(gamma=rate, every=steps, staircase=bool(staircase), peak=init))
     if end_value is None:
         return s
-    end = check_number(f"{where}.end_value", end_value)
+    end = check_lr(f"{where}.end_value", end_value)
     return Clamp(inner=s, min=end) if rate < 1.0 else Clamp(inner=s, max=end)
 
 
@@ -214,8 +216,8 @@ def cosine_decay_schedule(init_value: float, decay_steps: int, alpha: float = 0.
     """``init * ((1 - alpha) * c ** exponent + alpha)``, ``c = 0.5 * (1 + cos(pi * min(t, steps) / steps))``.
 
     Args:
-      init_value: finite number. decay_steps: whole number >= 1. alpha: the floor as a fraction of
-        init_value. exponent: > 0.
+      init_value: finite number >= 0. decay_steps: whole number >= 1. alpha: the floor as a fraction of
+        init_value (>= 0). exponent: > 0.
     Returns:
       `Cosine` (which holds its floor after ``decay_steps``). Matches: ``optax.cosine_decay_schedule`` within a
       few ulps; near the end of a long cosine with ``alpha=0`` the value is a small difference of rounded
@@ -223,9 +225,9 @@ def cosine_decay_schedule(init_value: float, decay_steps: int, alpha: float = 0.
       (1e-12 is reached with ``exponent != 1`` around ``decay_steps=20000``).
     """
     where = "cosine_decay_schedule"
-    init = check_number(f"{where}.init_value", init_value)
+    init = check_lr(f"{where}.init_value", init_value)
     steps = _steps(where, "decay_steps", decay_steps)
-    a = check_number(f"{where}.alpha", alpha)
+    a = check_lr(f"{where}.alpha", alpha)
     e = check_positive(f"{where}.exponent", exponent)
     return Cosine(peak=init, floor=init * a, total=steps, exponent=e)
 
@@ -237,7 +239,7 @@ def linear_onecycle_schedule(transition_steps: int, peak_value: float, pct_start
     to ``peak / div_factor / final_div_factor`` at ``transition_steps``.
 
     Args:
-      transition_steps: whole number >= 1. peak_value: finite. pct_start, pct_final: in [0, 1] (boundaries
+      transition_steps: whole number >= 1. peak_value: finite, >= 0. pct_start, pct_final: in [0, 1] (boundaries
         ``int(pct * transition_steps)``; equal ones collapse as in optax's dict). div_factor,
         final_div_factor: > 0.
     Returns:
@@ -245,7 +247,7 @@ def linear_onecycle_schedule(transition_steps: int, peak_value: float, pct_start
     """
     where = "linear_onecycle_schedule"
     steps = int(_steps(where, "transition_steps", transition_steps))
-    peak = check_number(f"{where}.peak_value", peak_value)
+    peak = check_lr(f"{where}.peak_value", peak_value)
     div = check_positive(f"{where}.div_factor", div_factor)
     final = check_positive(f"{where}.final_div_factor", final_div_factor)
     pct0 = check_number(f"{where}.pct_start", pct_start)
@@ -260,14 +262,14 @@ def cosine_onecycle_schedule(transition_steps: int, peak_value: float, pct_start
     ``peak / (div_factor * final_div_factor)`` at ``transition_steps``.
 
     Args:
-      transition_steps: whole number >= 1. peak_value: finite. pct_start: in [0, 1]. div_factor,
+      transition_steps: whole number >= 1. peak_value: finite, >= 0. pct_start: in [0, 1]. div_factor,
         final_div_factor: > 0.
     Returns:
       A cosine `Piecewise`. Matches: ``optax.cosine_onecycle_schedule``.
     """
     where = "cosine_onecycle_schedule"
     steps = int(_steps(where, "transition_steps", transition_steps))
-    peak = check_number(f"{where}.peak_value", peak_value)
+    peak = check_lr(f"{where}.peak_value", peak_value)
     div = check_positive(f"{where}.div_factor", div_factor)
     final = check_positive(f"{where}.final_div_factor", final_div_factor)
     pct0 = check_number(f"{where}.pct_start", pct_start)
@@ -284,14 +286,14 @@ def warmup_constant_schedule(init_value: float, peak_value: float, warmup_steps:
     """A linear warm-up from ``init_value`` to ``peak_value``, then ``peak_value``.
 
     Args:
-      init_value, peak_value: finite. warmup_steps: whole number >= 0 (0: ``peak_value`` at once; optax
+      init_value, peak_value: finite, >= 0. warmup_steps: whole number >= 0 (0: ``peak_value`` at once; optax
         returns ``init_value`` forever then).
     Returns:
       `Polynomial` (power 1), which holds its end. Matches: ``optax.warmup_constant_schedule``.
     """
     where = "warmup_constant_schedule"
-    init = check_number(f"{where}.init_value", init_value)
-    peak = check_number(f"{where}.peak_value", peak_value)
+    init = check_lr(f"{where}.init_value", init_value)
+    peak = check_lr(f"{where}.peak_value", peak_value)
     _, ramp = _warmup(where, init, peak, warmup_steps)
     return ramp if ramp is not None else Constant(value=peak)
 
@@ -302,15 +304,15 @@ def warmup_cosine_decay_schedule(init_value: float, peak_value: float, warmup_st
     ``end_value`` at ``decay_steps`` (counted from 0, warm-up included), held after.
 
     Args:
-      init_value, peak_value, end_value: finite. warmup_steps: whole number >= 0.
+      init_value, peak_value, end_value: finite, >= 0. warmup_steps: whole number >= 0.
       decay_steps: whole number > warmup_steps. exponent: > 0.
     Returns:
       ``polynomial(power=1) >> cosine``. Matches: ``optax.warmup_cosine_decay_schedule``.
     """
     where = "warmup_cosine_decay_schedule"
-    init = check_number(f"{where}.init_value", init_value)
-    peak = check_number(f"{where}.peak_value", peak_value)
-    end = check_number(f"{where}.end_value", end_value)
+    init = check_lr(f"{where}.init_value", init_value)
+    peak = check_lr(f"{where}.peak_value", peak_value)
+    end = check_lr(f"{where}.end_value", end_value)
     w, ramp = _warmup(where, init, peak, warmup_steps)
     total = check_number(f"{where}.decay_steps", decay_steps)
     if not total > w:
@@ -327,13 +329,13 @@ def warmup_exponential_decay_schedule(init_value: float, peak_value: float, warm
     """A linear warm-up to ``peak_value``, then `exponential_decay` from ``peak_value`` on its own clock.
 
     Args:
-      init_value, peak_value: finite. warmup_steps: whole number >= 0. The rest: as `exponential_decay`.
+      init_value, peak_value: finite, >= 0. warmup_steps: whole number >= 0. The rest: as `exponential_decay`.
     Returns:
       ``polynomial(power=1) >> exponential``. Matches: ``optax.warmup_exponential_decay_schedule``.
     """
     where = "warmup_exponential_decay_schedule"
-    init = check_number(f"{where}.init_value", init_value)
-    peak = check_number(f"{where}.peak_value", peak_value)
+    init = check_lr(f"{where}.init_value", init_value)
+    peak = check_lr(f"{where}.peak_value", peak_value)
     _, ramp = _warmup(where, init, peak, warmup_steps)
     decay = exponential_decay(peak, transition_steps, decay_rate, transition_begin=transition_begin,
                               staircase=staircase, end_value=end_value)

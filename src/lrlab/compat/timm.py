@@ -35,7 +35,7 @@ import itertools
 from collections import Counter
 from collections.abc import Sequence
 
-from lrlab.compat import LR, Scheduled, check_whole, join, per_group, unsupported, whole_length
+from lrlab.compat import LR, Scheduled, check_lr, check_whole, join, per_group, unsupported, whole_length
 from lrlab.compose import Clamp, Overlay, Product, Repeat, Sum
 from lrlab.errors import ScheduleError
 from lrlab.families import (
@@ -50,7 +50,7 @@ from lrlab.families import (
     Tanh,
     Warmup,
 )
-from lrlab.schedule import Schedule, check_nonneg, check_number, check_positive, check_range
+from lrlab.schedule import Schedule, check_number, check_positive, check_range
 
 __all__ = [
     "CosineLRScheduler",
@@ -73,7 +73,7 @@ def _no_noise(where: str, noise_range_t: object) -> None:
 
 def _warmup(where: str, warmup_t: object, warmup_lr_init: object) -> tuple[float, float]:
     w = whole_length(f"{where}.warmup_t", warmup_t, minimum=0)
-    init = check_number(f"{where}.warmup_lr_init", warmup_lr_init)
+    init = check_lr(f"{where}.warmup_lr_init", warmup_lr_init)
     return w, init
 
 
@@ -88,7 +88,7 @@ def _with_warmup(main: Schedule, w: float, init: float, target: float, prefix: b
 def _cycles(where: str, t_initial: object, lr_min: object, cycle_mul: object, cycle_decay: object,
             cycle_limit: object) -> tuple[float, float, float, float, int]:
     period = whole_length(f"{where}.t_initial", t_initial)
-    floor = check_nonneg(f"{where}.lr_min", lr_min)
+    floor = check_lr(f"{where}.lr_min", lr_min)
     mult = check_number(f"{where}.cycle_mul", cycle_mul)
     if mult < 1:
         raise unsupported(where, f"cycle_mul={mult}",
@@ -156,7 +156,6 @@ def TanhLRScheduler(lr: LR, t_initial: int, lb: float = -7.0, ub: float = 3.0, l
     if not lo < hi:
         raise ScheduleError(f"{where}: lb must be < ub, got lb={lo}, ub={hi}")
     w, init = _warmup(where, warmup_t, warmup_lr_init)
-    check_nonneg(f"{where}.warmup_lr_init", init)
 
     def build(b: float) -> Schedule:
         main: Schedule = (Constant(value=floor) if limit == 0 else
@@ -324,7 +323,7 @@ def WSDLRScheduler(lr: LR, t_initial: int, decay_t: int, lr_min: float = 0.0, st
     if not 0 < d <= T or not float(d).is_integer():
         raise ScheduleError(f"{where}: invalid decay_t ({decay_t}), must be a whole number in (0, t_initial] "
                             f"w/ t_initial={T}")
-    floor = check_nonneg(f"{where}.lr_min", lr_min)
+    floor = check_lr(f"{where}.lr_min", lr_min)
     if stable_fn not in _STABLE_FNS:
         raise ScheduleError(f"{where}: invalid stable_fn ({stable_fn!r}), must be one of {', '.join(_STABLE_FNS)}")
     if callable(decay_fn):

@@ -51,6 +51,7 @@ from lrlab.compat import (
     Scheduled,
     at_milestones,
     base_lrs,
+    check_lr,
     check_whole,
     join,
     per_group,
@@ -228,7 +229,7 @@ def CosineAnnealingLR(lr: LR, T_max: int, eta_min: float = 0.0, last_epoch: int 
     """
     _last_epoch("CosineAnnealingLR", last_epoch)
     T = whole_length("CosineAnnealingLR.T_max", T_max)
-    floor = check_number("CosineAnnealingLR.eta_min", eta_min)
+    floor = check_lr("CosineAnnealingLR.eta_min", eta_min)
     return per_group("CosineAnnealingLR.lr", lr, lambda b: Cosine(peak=b, floor=floor, total=T, periodic=True))
 
 
@@ -247,15 +248,16 @@ def CosineAnnealingWarmRestarts(lr: LR, T_0: int, T_mult: int = 1, eta_min: floa
     _last_epoch("CosineAnnealingWarmRestarts", last_epoch)
     period = whole_length("CosineAnnealingWarmRestarts.T_0", T_0)
     mult = float(check_whole("CosineAnnealingWarmRestarts.T_mult", T_mult, 1))
-    floor = check_number("CosineAnnealingWarmRestarts.eta_min", eta_min)
+    floor = check_lr("CosineAnnealingWarmRestarts.eta_min", eta_min)
     return per_group("CosineAnnealingWarmRestarts.lr", lr,
                      lambda b: CosineRestarts(period=period, mult=mult, peak=b, floor=floor))
 
 
 def _paired(where: str, a: object, b: object) -> tuple[list[float], list[float], bool]:
-    """Two per-group arguments, each a number or a list; a number is used for every group."""
-    va, la = base_lrs(f"{where}", a)
-    vb, lb = base_lrs(f"{where}", b)
+    """Two per-group LR arguments (``base_lr``, ``max_lr``), each a number or a list; a number is used for
+    every group."""
+    va, la = base_lrs(f"{where}.base_lr", a)
+    vb, lb = base_lrs(f"{where}.max_lr", b)
     if la and lb and len(va) != len(vb):
         raise ScheduleError(f"{where}: per-group lists must have the same length, got {len(va)} and {len(vb)}")
     n = max(len(va), len(vb))
@@ -288,7 +290,7 @@ def CyclicLR(base_lr: float | Sequence[float], max_lr: float | Sequence[float], 
     up = check_positive("CyclicLR.step_size_up", step_size_up)
     down = None if step_size_down is None else check_positive("CyclicLR.step_size_down", step_size_down)
     g = check_positive("CyclicLR.gamma", gamma)
-    lows, highs, is_list = _paired("CyclicLR.base_lr/max_lr", base_lr, max_lr)
+    lows, highs, is_list = _paired("CyclicLR", base_lr, max_lr)
     out: list[Schedule] = [Cyclic(low=lo, high=hi, up=float(up), down=None if down is None else float(down),
                                   mode=mode, gamma=g) for lo, hi in zip(lows, highs)]
     return out if is_list else out[0]
