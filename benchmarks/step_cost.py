@@ -18,7 +18,12 @@ and for its own ``step()``. Blocks of ``--block`` updates of every variant are i
 the best block of each is kept, which removes most of the noise of a shared machine. The cost of one scalar
 ``s(t)`` call is printed for reference.
 
-    python benchmarks/step_cost.py [--blocks 15] [--block 2000] [--json out.json]
+The run ends with issue 3's targets, each PASS or FAIL: lrlab's cost <= 0.5x the peer's at 64 param groups and
+<= 1x at 1 group, for every pair (a target whose group count was not measured is reported as such). The exit
+status is 0 either way: this is a measurement, not a test.
+
+    python benchmarks/step_cost.py [--blocks 15] [--block 2000] [--groups 1 64] [--json out.json]
+    python benchmarks/step_cost.py --blocks 1 --block 50      # a smoke run: the numbers mean nothing
 """
 
 from __future__ import annotations
@@ -79,6 +84,9 @@ def _variants() -> dict[str, Callable[[Any], Any]]:
     }
 
 
+#: issue 3's targets: param groups -> the largest lrlab / peer cost ratio allowed
+TARGETS = {64: 0.5, 1: 1.0}
+
 PAIRS = [
     ("torch CosineAnnealingLR", "lrlab cosine(T, periodic=true)"),
     ("torch SequentialLR(LinearLR, CosineAnnealingLR)", "lrlab warmup(W) >> cosine(T - W)"),
@@ -101,6 +109,19 @@ def _block(opt: Any, sched: Any, n: int) -> float:
         step()
         sstep()
     return (time.perf_counter() - t0) / n
+
+
+def targets(ratios: dict[str, dict[int, float]]) -> list[tuple[str, bool | None]]:
+    """One line per (pair, target group count): the verdict, or None where that group count was not measured."""
+    out: list[tuple[str, bool | None]] = []
+    for groups, limit in TARGETS.items():
+        for pair, row in ratios.items():
+            label = f"{groups} group{'s' if groups > 1 else ''}: {pair} <= {limit:g}x"
+            if groups not in row:
+                out.append((f"{label}: not measured (add {groups} to --groups)", None))
+            else:
+                out.append((f"{label}: {row[groups]:.2f}x", row[groups] <= limit))
+    return out
 
 
 def main() -> None:
@@ -173,10 +194,19 @@ def main() -> None:
     print()
     print(f"scalar s(t) at a fractional clock: {scalar_us:.1f} µs per call; values() of a 1024 block: "
           f"{block_us:.0f} µs")
+    print()
+    verdicts = targets(ratios)
+    print("# targets (issue 3): lrlab's step() cost <= 0.5x the peer's at 64 param groups, <= 1x at 1 group")
+    for line, ok in verdicts:
+        print(f"{'PASS' if ok else 'FAIL' if ok is not None else 'n/a '}  {line}")
+    measured = [ok for _, ok in verdicts if ok is not None]
+    print(f"targets: {sum(measured)} of {len(measured)} met" + ("" if len(measured) == len(verdicts) else
+                                                                 f" ({len(verdicts) - len(measured)} not measured)"))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"best_s": {str(g): v for g, v in best.items()}, "ratios": ratios, "scalar_us": scalar_us,
-                       "load": [load_before, load_after], "torch": torch.__version__}, fh, indent=2)
+                       "load": [load_before, load_after], "torch": torch.__version__,
+                       "targets": [{"target": line, "pass": ok} for line, ok in verdicts]}, fh, indent=2)
 
 
 if __name__ == "__main__":

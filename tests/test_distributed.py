@@ -1,4 +1,5 @@
-"""torchrun with 2 processes (gloo, CPU): identical LRs on every rank; stop, resume with 1 process on a token clock."""
+"""torchrun with 2 processes (gloo, CPU): identical LRs on every rank, each passing only its own (uneven) token count;
+stop, resume with 1 process on a token clock."""
 
 from __future__ import annotations
 
@@ -47,12 +48,21 @@ def _log(out: Path, name: str) -> list[dict[str, float]]:
     return list(json.loads((out / f"{name}.json").read_text())["log"])
 
 
+def _local_tokens(out: Path, name: str) -> list[int]:
+    return list(json.loads((out / f"{name}.json").read_text())["local_tokens"])
+
+
 @pytest.mark.slow
 def test_two_ranks_then_one_rank_resume_on_a_token_clock(tmp_path: Path) -> None:
     s = lrlab.parse(SPEC, total=TOTAL)
     _launch(2, tmp_path, "--phase", "a", "--batch", str(BATCH), "--stop", "10")
     a0, a1 = _log(tmp_path, "a-rank0"), _log(tmp_path, "a-rank1")
-    assert a0 == a1  # every rank: the same clock and the same LR at every update
+    # the ranks consumed different tokens at every update (each passed only its own to step(reduce=True)) ...
+    l0, l1 = _local_tokens(tmp_path, "a-rank0"), _local_tokens(tmp_path, "a-rank1")
+    assert l0 == [(BATCH - 1 if u % 2 == 0 else BATCH + 1) * SEQ for u in range(10)]
+    assert [a + b for a, b in zip(l0, l1)] == [2 * BATCH * SEQ] * 10 and all(a != b for a, b in zip(l0, l1))
+    # ... and every rank has the same clock, the global token count, and the same LR at every update
+    assert a0 == a1
     assert [e["t"] for e in a0] == [u * 2 * BATCH * SEQ for u in range(10)]
 
     # resume twice with 1 process: a doubled per-process batch (the same tokens per update), and the original batch

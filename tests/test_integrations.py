@@ -6,7 +6,10 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is first imported
 
+import json
 import pickle
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ import pytest
 import torch
 
 import lrlab
+import lrlab.optax
 from lrlab.integrations import hf_scheduler, keras_schedule, lightning_scheduler_config, optax_schedule
 from lrlab.plateau import Plateau
 from lrlab.torch import LRScheduler
@@ -112,7 +116,8 @@ def test_hf_trainer_runs_with_an_lrlab_scheduler_and_resumes(tmp_path: Path) -> 
     trainer = Trainer(model=model, args=args, train_dataset=data, optimizers=(opt, sched))
     trainer.train()
     assert _logged_lrs(trainer) == expected
-    assert sched.state_dict() == {"spec": str(sched.schedule), "clock": "steps", "t": 12.0, "updates": 12}
+    assert sched.state_dict() == {"spec": str(sched.schedule), "clock": "steps", "t": 12.0, "updates": 12,
+                                  "absolute": False, "base_lrs": [1e-3]}
 
     # resume from update 6 with fresh objects: the Trainer loads our state with torch.load(weights_only=True)
     model = _hf_model()
@@ -130,14 +135,16 @@ def test_hf_plateau_callback_reports_eval_loss(tmp_path: Path) -> None:
     from lrlab.integrations import HFPlateauCallback
 
     model = _hf_model()
-    opt = torch.optim.AdamW(model.parameters(), lr=0.0)  # no learning: the eval loss never improves
-    sched = LRScheduler(opt, "constant()", plateau=Plateau(patience=0, factor=0.5, threshold=0.0))
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0)
+    # LR = level * 0: no learning, so the eval loss never improves; the levels (multipliers from 1.0) still halve
+    sched = LRScheduler(opt, "constant(0)", absolute=True, plateau=Plateau(patience=0, factor=0.5, threshold=0.0))
     args = _hf_args(tmp_path, max_steps=8, eval_strategy="steps", eval_steps=2, learning_rate=0.0)
     trainer = Trainer(model=model, args=args, train_dataset=_TokenData(), eval_dataset=_TokenData(16),
                       optimizers=(opt, sched), callbacks=[HFPlateauCallback(sched, "eval_loss")])
     trainer.train()
     # 4 evaluations of the same loss: the first sets the best, the 3 others are not better -> 3 halvings
     assert sched.state_dict()["plateau"]["state"]["reductions"] == 3
+    assert sched.state_dict()["plateau"]["state"]["levels"] == [0.125]
     with pytest.raises(lrlab.LrlabError, match="no 'val_acc'"):
         HFPlateauCallback(sched, "val_acc").on_evaluate(args, None, None, metrics={"eval_loss": 1.0})
 
@@ -212,7 +219,8 @@ def test_lightning_step_interval_checkpoint_and_resume(tmp_path: Path) -> None:
         ckpt = tmp_path / "at12.ckpt"
         part.save_checkpoint(ckpt)
         saved = torch.load(ckpt, weights_only=False)["lr_schedulers"][0]
-        assert saved == {"spec": str(lrlab.parse(spec, total=20)), "clock": "steps", "t": 12.0, "updates": 12}
+        assert saved == {"spec": str(lrlab.parse(spec, total=20)), "clock": "steps", "t": 12.0, "updates": 12,
+                         "absolute": False, "base_lrs": [0.1]}
         rest: list[float] = []
         _lightning_trainer(tmp_path, 20).fit(_lightning_module(spec, rest, total=20), _loader(), ckpt_path=str(ckpt))
     expected = [0.1 * v for v in lrlab.parse(spec, total=20).values(np.arange(20))]
@@ -291,6 +299,38 @@ def test_optax_schedule_drives_an_optax_optimizer() -> None:
     assert trajectory == expected
 
 
+def test_lrlab_optax_schedule_drives_optax_sgd() -> None:
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    s = lrlab.parse("warmup(0.25) >> cosine(floor=0.1)", total=12)
+    f = lrlab.optax.schedule("warmup(0.25) >> cosine(floor=0.1)", total=12, scale=0.5)
+    assert isinstance(f, lrlab.optax.OptaxSchedule) and str(f) == f"0.5 * ({s})"
+    with jax.enable_x64(True):
+        tx = optax.sgd(learning_rate=f)
+        w = jnp.zeros(2)
+        state = tx.init(w)
+        grad = jnp.array([1.0, -2.0])
+
+        @jax.jit
+        def update(w: jax.Array, state: Any) -> tuple[jax.Array, Any]:
+            updates, state = tx.update(grad, state, w)
+            return optax.apply_updates(w, updates), state
+
+        trajectory = []
+        for _ in range(14):
+            w, state = update(w, state)
+            trajectory.append(np.asarray(w).tolist())
+    expected, cur = [], np.zeros(2)
+    for t in range(14):
+        cur = cur - 0.5 * s(t) * np.array([1.0, -2.0])
+        expected.append(cur.tolist())
+    assert trajectory == expected
+    with pytest.raises(lrlab.LrlabError, match="pass total=N"):
+        lrlab.optax.schedule("cosine()")
+
+
 # ------------------------------------------------------------------------------------------------ Keras 3
 
 
@@ -327,11 +367,88 @@ def test_keras_schedule_values_serialization_and_fit(tmp_path: Path) -> None:
     assert float(loaded.optimizer.learning_rate) == float(model.optimizer.learning_rate)
 
 
-def test_import_is_lazy() -> None:
-    import subprocess
-    import sys
+KERAS_JAX_CHILD = """
+import json, sys
+import numpy as np
+import keras
+from lrlab.integrations import KerasSchedule, keras_schedule
 
-    code = ("import sys, lrlab.integrations, lrlab.plateau\n"
+sched = keras_schedule("warmup(3) >> cosine(9, floor=0.1)", scale=0.1)
+out = {"backend": keras.backend.backend(), "direct": [float(sched(t)) for t in (0, 2, 3, 7, 20)]}
+# one weight, targets far above the output, mean absolute error: the gradient is -1 at every update, so after
+# update k the weight is the sum of the LRs the optimizer used
+model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+model.compile(optimizer=keras.optimizers.SGD(learning_rate=sched), loss="mae")
+x = np.ones((6, 1), dtype="float32")
+out["weights"] = []
+for _ in range(6):
+    model.fit(x, 100 * x, batch_size=6, epochs=1, verbose=0)  # one update per fit
+    out["weights"].append(float(np.asarray(model.layers[0].kernel.value)[0, 0]))
+out["iterations"] = int(model.optimizer.iterations)
+out["lr_now"] = float(model.optimizer.learning_rate)
+config = keras.saving.serialize_keras_object(sched)
+back = keras.saving.deserialize_keras_object(config)
+out["config"] = [config["registered_name"], config["config"]]
+out["back"] = [isinstance(back, KerasSchedule), back.spec, float(back(7))]
+model.save(sys.argv[1])
+loaded = keras.saving.load_model(sys.argv[1])
+out["loaded"] = [isinstance(loaded.optimizer._learning_rate, KerasSchedule), float(loaded.optimizer.learning_rate)]
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_keras_schedule_on_the_jax_backend(tmp_path: Path) -> None:
+    """Keras picks its backend once per process: the jax backend runs in a subprocess (this module uses torch)."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "KERAS_HOME": str(tmp_path), "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", KERAS_JAX_CHILD, str(tmp_path / "m.keras")], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))[len("RESULT "):])
+    s = lrlab.parse("warmup(3) >> cosine(9, floor=0.1)")
+    lr32 = [float(np.float32(0.1 * s(t))) for t in range(8)]
+    assert out["backend"] == "jax"
+    assert out["direct"] == [float(np.float32(0.1 * s(t))) for t in (0, 2, 3, 7, 20)]
+    assert out["weights"] == pytest.approx(np.cumsum(lr32[:6]).tolist(), rel=1e-6, abs=1e-9)
+    assert out["iterations"] == 6 and out["lr_now"] == lr32[6]
+    assert out["config"] == ["lrlab>KerasSchedule", {"spec": str(s), "scale": 0.1}]
+    assert out["back"] == [True, str(s), lr32[7]]
+    assert out["loaded"] == [True, lr32[6]]
+
+
+def test_keras_default_tensorflow_backend_is_refused_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    # no KERAS_BACKEND and no keras.json: Keras' default, TensorFlow, which is not installed here
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(tmp_path)
+    code = "from lrlab.integrations import keras_schedule\nkeras_schedule('cosine(10)')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    assert ("lrlab.errors.LrlabError: lrlab's KerasSchedule runs on the Keras backends torch, jax, numpy; this Keras "
+            "uses tensorflow (not installed)") in proc.stderr
+    assert "Set the environment variable KERAS_BACKEND=jax (or torch) before Keras is first imported" in proc.stderr
+
+    sched = keras_schedule("cosine(10)")
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
+    with pytest.raises(lrlab.LrlabError, match=r"this Keras uses tensorflow \(TensorFlow is Keras' default backend"):
+        sched(3)
+
+
+@pytest.mark.parametrize("module", ["lrlab.optax", "lrlab.integrations"])
+def test_doctests(module: str) -> None:
+    import doctest
+    import importlib
+
+    import jax
+
+    with jax.enable_x64(False):  # the examples show float32 values
+        result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_import_is_lazy() -> None:
+    code = ("import sys, lrlab.integrations, lrlab.plateau, lrlab.optax\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'jax', 'keras', 'transformers', "
             "'pytorch_lightning', 'optax'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)

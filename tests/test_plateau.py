@@ -130,6 +130,37 @@ def test_absolute_mode_levels_are_multipliers() -> None:
     assert sched.get_last_lr() == [0.2 * 0.3, 0.2 * 0.3]
 
 
+BLOCKED = {
+    "eps-blocks-every-group": ({"eps": 1.0}, [False] * 6, 0),
+    "at-min-lr": ({"min_lr": [0.1, 0.037]}, [False] * 6, 0),
+    "one-group-at-min-lr": ({"min_lr": [0.1, 0.0]}, [False, True, False, True, False, True], 3),
+}
+
+
+@pytest.mark.parametrize("case", BLOCKED, ids=list(BLOCKED))
+def test_a_reduction_eps_blocks_is_not_counted(case: str) -> None:
+    """torch changes (and logs) nothing when the change is eps or less: report() is False, reductions unchanged;
+    the cooldown and the bad count restart as in torch."""
+    kw, expected, reductions = BLOCKED[case]
+    topt = _optimizer()
+    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        topt, patience=0, factor=0.5, cooldown=1, min_lr=list(kw.get("min_lr", [0.0, 0.0])), eps=kw.get("eps", 1e-8))
+    lopt = _optimizer()
+    pkw = {"eps": kw.get("eps", 1e-8), "min_lr": tuple(kw.get("min_lr", (0.0, 0.0)))}
+    sched = LRScheduler(lopt, "constant()", plateau=Plateau(patience=0, factor=0.5, cooldown=1, **pkw))
+    reported = []
+    for m in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
+        before = sched.get_last_lr()
+        reported.append(sched.report(m))
+        ref.step(m)
+        assert reported[-1] == (sched.get_last_lr() != before)  # True exactly when an LR changed
+        state = sched.state_dict()["plateau"]["state"]
+        assert (state["cooldown_left"], state["num_bad"]) == (ref.cooldown_counter, ref.num_bad_epochs)
+        assert sched.get_last_lr() == [g["lr"] for g in topt.param_groups]
+    assert reported == expected
+    assert sched.state_dict()["plateau"]["state"]["reductions"] == reductions
+
+
 def test_state_round_trip_and_resume_refuses_another_config() -> None:
     opt = _optimizer()
     sched = LRScheduler(opt, "constant()", plateau=Plateau(patience=1, cooldown=1))
@@ -239,12 +270,14 @@ def test_guard_state_resumes_in_the_scheduler() -> None:
     opt = _optimizer()
     guard = DivergenceGuard(window=2)
     sched = LRScheduler(opt, "constant()", guard=guard)
-    for loss in (1.0, 1.1, math.nan):
-        sched.check(loss)
+    with pytest.warns(UserWarning, match="the loss is NaN"):
+        for loss in (1.0, 1.1, math.nan):
+            sched.check(loss)
     fresh = LRScheduler(_optimizer(), "constant()", guard=guard)
     fresh.load_state_dict(sched.state_dict())
     assert fresh.get_last_lr() == sched.get_last_lr() == [BASES[0] * 0.5, BASES[1] * 0.5]
-    assert fresh.check(10.0) is sched.check(10.0) is False  # the reference (1.0, 1.1) came along
+    with pytest.warns(UserWarning, match=r"the loss spiked to 10, over the recent mean 1\.05.*\(2 skipped so far\)"):
+        assert fresh.check(10.0) is sched.check(10.0) is False  # the reference (1.0, 1.1) came along
 
 
 def test_doctests() -> None:

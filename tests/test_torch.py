@@ -232,15 +232,79 @@ def test_token_clock_keeps_lr_per_token_when_batch_changes() -> None:
     assert sched.t == tokens == 128 * 20 + 256 * 20 + 96 * 20
 
 
-def test_token_clock_drops_tokens_of_skipped_updates() -> None:
+@pytest.mark.parametrize("clock", ["tokens", "samples"])
+def test_micro_batch_counts_are_taken_in_at_the_next_update(clock: str) -> None:
+    """step(tokens=micro) after every micro-batch: the clock moves only at updates, and by every micro-batch's count."""
+    spec = "warmup(500) >> cosine(4500)"
     model, opt = _model(1)
-    sched = LRScheduler(opt, "cosine(1000)", clock="samples")
-    sched.step(samples=32)  # no optimizer update happened: nothing is counted
-    assert sched.t == 0.0
+    sched = LRScheduler(opt, spec, clock=clock)
+    s = lrlab.parse(spec)
+    micro = [30, 50, 20, 100] * 6  # 4 micro-batches per update, uneven sizes
+    clocks, lrs, consumed = [], [], 0
+    for i, n in enumerate(micro):
+        model(torch.randn(2, 3)).sum().backward()
+        if i % 4 == 3:
+            opt.step()
+            opt.zero_grad()
+        sched.step(**{clock: n})
+        consumed += n
+        clocks.append(sched.t)
+        lrs.append(sched.get_last_lr()[0])
+    assert clocks == [200.0 * ((i + 1) // 4) for i in range(len(micro))]  # every token counted, at updates only
+    assert sched.t == consumed == 1200 and sched.updates == 6
+    assert lrs == [0.1 * s(t) for t in clocks]
+    assert sched.state_dict()["pending"] == 0.0
+
+
+def test_pending_tokens_resume_mid_accumulation() -> None:
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "cosine(10000)", clock="tokens")
     model(torch.randn(2, 3)).sum().backward()
     opt.step()
-    sched.step(samples=32)
-    assert sched.t == 32.0
+    sched.step(tokens=64)
+    sched.step(tokens=16)  # a micro-batch of the next update, then the checkpoint
+    state = sched.state_dict()
+    assert (state["t"], state["pending"]) == (64.0, 16.0)
+    model2, opt2 = _model(1)
+    sched2 = LRScheduler(opt2, "cosine(10000)", clock="tokens")
+    sched2.load_state_dict(pickle.loads(pickle.dumps(state)))
+    model2(torch.randn(2, 3)).sum().backward()
+    opt2.step()
+    sched2.step(tokens=48)
+    assert sched2.t == 64.0 + 16.0 + 48.0
+    assert sched2.get_last_lr() == [0.1 * lrlab.parse("cosine(10000)")(128.0)]
+
+
+def test_tokens_of_a_grad_scaler_skipped_update_are_carried_to_the_next_update() -> None:
+    """The documented choice: a skipped update holds the clock; its tokens are counted at the next update made."""
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "cosine(10000)", clock="tokens")
+    scaler = torch.amp.GradScaler("cpu")
+    clocks = []
+    for i in range(4):
+        loss = model(torch.randn(2, 3)).pow(2).mean() * (float("inf") if i == 1 else 1.0)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad()
+        sched.step(tokens=100)
+        clocks.append(sched.t)
+    assert clocks == [100.0, 100.0, 300.0, 400.0]
+    assert sched.updates == 3
+
+
+def test_reduce_without_a_process_group_is_the_count_itself() -> None:
+    assert lt.global_count(4096) == 4096.0
+    with pytest.raises(LrlabError, match="n must be a finite number >= 0, got -1"):
+        lt.global_count(-1)
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "cosine(10000)", clock="tokens")
+    model(torch.randn(2, 3)).sum().backward()
+    opt.step()
+    sched.step(tokens=512, reduce=True)
+    assert sched.t == 512.0
+    with pytest.raises(LrlabError, match=r"step\(reduce=True\) need LRScheduler\(\.\.\., clock='tokens'/'samples'\)"):
+        LRScheduler(opt, "cosine(10)").step(reduce=True)
 
 
 # ------------------------------------------------------------------------------------------------ state
@@ -280,11 +344,104 @@ def test_resume_continues_the_exact_sequence(clock: str) -> None:
     assert set(state) >= {"spec", "clock", "t", "updates"} and state["clock"] == clock
 
 
+def _group_values(opt: torch.optim.Optimizer, keys: tuple[str, ...]) -> list[list[float]]:
+    """Per group: the LR and each driven ``also`` value (beta1/beta2 read from ``betas``)."""
+    out = []
+    for g in opt.param_groups:
+        row = [float(g["lr"])]
+        for key in keys:
+            name, index = lt.TUPLE_KEYS.get(key, (key, -1))
+            row.append(float(g[name][index] if index >= 0 else g[name]))
+        out.append(row)
+    return out
+
+
+def _per_group() -> tuple[torch.nn.Module, torch.optim.Optimizer, LRScheduler]:
+    model, opt = _model(3)
+    return model, opt, LRScheduler(opt, ["warmup(5) >> cosine(25)", "cosine(30, floor=0.2)", "linear(30)"])
+
+
+def _also() -> tuple[torch.nn.Module, torch.optim.Optimizer, LRScheduler]:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 3))
+    opt = torch.optim.AdamW([{"params": model[0].parameters(), "weight_decay": 0.1},
+                             {"params": model[1].parameters(), "weight_decay": 0.01}], lr=0.01, betas=(0.9, 0.99))
+    sched = LRScheduler(opt, "onecycle(30)", also={"beta1": "onecycle(30, peak=0.9, start=1.0, end=1.0)",
+                                                    "beta2": "linear(30, start=1.0, end=0.99)",
+                                                    "weight_decay": "cosine(30)"})
+    return model, opt, sched
+
+
+def _momentum() -> tuple[torch.nn.Module, torch.optim.Optimizer, LRScheduler]:
+    model, opt = _model(2)
+    for g in opt.param_groups:
+        g["momentum"] = 0.9
+    sched = LRScheduler(opt, "onecycle(30, peak=0.1)", absolute=True,
+                        also={"momentum": "onecycle(30, peak=0.85, start=0.95, end=0.95)"})
+    return model, opt, sched
+
+
+def _tensor_lr() -> tuple[torch.nn.Module, torch.optim.Optimizer, LRScheduler]:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    opt = torch.optim.AdamW(model.parameters(), lr=torch.tensor(0.01, dtype=torch.float64))
+    return model, opt, LRScheduler(opt, "warmup(0.2) >> cosine()", total=30)
+
+
+def _samples() -> tuple[torch.nn.Module, torch.optim.Optimizer, LRScheduler]:
+    model, opt = _model(2)
+    return model, opt, LRScheduler(opt, "warmup(0.1) >> cosine(floor=0.1)", total=30 * 48, clock="samples")
+
+
+RESUME_CASES = {
+    "per-group": (_per_group, (), {}),
+    "also-betas-weight-decay": (_also, ("beta1", "beta2", "weight_decay"), {}),
+    "also-momentum": (_momentum, ("momentum",), {}),
+    "tensor-lr": (_tensor_lr, (), {}),
+    "samples-clock": (_samples, (), {"samples": 48}),
+}
+
+
+@pytest.mark.parametrize("case", RESUME_CASES, ids=list(RESUME_CASES))
+def test_resume_continues_every_driven_value(case: str) -> None:
+    """30 updates straight vs 12 + checkpoint + 18 on fresh objects: the same LRs and also= values, exactly."""
+    make, keys, step_kw = RESUME_CASES[case]
+
+    def run(n: int, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: LRScheduler) -> list[list[list[float]]]:
+        out = []
+        for _ in range(n):
+            out.append(_group_values(opt, keys))
+            model(torch.randn(2, 3)).sum().backward()
+            opt.step()
+            opt.zero_grad()
+            sched.step(**step_kw)
+        return out
+
+    straight = run(30, *make())
+    model, opt, sched = make()
+    first = run(12, model, opt, sched)
+    buf = io.BytesIO()
+    torch.save({"sched": sched.state_dict(), "opt": opt.state_dict()}, buf)
+    buf.seek(0)
+    ckpt = torch.load(buf, weights_only=True)
+    model2, opt2, sched2 = make()
+    opt2.load_state_dict(ckpt["opt"])
+    sched2.load_state_dict(ckpt["sched"])
+    assert _group_values(opt2, keys) == _group_values(opt, keys)
+    rest = run(18, model2, opt2, sched2)
+    assert first + rest == straight
+    if case == "tensor-lr":
+        assert isinstance(opt2.param_groups[0]["lr"], torch.Tensor)
+
+
 def test_state_dict_is_the_spec_and_the_clock() -> None:
     model, opt = _model(1)
     sched = LRScheduler(opt, "warmup(0.1) >> cosine()", total=100)
     _train(model, opt, sched, 3)
-    assert sched.state_dict() == {"spec": "warmup(10) >> cosine(90)", "clock": "steps", "t": 3.0, "updates": 3}
+    assert sched.state_dict() == {"spec": "warmup(10) >> cosine(90)", "clock": "steps", "t": 3.0, "updates": 3,
+                                  "absolute": False, "base_lrs": [0.1]}
+    assert LRScheduler(opt, "constant(0.1)", absolute=True).state_dict() == {
+        "spec": "constant(0.1)", "clock": "steps", "t": 0.0, "updates": 0, "absolute": True}
 
 
 def test_loading_another_spec_is_refused_showing_both() -> None:
@@ -299,6 +456,40 @@ def test_loading_another_spec_is_refused_showing_both() -> None:
     torch_state = torch.optim.lr_scheduler.CosineAnnealingLR(_model(1)[1], 100).state_dict()
     with pytest.raises(LrlabError, match="not an lrlab LRScheduler state"):
         other.load_state_dict(torch_state)
+
+
+def test_loading_another_absolute_or_base_lr_is_refused_showing_both() -> None:
+    """absolute=False saved, absolute=True loaded: the LR would jump from 0.1 * s(t) to s(t) without this."""
+    model, opt = _model(2)
+    sched = LRScheduler(opt, "cosine(100)")
+    _train(model, opt, sched, 3)
+    saved = sched.state_dict()
+    with pytest.raises(LrlabError, match=r"different absolute:\n  saved: False\n  this:  True"):
+        LRScheduler(_model(2)[1], "cosine(100)", absolute=True).load_state_dict(saved)
+    with pytest.raises(LrlabError, match=r"different base LRs .*:\n  saved: \[0.1, 0.03\]\n  this:  \[1.0, 0.3\]"):
+        LRScheduler(_model(2, lrs=(1.0, 0.3))[1], "cosine(100)").load_state_dict(saved)
+    absolute = LRScheduler(_model(2)[1], "cosine(100, peak=0.1)", absolute=True).state_dict()
+    with pytest.raises(LrlabError, match=r"different absolute:\n  saved: True\n  this:  False"):
+        LRScheduler(_model(2)[1], "cosine(100, peak=0.1)").load_state_dict(absolute)
+    # with absolute=True the groups' own LRs do not enter the LR: another optimizer LR loads
+    again = LRScheduler(_model(2, lrs=(5.0, 5.0))[1], "cosine(100, peak=0.1)", absolute=True)
+    again.load_state_dict(absolute)
+    fresh = LRScheduler(_model(2)[1], "cosine(100)")
+    fresh.load_state_dict(saved)
+    assert fresh.get_last_lr() == sched.get_last_lr()
+
+
+def test_loading_another_also_is_refused_showing_both() -> None:
+    _, opt = _model(1)
+    opt.param_groups[0]["momentum"] = 0.9
+    saved = LRScheduler(opt, "constant()", also={"momentum": "constant(0.5)"}).state_dict()
+    _, opt2 = _model(1)
+    opt2.param_groups[0]["momentum"] = 0.9
+    with pytest.raises(LrlabError, match=r"different also:\n  saved: \{'momentum': 'constant\(0.5\)'\}\n  "
+                                         r"this:  \{'momentum': 'linear\(10\)'\}"):
+        LRScheduler(opt2, "constant()", also={"momentum": "linear(10)"}).load_state_dict(saved)
+    with pytest.raises(LrlabError, match=r"different also:\n  saved: \{'momentum'.*\}\n  this:  \{\}"):
+        LRScheduler(opt2, "constant()").load_state_dict(saved)
 
 
 def test_epoch_clock_resumes_at_a_new_rate() -> None:
@@ -374,6 +565,23 @@ def test_also_drives_betas_and_weight_decay_per_group() -> None:
     assert sched.state_dict()["also"] == {"weight_decay": "linear(10)", "beta1": "constant(0.5)"}
     with pytest.raises(LrlabError, match=r"also\['momentum'\]: param group 0 has no 'momentum'"):
         LRScheduler(opt, "constant()", also={"momentum": "constant()"})
+
+
+def test_tensor_betas_are_filled_in_place() -> None:
+    model = torch.nn.Linear(3, 1)
+    b1, b2 = torch.tensor(0.9, dtype=torch.float64), torch.tensor(0.99, dtype=torch.float64)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01, betas=(b1, b2))
+    spec = "onecycle(10, peak=0.9, start=1.0, end=1.0)"
+    sched = LRScheduler(opt, "constant()", also={"beta1": spec, "beta2": "linear(10, start=1.0, end=0.99)"})
+    for t in range(1, 6):
+        model(torch.randn(2, 3)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        sched.step()
+        betas = opt.param_groups[0]["betas"]
+        assert betas[0] is b1 and betas[1] is b2  # the same tensors: a compiled step is not recompiled
+        assert b1.item() == 0.9 * lrlab.parse(spec)(t)
+        assert b2.item() == 0.99 * lrlab.parse("linear(10, start=1.0, end=0.99)")(t)
 
 
 # ------------------------------------------------------------------------------------------------ misuse
@@ -487,7 +695,9 @@ def test_divergence_guard_keeps_nan_out_of_the_weights() -> None:
     before = [p.detach().clone() for p in model.parameters()]
     loss = model(x).pow(2).mean() * float("nan")
     loss.backward()
-    assert not sched.check(loss)
+    with pytest.warns(UserWarning, match=r"divergence guard: skipped the update at t=4: the loss is NaN; LR "
+                                         r"multiplier now 0\.5"):
+        assert not sched.check(loss)
     opt.step()  # stepped anyway (a framework that always steps): nothing reaches the weights
     sched.step()
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
@@ -496,7 +706,8 @@ def test_divergence_guard_keeps_nan_out_of_the_weights() -> None:
     assert (event.kind, event.t, event.scale) == ("nan", 4.0, 0.5)
     loss = model(x).pow(2).mean() * 100  # a spike: 100x the recent mean
     loss.backward()
-    assert not sched.check(loss) and sched.guard_events[-1].kind == "spike"
+    with pytest.warns(UserWarning, match="the loss spiked to"):
+        assert not sched.check(loss) and sched.guard_events[-1].kind == "spike"
     opt.zero_grad()
     sched.step()
     assert sched.get_last_lr() == [0.025] and sched.t == 4.0
@@ -508,6 +719,92 @@ def test_divergence_guard_keeps_nan_out_of_the_weights() -> None:
     assert sched.t == 5.0 and not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     state = sched.state_dict()["guard"]["state"]
     assert state["scale"] == 0.25 and state["skipped"] == 2
+
+
+def test_guard_events_are_bounded_and_each_skip_is_warned(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lrlab.plateau import DivergenceGuard
+
+    monkeypatch.setattr(lt, "GUARD_EVENTS_KEPT", 3)
+    _, opt = _model(1)
+    sched = LRScheduler(opt, "constant()", guard=DivergenceGuard(max_skips=0, factor=0.5))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # the default filter: repeated skips must still show
+        for _ in range(5):
+            assert not sched.check(float("nan"))
+    assert [str(w.message).split(";")[1] for w in caught] == [
+        f" LR multiplier now {0.5**k:g} ({k} skipped so far)" for k in range(1, 6)]
+    assert [e.scale for e in sched.guard_events] == [0.5**3, 0.5**4, 0.5**5]  # the most recent 3
+    assert sched.state_dict()["guard"]["state"]["skipped"] == 5
+
+
+def _amp_guard_run(use_scaler: bool, inf_at: int = -1) -> tuple[LRScheduler, torch.amp.GradScaler, list[bool]]:
+    """fp16-style overflow: a GradScaler whose initial scale overflows the scaled gradients for the first updates."""
+    from lrlab.plateau import DivergenceGuard
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    sched = LRScheduler(opt, "constant()", guard=DivergenceGuard(window=3, spike=1e6, max_skips=3))
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**126)  # |grad| ~ 40: 40 * 2**126 > float32 max
+    x = torch.full((4, 3), 4.0)
+    decisions = []
+    for i in range(10):
+        loss = model(x).pow(2).mean()
+        if i == inf_at:
+            loss = loss * float("inf")
+        scaler.scale(loss).backward()
+        ok = sched.check(loss, scaler=scaler) if use_scaler else sched.check(loss)
+        decisions.append(ok)
+        if ok:
+            scaler.step(opt)
+        scaler.update()  # records the scaler's own skip; valid after check() unscaled
+        opt.zero_grad()
+        sched.step()
+        assert all(torch.isfinite(p).all() for p in model.parameters())
+    return sched, scaler, decisions
+
+
+def test_guard_with_a_grad_scaler_leaves_fp16_overflow_to_the_scaler() -> None:
+    sched, scaler, decisions = _amp_guard_run(use_scaler=True)
+    assert decisions == [True] * 10 and list(sched.guard_events) == []
+    assert scaler.get_scale() == 2.0**124  # the scaler skipped two overflowing updates and halved twice
+    assert sched.t == 8.0 and sched.get_last_lr() == [0.01]  # no LR reduction; the clock held at the skips
+    assert sched.state_dict()["guard"]["state"]["skipped"] == 0
+
+
+def test_guard_with_a_grad_scaler_still_catches_an_inf_loss() -> None:
+    with pytest.warns(UserWarning, match="the loss is infinite"):
+        sched, _, decisions = _amp_guard_run(use_scaler=True, inf_at=5)
+    assert decisions == [True] * 5 + [False] + [True] * 4
+    assert [e.kind for e in sched.guard_events] == ["inf"] and sched.get_last_lr() == [0.005]
+    assert sched.t == 7.0  # 2 scaler skips, 1 guard skip
+
+
+def test_guard_without_the_scaler_misreads_scaled_gradients() -> None:
+    """Why scaler= exists: the scaled gradient norm is inf, so the guard vetoes what GradScaler would absorb."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(AssertionError, match="No inf checks were recorded"):
+            _amp_guard_run(use_scaler=False)  # vetoed: scaler.step never ran, so scaler.update() refuses
+
+
+def test_guard_accepts_gradients_the_caller_already_unscaled() -> None:
+    from lrlab.plateau import DivergenceGuard
+
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    sched = LRScheduler(opt, "constant()", guard=DivergenceGuard())
+    scaler = torch.amp.GradScaler("cpu")
+    loss = model(torch.randn(4, 3)).pow(2).mean()
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    assert sched.check(loss, scaler=scaler) and sched.check(loss, grad_norm=norm, scaler=scaler)
+    scaler.step(opt)
+    with pytest.raises(LrlabError, match=r"check\(loss, scaler=\.\.\.\) goes before scaler.step"):
+        sched.check(loss, scaler=scaler)
+    with pytest.raises(LrlabError, match=r"scaler must be a torch\.amp\.GradScaler, got float"):
+        sched.check(loss, scaler=1.0)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------------------ layer-wise decay

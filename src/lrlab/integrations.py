@@ -11,9 +11,12 @@ Each framework is imported only by the function or class that needs it, so impor
   ``configure_optimizers`` (``interval="step"``: the clock counts optimizer updates). Lightning saves and restores
   the scheduler's ``state_dict`` with its checkpoints. `LightningPlateauCallback` feeds a logged metric to the
   plateau controller after each validation.
-- optax: `optax_schedule` returns a jit-traceable function of the step count, usable as ``learning_rate=``.
+- optax: `optax_schedule` (also `lrlab.optax.schedule`) returns a jit-traceable function of the step count, usable
+  as ``learning_rate=``. It computes on the host through ``jax.pure_callback`` (see `OptaxSchedule` for what that
+  costs and rules out).
 - Keras 3: `keras_schedule` returns a ``keras.optimizers.schedules.LearningRateSchedule`` (`KerasSchedule`) that
-  serializes to its spec text.
+  serializes to its spec text; on the torch, jax and numpy backends (not TensorFlow, Keras' default: set
+  ``KERAS_BACKEND``).
 
 The classes that subclass a framework's base class (`KerasSchedule`, `HFPlateauCallback`,
 `LightningPlateauCallback`) are created on first access of the attribute (PEP 562), with this module as their
@@ -154,6 +157,13 @@ class OptaxSchedule:
 
     The value is computed on the host by ``s.values`` (``jax.pure_callback``), so it is lrlab's float64 number,
     rounded to float32 unless ``jax_enable_x64`` is on; it traces under ``jit`` and ``vmap``.
+
+    Caveats of the host callback (lrlab's formulas are NumPy float64 code, not jnp): every call is a round trip
+    from the device to the host and back (microseconds on a CPU; a sync point on a GPU/TPU, once per update,
+    usually small next to the update itself); a jitted function holding it cannot be serialized with
+    ``jax.export`` (AOT) or run where no Python host is attached; it is not differentiable with respect to the
+    count. If one of these matters, precompute ``lrs = jnp.asarray(scale * s.values(np.arange(total)))`` and use
+    ``lambda count: lrs[jnp.minimum(count, total - 1)]``, a pure array lookup.
     """
 
     schedule: Schedule
@@ -199,8 +209,27 @@ def optax_schedule(schedule: str | Schedule, *, scale: float = 1.0, total: float
 # ------------------------------------------------------------------------------------------------ lazy classes
 
 
+#: Keras backends `KerasSchedule` computes on
+KERAS_BACKENDS = ("torch", "jax", "numpy")
+
+
+def _keras_backend_error(backend: str) -> LrlabError:
+    return LrlabError(
+        f"lrlab's KerasSchedule runs on the Keras backends {', '.join(KERAS_BACKENDS)}; this Keras uses {backend}"
+        " (TensorFlow is Keras' default backend, and lrlab does not trace its schedules in TensorFlow graphs). Set"
+        " the environment variable KERAS_BACKEND=jax (or torch) before Keras is first imported, or set \"backend\""
+        " in ~/.keras/keras.json"
+    )
+
+
 def _make_keras_schedule() -> type:
-    import keras
+    try:
+        import keras
+    except ModuleNotFoundError as e:
+        if e.name is None or e.name.split(".")[0] != "tensorflow":
+            raise
+        # no KERAS_BACKEND set: Keras defaults to TensorFlow and fails to import without it
+        raise _keras_backend_error("tensorflow (not installed)") from e
 
     base: Any = keras.optimizers.schedules.LearningRateSchedule
 
@@ -210,7 +239,8 @@ def _make_keras_schedule() -> type:
         Args:
           spec: lrlab spec text (bound: no fractions or open lengths left).
           scale: the peak LR the values multiply.
-        Backends: torch, jax (traced through ``jax.pure_callback``) and numpy; values in Keras' ``floatx``.
+        Backends: torch, jax (traced through ``jax.pure_callback``, see `OptaxSchedule`) and numpy; values in
+        Keras' ``floatx``. The TensorFlow backend (Keras' default) is refused: set ``KERAS_BACKEND``.
         """
 
         def __init__(self, spec: str, scale: float = 1.0) -> None:
@@ -227,7 +257,7 @@ def _make_keras_schedule() -> type:
                 t = float(keras.ops.convert_to_tensor(step))  # a host sync on a GPU, like any .item()
                 value = self.scale * self.schedule(t) if self.scale != 1.0 else self.schedule(t)
             else:
-                raise LrlabError(f"KerasSchedule supports the torch, jax and numpy backends, not {backend!r}")
+                raise _keras_backend_error(backend)
             return keras.ops.cast(value, keras.config.floatx())
 
         def get_config(self) -> dict[str, Any]:
@@ -304,9 +334,9 @@ def __getattr__(name: str) -> Any:
 def keras_schedule(schedule: str | Schedule, *, scale: float = 1.0, total: float | None = None) -> Any:
     """A Keras 3 ``LearningRateSchedule`` (`KerasSchedule`) giving ``scale * s(step)``.
 
-    Set ``KERAS_BACKEND`` (torch, jax or numpy) before Keras is first imported. The schedule serializes as
-    ``{"spec": ..., "scale": ...}`` (``keras.saving.serialize_keras_object``); deserializing needs
-    ``lrlab.integrations.KerasSchedule`` to have been accessed once (which registers it), or
+    Set ``KERAS_BACKEND`` (torch, jax or numpy; not Keras' default, TensorFlow) before Keras is first imported. The
+    schedule serializes as ``{"spec": ..., "scale": ...}`` (``keras.saving.serialize_keras_object``); deserializing
+    needs ``lrlab.integrations.KerasSchedule`` to have been accessed once (which registers it), or
     ``custom_objects={"KerasSchedule": KerasSchedule}``.
     """
     cls = __getattr__("KerasSchedule") if "KerasSchedule" not in globals() else globals()["KerasSchedule"]

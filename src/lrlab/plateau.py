@@ -58,7 +58,9 @@ class PlateauState:
       best: best metric so far (``inf`` in mode min / ``-inf`` in mode max before the first report).
       num_bad: reports since the last improvement (torch's ``num_bad_epochs``).
       cooldown_left: reports left in the cooldown after a reduction (torch's ``cooldown_counter``).
-      reductions: how many times the levels were reduced.
+      reductions: how many reports reduced at least one level. A reduction that ``eps`` blocks for every group
+        (the change would be ``eps`` or less, e.g. at ``min_lr``) is not counted: the LR did not change (torch
+        likewise changes and logs nothing), though the cooldown starts as in torch.
     """
 
     levels: tuple[float, ...]
@@ -95,7 +97,8 @@ class Plateau:
     min, rel: ``metric < best * (1 - threshold)``; abs: ``metric < best - threshold``; mode max mirrored) it
     becomes ``best`` and the bad count resets, otherwise the bad count grows; during a cooldown the bad count is
     held at 0; when it exceeds ``patience`` each level becomes ``max(level * factor, min_lr)`` unless that changes
-    it by no more than ``eps``, and a cooldown of ``cooldown`` reports starts.
+    it by no more than ``eps``, and a cooldown of ``cooldown`` reports starts (also when ``eps`` blocked every
+    level, as in torch; ``reductions`` counts only the reports that changed a level).
 
     Args:
       mode: ``min`` (a loss) or ``max`` (an accuracy).
@@ -209,7 +212,8 @@ class Plateau:
             for old, floor in zip(levels, floors):
                 new = max(old * self.factor, floor)
                 new_levels.append(new if old - new > self.eps else old)
-            levels, reductions = tuple(new_levels), reductions + 1
+            if any(new != old for new, old in zip(new_levels, levels)):  # torch: only a change beyond eps counts
+                levels, reductions = tuple(new_levels), reductions + 1
             cooldown_left, num_bad = self.cooldown, 0
         return PlateauState(levels=levels, best=best, num_bad=num_bad, cooldown_left=cooldown_left,
                             reductions=reductions)
@@ -265,6 +269,12 @@ class GuardEvent:
     loss: float
     reference: float
     scale: float
+
+    def __str__(self) -> str:
+        why = {"nan": "the loss is NaN", "inf": "the loss is infinite", "grad": "the gradient norm is not finite",
+               "spike": f"the loss spiked to {self.loss:g}, over the recent mean {self.reference:g}"}.get(
+                   self.kind, self.kind)
+        return f"skipped the update at t={self.t:g}: {why}; LR multiplier now {self.scale:g}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,15 +12,21 @@ The clock
 
     - ``clock="steps"`` (default): ``t`` = optimizer updates done.
     - ``clock="epochs"`` with ``steps_per_epoch=N``: ``t`` = updates / N, fractional epochs.
-    - ``clock="tokens"`` / ``"samples"``: ``t`` = tokens (samples) that went into the updates so far; pass them
-      with ``scheduler.step(tokens=n)``: ``n`` for the update just made, summed over micro-batches and ranks. A
-      run that changes its batch size or number of processes keeps the same LR per token (Megatron-LM's
-      sample-based schedules work this way).
+    - ``clock="tokens"`` / ``"samples"``: ``t`` = tokens (samples) consumed so far; pass them with
+      ``scheduler.step(tokens=n)``: ``n`` consumed since the last ``step()`` call. Each process may pass its own
+      count with ``step(tokens=n, reduce=True)``, which sums it over the processes (`global_count`). A run that
+      changes its batch size or number of processes keeps the same LR per token (Megatron-LM's sample-based
+      schedules work this way).
 
     Gradient accumulation: the clock moves per optimizer update, not per micro-batch; a ``step()`` called after a
-    micro-batch with no optimizer update does nothing. AMP: when ``GradScaler`` skips an update (inf/NaN
-    gradients) the optimizer makes no update, so the clock and the LR stay where they are and nothing is
-    warned; with a token clock the tokens of the skipped update are not counted (as Megatron-LM). For the same
+    micro-batch with no optimizer update leaves the clock and the LR where they are. With a token/sample clock
+    the tokens passed on such a call are kept pending and taken in at the next optimizer update, so calling
+    ``step(tokens=micro)`` after every micro-batch counts every token. AMP: when ``GradScaler`` skips an update
+    (inf/NaN gradients) the optimizer makes no update, so the clock and the LR stay where they are and nothing is
+    warned; with a token clock the tokens of the skipped update stay pending too and are counted at the next
+    update that is made (the scheduler cannot tell a skipped update from a micro-batch, and this way ``t`` is
+    the data consumed, which is where a resumed data loader continues; Megatron-LM's scheduler drops them
+    instead, a difference of one batch per skip). Pending tokens are part of ``state_dict()``. For the same
     reason the order of ``optimizer.step()`` and ``scheduler.step()`` in a loop does not shift the schedule.
     When ``step()`` is called ``warn_idle_after`` times in a row with no optimizer update, the scheduler warns
     (once per such stretch): the optimizer it watches is not being stepped (a different optimizer object, a
@@ -35,7 +41,14 @@ Tensor LRs
 Feedback
     ``plateau=lrlab.plateau.Plateau(...)`` with ``scheduler.report(metric)``; ``guard=DivergenceGuard(...)``
     with ``if scheduler.check(loss): optimizer.step()`` (see `lrlab.plateau`). The LR is
-    ``level * s(t) * guard_scale``, the plateau level starting at the base LR.
+    ``level * s(t) * guard_scale``, the plateau level starting at the base LR. Under AMP pass the scaler,
+    ``if scheduler.check(loss, scaler=scaler): scaler.step(optimizer)``: the guard then reads unscaled gradients
+    and leaves an fp16 overflow to the GradScaler (see `LRScheduler.check`).
+
+Resuming
+    ``state_dict()`` also holds ``absolute`` and (with ``absolute=False``) the base LRs; `load_state_dict`
+    refuses a state saved with another schedule, clock, ``absolute``, base LRs, ``also``, plateau or guard, since
+    each would change the LR sequence (a base LR 10x off, silently).
 
 This module imports torch; ``import lrlab`` does not import it.
 """
@@ -44,6 +57,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -65,6 +79,8 @@ CLOCKS = ("steps", "epochs", "tokens", "samples")
 AHEAD = 256
 #: ``also=`` keys that name one element of a tuple in the param group
 TUPLE_KEYS: dict[str, tuple[str, int]] = {"beta1": ("betas", 0), "beta2": ("betas", 1)}
+#: divergence-guard events kept in ``LRScheduler.guard_events`` (the most recent; the count is in the guard state)
+GUARD_EVENTS_KEPT = 1000
 
 ScheduleLike = Schedule | str
 
@@ -125,7 +141,7 @@ class LRScheduler(_TorchLRScheduler):
     >>> [round(x, 6) for x in lrs]
     [0.0, 0.05, 0.1, 0.096194]
     >>> sched.state_dict()
-    {'spec': 'warmup(2) >> cosine(8)', 'clock': 'steps', 't': 4.0, 'updates': 4}
+    {'spec': 'warmup(2) >> cosine(8)', 'clock': 'steps', 't': 4.0, 'updates': 4, 'absolute': False, 'base_lrs': [0.1]}
     """
 
     def __init__(
@@ -204,6 +220,7 @@ class LRScheduler(_TorchLRScheduler):
         self._which = [distinct[s] for s in self.schedules]
         self._ahead: dict[float, list[float]] = {}  # clock -> values, for the clocks the next updates will reach
         self._stride = 0.0  # the last update's tokens / samples
+        self._pending = 0.0  # tokens / samples passed to step() since the last update (micro-batches, AMP skips)
 
         self.base_lrs: list[float] = []  # type: ignore[assignment]
         for group in groups:
@@ -219,7 +236,8 @@ class LRScheduler(_TorchLRScheduler):
         if plateau is not None:
             self._plateau_state = plateau.init([1.0] * n if absolute else self.base_lrs)
         self._guard_state: GuardState | None = guard.init() if guard is not None else None
-        self.guard_events: list[GuardEvent] = []
+        #: the most recent skipped updates (`GUARD_EVENTS_KEPT`); each is also warned
+        self.guard_events: deque[GuardEvent] = deque(maxlen=GUARD_EVENTS_KEPT)
 
         # the clock
         self._t = 0.0
@@ -290,16 +308,20 @@ class LRScheduler(_TorchLRScheduler):
 
     # ---------------------------------------------------------------------------------------------- stepping
     def step(self, epoch: int | None = None, *, tokens: float | None = None,
-             samples: float | None = None) -> None:
+             samples: float | None = None, reduce: bool = False) -> None:
         """Move the clock to the optimizer updates made so far and set the LRs for the next update.
 
         Call it after ``optimizer.step()`` / ``scaler.step(optimizer)``. Without a new optimizer update since the
-        last call (GradScaler skipped it, or a micro-batch of gradient accumulation) nothing changes.
+        last call (GradScaler skipped it, or a micro-batch of gradient accumulation) the clock and the LRs stay;
+        tokens / samples given on such a call are kept pending and counted at the next update.
 
         Args:
           epoch: not supported (torch deprecated it); raises.
-          tokens / samples: with ``clock="tokens"`` / ``"samples"``, how many went into the update(s) made since
-            the last call (>= 0, summed over micro-batches and processes).
+          tokens / samples: with ``clock="tokens"`` / ``"samples"``, how many were consumed since the last call
+            (>= 0): one micro-batch's, or one update's, summed over processes unless ``reduce``.
+          reduce: sum ``tokens`` / ``samples`` over the processes of the default ``torch.distributed`` process
+            group first (`global_count`: an all-reduce, so every process must call ``step`` equally often); each
+            process then passes only its own count. Without an initialised process group the count is used as is.
         """
         if epoch is not None:
             raise LrlabError(
@@ -316,14 +338,17 @@ class LRScheduler(_TorchLRScheduler):
                     f"just made; got tokens={tokens!r}, samples={samples!r}"
                 )
             amount = _number(self.clock, given, lo=0)
-        elif tokens is not None or samples is not None:
+            if reduce:
+                amount = global_count(amount)
+        elif tokens is not None or samples is not None or reduce:
             raise LrlabError(
-                f"step(tokens=..)/step(samples=..) need LRScheduler(..., clock='tokens'/'samples'); this scheduler's "
-                f"clock is {self.clock!r}"
+                f"step(tokens=..)/step(samples=..)/step(reduce=True) need LRScheduler(..., clock='tokens'/'samples'); "
+                f"this scheduler's clock is {self.clock!r}"
             )
         self._step_count += 1
         self._veto = False
         if self._seen == self._updates:
+            self._pending += amount  # a micro-batch or a skipped update: its tokens count at the next update
             self._idle += 1
             if self._idle == self.warn_idle_after:
                 warnings.warn(
@@ -344,6 +369,8 @@ class LRScheduler(_TorchLRScheduler):
             t0, u0 = self._anchor
             self._t = t0 + (self._updates - u0) / self.steps_per_epoch  # type: ignore[operator]
         else:
+            amount += self._pending
+            self._pending = 0.0
             self._t += amount
             self._stride = amount
         self.last_epoch = self._updates
@@ -458,41 +485,79 @@ class LRScheduler(_TorchLRScheduler):
         self._apply()
         return True
 
-    def check(self, loss: float | torch.Tensor, *, grad_norm: float | torch.Tensor | None = None) -> bool:
+    def check(self, loss: float | torch.Tensor, *, grad_norm: float | torch.Tensor | None = None,
+              scaler: torch.amp.GradScaler | None = None) -> bool:
         """Ask the divergence guard whether the coming update may be applied; call after ``backward()``.
 
         Returns True to go ahead. False (NaN/inf loss, non-finite gradient norm, or a spike): skip
-        ``optimizer.step()``; the LR multiplier has been reduced and the event appended to ``guard_events``. If
-        ``optimizer.step()`` runs anyway (a framework that always steps), the scheduler clears the gradients
-        first, so the optimizer changes nothing, and the clock does not move.
+        ``optimizer.step()``; the LR multiplier has been reduced, the event appended to ``guard_events`` (the
+        last `GUARD_EVENTS_KEPT`) and warned (``UserWarning``). If ``optimizer.step()`` runs anyway (a framework
+        that always steps), the scheduler clears the gradients first, so the optimizer changes nothing, and the
+        clock does not move.
+
+        AMP: pass the ``GradScaler`` (``if sched.check(loss, scaler=scaler): scaler.step(opt)``, then
+        ``scaler.update()`` in either case). The scheduler calls ``scaler.unscale_(optimizer)`` (unless you
+        already did, e.g. to clip), so the gradient norm is the true one, not one ``scale`` (2**16 at first) times
+        too large; and a non-finite gradient norm is then not a divergence: it is an fp16 overflow, which the
+        scaler handles by skipping the update and lowering its scale (the clock holds, see the module notes).
+        The loss checks (NaN/inf, spike) still apply; pass the unscaled loss. Without ``scaler=`` under AMP the
+        gradients read are the scaled ones and every overflow the scaler would absorb counts as a divergence.
 
         Args:
           loss: this update's loss (a tensor is read with ``float()``, a device sync).
-          grad_norm: the total gradient norm if you have it (``clip_grad_norm_``'s result); otherwise, with
-            ``check_grads``, the scheduler computes it.
+          grad_norm: the total gradient norm if you have it (``clip_grad_norm_``'s result, after
+            ``scaler.unscale_`` under AMP); otherwise, with ``check_grads``, the scheduler computes it.
+          scaler: the ``torch.amp.GradScaler`` stepping this optimizer, if any.
         """
         if self.guard is None or self._guard_state is None:
             raise LrlabError(
                 "check() needs a divergence guard: LRScheduler(..., guard=lrlab.plateau.DivergenceGuard())")
+        if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
+            raise LrlabError(f"scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}")
+        scaling = scaler is not None and scaler.is_enabled()
         norm: float | None = None
         if grad_norm is not None:
             norm = float(grad_norm)
         elif self.guard.check_grads:
+            if scaling:
+                self._unscale(cast(torch.amp.GradScaler, scaler))
             grads = [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
             norm = float(torch.nn.utils.get_total_norm(grads)) if grads else None
+        if scaling and norm is not None and not math.isfinite(norm):
+            norm = None  # an fp16 overflow: the scaler skips this update itself and lowers its scale
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         self._guard_state, event = self.guard.update(self._guard_state, value, self._t, norm)
         self._veto = event is not None
         if event is None:
             return True
         self.guard_events.append(event)
+        # the count makes each message distinct, so Python's default filter shows every skip
+        warnings.warn(f"lrlab divergence guard: {event} ({self._guard_state.skipped} skipped so far)", UserWarning,
+                      stacklevel=2)
         self._apply()
         return False
+
+    def _unscale(self, scaler: torch.amp.GradScaler) -> None:
+        try:
+            scaler.unscale_(self.optimizer)
+        except RuntimeError as e:
+            if "already been called" in str(e):  # the caller unscaled (to clip): the gradients are true already
+                return
+            if "after step" in str(e):
+                raise LrlabError(
+                    "check(loss, scaler=...) goes before scaler.step(optimizer): the guard decides whether to step"
+                ) from None
+            raise
 
     # ---------------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         """The schedule spec and the clock (plus plateau / guard state when used); plain types only."""
-        d: dict[str, Any] = {"spec": self._spec, "clock": self.clock, "t": self._t, "updates": self._updates}
+        d: dict[str, Any] = {"spec": self._spec, "clock": self.clock, "t": self._t, "updates": self._updates,
+                             "absolute": self.absolute}
+        if not self.absolute:
+            d["base_lrs"] = list(self.base_lrs)
+        if self.clock in ("tokens", "samples"):
+            d["pending"] = self._pending
         if self.clock == "epochs":
             d["steps_per_epoch"] = self.steps_per_epoch
             d["epoch_anchor"] = [self._anchor[0], self._anchor[1]]
@@ -507,9 +572,11 @@ class LRScheduler(_TorchLRScheduler):
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Continue from a `state_dict`: the clock moves there and the LRs are written at once.
 
-        Refused (`LrlabError`, showing both) when the state was saved from a different schedule, clock, ``also``,
+        Refused (`LrlabError`, showing both) when the state was saved from a different schedule, clock,
+        ``absolute``, base LRs (with ``absolute=False``: the groups' LRs when the scheduler was built), ``also``,
         plateau or guard configuration. ``steps_per_epoch`` may differ: the epoch clock then continues from the
-        saved epoch at the new rate.
+        saved epoch at the new rate. (A state from before ``absolute`` and the base LRs were saved is not checked
+        for them.)
         """
         if not isinstance(state_dict, Mapping) or not {"spec", "clock", "t", "updates"} <= set(state_dict):
             keys = sorted(state_dict) if isinstance(state_dict, Mapping) else type(state_dict).__name__
@@ -519,6 +586,11 @@ class LRScheduler(_TorchLRScheduler):
             )
         self._same("schedule", state_dict["spec"], self._spec)
         self._same("clock", state_dict["clock"], self.clock)
+        if "absolute" in state_dict:
+            self._same("absolute", state_dict["absolute"], self.absolute)
+        if not self.absolute and "base_lrs" in state_dict:
+            self._same("base LRs (each param group's LR when the scheduler was built)",
+                       list(state_dict["base_lrs"]), list(self.base_lrs))
         self._same("also", state_dict.get("also", {}), {k: str(s) for k, s in self.also.items()})
         for name, cfg in (("plateau", self.plateau), ("guard", self.guard)):
             saved = state_dict.get(name)
@@ -543,7 +615,8 @@ class LRScheduler(_TorchLRScheduler):
             self._refresh_scales()
         if self.guard is not None:
             self._guard_state = GuardState.from_dict(state_dict["guard"]["state"])
-        self._t, self._updates, self._seen = t, updates, updates
+        pending = _number("state_dict['pending']", state_dict.get("pending", 0.0), lo=0)
+        self._t, self._updates, self._seen, self._pending = t, updates, updates, pending
         self._idle, self._veto = 0, False
         self.last_epoch = updates
         self._apply()
@@ -561,6 +634,33 @@ class LRScheduler(_TorchLRScheduler):
         for h in self._hooks:
             h.remove()
         self._hooks = []
+
+
+# -------------------------------------------------------------------------------------------- distributed
+
+
+def global_count(n: float, *, group: Any = None) -> float:
+    """``n`` summed over the processes of a ``torch.distributed`` process group (default: the default group).
+
+    For a token / sample clock where each process knows only what it consumed (uneven batches, padding removed):
+    ``sched.step(tokens=global_count(local))``, or ``sched.step(tokens=local, reduce=True)``. It is a collective
+    (one ``all_reduce`` of a float64, on the GPU with NCCL), so every process of the group must call it the same
+    number of times. Without an initialised process group it returns ``n``. Counts are exact up to 2**53.
+
+    >>> global_count(4096)  # no process group: n itself
+    4096.0
+    """
+    import torch.distributed as dist
+
+    value = _number("n", n, lo=0)
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    device = torch.device("cpu")
+    if dist.get_backend(group) == "nccl":
+        device = torch.device("cuda", torch.cuda.current_device())
+    buf = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(buf, op=dist.ReduceOp.SUM, group=group)
+    return float(buf.item())
 
 
 # -------------------------------------------------------------------------------------------- layer-wise groups
