@@ -5,7 +5,10 @@ clipping and constant LR for the same number of updates, and both validate on th
 and at the end; each is timed end to end (model and optimizer construction included), by the wall clock and by the
 process's CPU time (``time.process_time``: steadier on a shared machine, where other jobs steal wall time). The two
 alternate, and the best of ``--repeats`` runs of each is kept. Overhead = 1 - harness rate / plain rate; the target
-is at most 2 %. Also prints ms per update, which sizes the default ``lrlab compare``.
+is at most 2 %, and the script prints PASS or FAIL against it. The harness is timed twice: bare (no checkpoints) and
+as a real ``lrlab compare`` runs it, with ``out_dir`` set and the default ``checkpoint_every``
+(`lrlab.bench.compare.CompareConfig`), so the atomic checkpoint writes count. Also prints ms per update, which sizes
+the default ``lrlab compare``.
 
     .venv/bin/python benchmarks/harness_overhead.py --preset tiny --threads 1
 """
@@ -13,12 +16,15 @@ is at most 2 %. Also prints ms per update, which sizes the default ``lrlab compa
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from lrlab.bench.compare import CompareConfig
 from lrlab.bench.model import param_groups
 from lrlab.bench.tasks import get_task
 from lrlab.bench.train import TrainConfig, build_optimizer, train
@@ -57,32 +63,47 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--checkpoint-every", type=int, default=CompareConfig().checkpoint_every,
+                        help="checkpoint period of the checkpointing harness run (default: lrlab compare's)")
     args = parser.parse_args()
+    target = 2.0  # per cent
     torch.set_num_threads(args.threads)
     config = TrainConfig(task=args.task, preset=args.preset, steps=args.steps, eval_every=args.steps, eval_batches=1,
                          schedule="constant()", optimizer="adamw", lr=1e-2)
     task = get_task(args.task, args.preset)
     items = args.steps * task.items_per_batch
     train(TrainConfig(**{**config.to_dict(), "steps": 2}))  # warm-up: first-call imports and allocations
+    saving = TrainConfig(**{**config.to_dict(), "checkpoint_every": args.checkpoint_every})
     plain: list[tuple[float, float]] = []
     harness: list[tuple[float, float]] = []
-    for _ in range(args.repeats):
-        wall, cpu, plain_final = timed(lambda: plain_loop(config))
-        plain.append((wall, cpu))
-        wall, cpu, harness_final = timed(lambda: train(config).final_val_loss)
-        harness.append((wall, cpu))
-        if harness_final != plain_final:
-            raise SystemExit(f"the two loops disagree: final validation loss {harness_final} vs {plain_final}")
+    harness_ckpt: list[tuple[float, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            wall, cpu, plain_final = timed(lambda: plain_loop(config))
+            plain.append((wall, cpu))
+            wall, cpu, harness_final = timed(lambda: train(config).final_val_loss)
+            harness.append((wall, cpu))
+            folder = Path(tmp) / f"run{i}"  # a fresh folder: train() refuses to overwrite a checkpoint
+            wall, cpu, ckpt_final = timed(lambda f=folder: train(saving, out_dir=f).final_val_loss)
+            harness_ckpt.append((wall, cpu))
+            if not harness_final == ckpt_final == plain_final:
+                raise SystemExit(f"the loops disagree: final validation loss {harness_final} (harness), {ckpt_final} "
+                                 f"(harness with checkpoints), {plain_final} (plain)")
     unit = "tokens" if task.kind == "lm" else "images"
     n_params = sum(p.numel() for p in task.build_model().parameters())
     print(f"{args.task}/{args.preset}: {n_params:,} parameters, {task.items_per_batch} {unit}/update, "
           f"{args.steps} updates, {args.threads} thread(s), best of {args.repeats}")
-    for clock, i in (("wall", 0), ("cpu", 1)):
-        p, h = min(t[i] for t in plain), min(t[i] for t in harness)
-        print(f"  {clock:4s} plain {items / p:9,.0f} {unit}/s {1e3 * p / args.steps:6.2f} ms/update | "
-              f"lrlab train {items / h:9,.0f} {unit}/s {1e3 * h / args.steps:6.2f} ms/update | "
-              f"ratio {p / h:.4f} (overhead {100 * (1 - p / h):+.2f} %)")
-    print(f"  same final validation loss in both loops: {plain_final:.6f}")
+    for label, runs in (("lrlab train", harness), (f"lrlab train, checkpoint every {args.checkpoint_every}",
+                                                      harness_ckpt)):
+        print(f" {label}:")
+        for clock, i in (("wall", 0), ("cpu", 1)):
+            p, h = min(t[i] for t in plain), min(t[i] for t in runs)
+            overhead = 100 * (1 - p / h)
+            print(f"  {clock:4s} plain {items / p:9,.0f} {unit}/s {1e3 * p / args.steps:6.2f} ms/update | "
+                  f"harness {items / h:9,.0f} {unit}/s {1e3 * h / args.steps:6.2f} ms/update | "
+                  f"ratio {p / h:.4f} (overhead {overhead:+.2f} %: {'PASS' if overhead <= target else 'FAIL'} "
+                  f"against <= {target:g} %)")
+    print(f"  same final validation loss in all loops: {plain_final:.6f}")
 
 
 if __name__ == "__main__":

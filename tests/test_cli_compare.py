@@ -136,3 +136,77 @@ def test_ctrl_c_keeps_finished_runs_reports_them_and_exits_130(tmp_path: Path) -
     doc = json.loads((out / "results.json").read_text())
     assert doc["status"] == "complete" and all(t["result"] is not None for t in doc["trials"])
     assert [t["id"] for t in finished] == [t["id"] for t in doc["trials"] if t["id"] in {f["id"] for f in finished}]
+
+
+def test_help_shows_the_compare_config_defaults() -> None:
+    import re
+    import typing
+
+    from lrlab.bench import cli_compare
+    from lrlab.bench.compare import CompareConfig
+
+    defaults = CompareConfig()
+    checked = set()
+    for name, hint in typing.get_type_hints(cli_compare.compare, include_extras=True).items():
+        field = cli_compare._FIELD_OF.get(name, name)
+        if not hasattr(defaults, field) or not hasattr(hint, "__metadata__"):
+            continue
+        # help text is rich markup: the bracket is escaped so that rich shows it
+        shown = re.search(r"\\\[default: ([^\]]*)\]$", hint.__metadata__[0].help or "")
+        value = getattr(defaults, field)
+        if shown is None or value is None or name in ("schedules", "lr"):
+            continue
+        expected = ("branch" if value else "no-branch") if isinstance(value, bool) else (
+            ",".join(value) if isinstance(value, tuple) else str(value))
+        assert shown.group(1) == expected, name
+        checked.add(name)
+    assert {"steps", "lr_grid_factor", "lr_grid", "seeds", "confirm", "checkpoint_every", "eval_every",
+            "branch", "task", "preset", "optimizers"} <= checked
+
+
+def test_help_text_renders_the_defaults(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = run(["compare", "--help"], capsys)
+    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("│ --")}
+    assert code == 0 and "[default: 600]" in lines["--steps"] and "[default: 2.0]" in lines["--lr-grid-factor"]
+    assert "schedulefree gets 2x it" in lines["--lr"]
+
+
+@pytest.mark.slow
+def test_train_under_torchrun_uses_ddp_and_matches_one_process(tmp_path: Path) -> None:
+    import socket
+
+    import numpy as np
+
+    from lrlab.bench.train import TrainConfig, train
+
+    out = tmp_path / "ddp"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
+           "--master_addr=127.0.0.1", f"--master_port={port}", "-m", "lrlab.cli", "train", "--task", "lm",
+           "--steps", "20", "--eval-every", "10", "--checkpoint-every", "5", "--no-plots", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.stdout.count("lrlab train →") == 1  # rank 0 alone reports and writes
+    doc = json.loads((out / "results.json").read_text())
+    (t,) = doc["trials"]
+    r = t["result"]
+    assert doc["execution"]["processes"] == 2 and r["env"]["processes"] == 2
+    records = [json.loads(line) for line in (out / "monitor" / "monitor.jsonl").read_text().splitlines()]
+    assert len([x for x in records if x.get("type") == "step"]) == 20  # one Monitor, not one per rank
+    assert sorted(p.name for p in out.iterdir()) == ["monitor", "report.html", "report.md", "results.json"]
+    # the same run in one process: same LRs, the same losses up to the order of the gradient reductions
+    import torch
+
+    torch.set_num_threads(1)
+    one = train(TrainConfig(task="lm", steps=20, eval_every=10, lr=1e-2))
+    assert r["lr"] == one.lr and r["eval_steps"] == one.eval_steps == [0, 10, 20]
+    assert r["train_loss"][0] == pytest.approx(one.train_loss[0], rel=1e-6)  # same weights, same batch
+    np.testing.assert_allclose(r["train_loss"], one.train_loss, rtol=1e-3)
+    np.testing.assert_allclose(r["val_loss"], one.val_loss, rtol=1e-3)
+    # but not bit for bit: each rank took half of every batch (had each used the whole batch, DDP's average of two
+    # equal gradients would reproduce the one-process run exactly)
+    assert r["train_loss"] != one.train_loss

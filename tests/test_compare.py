@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 import lrlab
 from lrlab.bench.compare import (
+    CONFIG_FILE,
     DEFAULT_LR,
     CompareConfig,
     Event,
@@ -27,6 +29,7 @@ from lrlab.bench.compare import (
     lr_grid,
     open_run,
     parse_lr_option,
+    pending_jobs,
     plan_jobs,
     run_compare,
 )
@@ -70,12 +73,37 @@ def test_config_round_trips_through_dict() -> None:
         CompareConfig.from_dict({"stepz": 3})
 
 
+def _structure(s: Any) -> Any:
+    """A parsed schedule as (family, {field: value}); a Join as the list of its pieces' structures."""
+    from lrlab.compose import Join
+
+    if isinstance(s, Join):
+        return [_structure(p) for p in s.pieces]
+    return (type(s).__name__, dict(vars(s)))
+
+
+WARMUP_5 = ("Warmup", {"total": 0.05, "start": 0.0, "end": None, "shape": "linear", "beta2": None})
+
+
 def test_default_schedules_are_the_nine_families_and_scale_with_steps() -> None:
     specs = default_schedules(1000)
-    assert len(specs) == 9 and specs[0] == "constant()"
-    names = [str(lrlab.parse(s)).split("(")[0] for s in specs]
-    assert names == ["constant", "step", "exponential", "cosine", "cosine_restarts", "warmup", "warmup", "warmup",
-                     "warmup"]
+    assert specs[0] == "constant()"  # the baseline
+    assert [_structure(lrlab.parse(s)) for s in specs] == [
+        ("Constant", {"value": 1.0, "total": None}),
+        ("Step", {"every": 0.34, "factor": 0.1, "peak": 1.0, "total": None}),  # x0.1 at 1/3 and 2/3
+        ("Exponential", {"gamma": pytest.approx(0.01 ** (1 / 1000), rel=1e-8), "rate": None, "every": 1.0,
+                         "staircase": False, "peak": 1.0, "total": None}),
+        ("Cosine", {"peak": 1.0, "floor": 0.0, "total": None, "cycles": 0.5, "exponent": 1.0, "periodic": False}),
+        ("CosineRestarts", {"period": 0.143, "mult": 2, "decay": 1.0, "limit": 0, "peak": 1.0, "floor": 0.0,
+                            "k": 1.0, "total": None}),
+        [WARMUP_5, ("Linear", {"start": 1.0, "end": 0.0, "total": None})],  # BERT
+        [WARMUP_5, ("Cosine", {"peak": 1.0, "floor": 0.0, "total": None, "cycles": 0.5, "exponent": 1.0,
+                               "periodic": False})],
+        [WARMUP_5, ("Constant", {"value": 1.0, "total": None}),  # WSD: warm-up, stable, 1-sqrt cool-down (20 %)
+         ("Cooldown", {"total": 0.2, "shape": "sqrt", "start": 1.0, "end": 0.0, "cycles": 0.5, "power": 0.5,
+                       "ratio": 0.1})],
+        [WARMUP_5, ("InverseSqrt", {"timescale": 50, "peak": 1.0, "power": 0.5, "total": None})],  # timescale = warm-up
+    ]
     for steps in (200, 1000, 5000):
         for spec in default_schedules(steps):
             s = lrlab.parse(spec, total=steps)
@@ -100,9 +128,12 @@ def test_lr_grid_is_log_spaced_around_the_centre() -> None:
     [
         ("find", (), True),
         ("adamw=1e-2, sgd=0.3", (("adamw", 1e-2), ("sgd", 0.3)), False),
-        ("3e-3", tuple((o, 3e-3) for o in ("sgd", "adagrad", "rmsprop", "adam", "adamw", "schedulefree")), False),
+        # one number: schedule-free gets 2x (its good LRs are 1-10x AdamW's) unless named
+        ("3e-3", (("sgd", 3e-3), ("adagrad", 3e-3), ("rmsprop", 3e-3), ("adam", 3e-3), ("adamw", 3e-3),
+                  ("schedulefree", 6e-3)), False),
+        ("schedulefree=3e-3", (("schedulefree", 3e-3),), False),
     ],
-    ids=["find", "pairs", "all"],
+    ids=["find", "pairs", "all", "schedulefree-named"],
 )
 def test_parse_lr_option(text: str, pairs: tuple[tuple[str, float], ...], find: bool) -> None:
     assert parse_lr_option(text) == (pairs, find)
@@ -171,6 +202,54 @@ def test_short_shared_prefixes_are_not_branched() -> None:
         (0, 11), (11, 200), (11, 200)]
 
 
+#: three schedules that agree bit for bit until update 30 of 60 (step drops there), one peak LR
+SHARED = {"steps": 60, "schedules": ("constant()", "step(0.5, factor=0.1)", "step(0.5, factor=0.5)"), "lr_grid": 1,
+          "eval_every": 20, "eval_batches": 2, "checkpoint_every": 10, "confirm_seeds": 0}
+
+
+def test_a_resumed_plan_keeps_its_prefix_ids_and_continues_a_half_trained_prefix() -> None:
+    c = CompareConfig(**SHARED).resolved()
+    trials = expand_trials(c, lr_centers(c))
+    plan = plan_jobs(trials, c)
+    (prefix,) = [j for j in plan if j.trial is None]
+    assert (prefix.start, prefix.stop) == (0, 30)
+    const, step1, step5 = (t.id for t in trials)
+    # the crash came after constant() finished, with the prefix checkpoint complete: the two others still branch
+    # from it (planning only the unfinished trials would give a new prefix id and train it again from update 0)
+    left = pending_jobs(plan, {const}, started=lambda i: False, prefix_done=lambda i: i == prefix.id)
+    assert [(j.id, j.start, j.parent) for j in left] == [(step1, 30, prefix.id), (step5, 30, prefix.id)]
+    assert next(j for j in plan_jobs([t for t in trials if t.id != const], c) if j.trial is None).id != prefix.id
+    # the crash came mid-prefix: the same prefix job runs on (from its own checkpoint), then all three branch
+    left = pending_jobs(plan, set(), started=lambda i: i == prefix.id, prefix_done=lambda i: False)
+    assert [j.id for j in left] == [prefix.id, const, step1, step5]
+    # a trial already past the branch point (its own checkpoint) does not need the prefix; one that is not does
+    left = pending_jobs(plan, {const}, started=lambda i: i == step1, prefix_done=lambda i: False)
+    assert [j.id for j in left] == [prefix.id, step1, step5]
+    left = pending_jobs(plan, {const}, started=lambda i: i in (step1, step5), prefix_done=lambda i: False)
+    assert [j.id for j in left] == [step1, step5]
+    assert pending_jobs(plan, {const, step1, step5}, started=lambda i: False, prefix_done=lambda i: False) == []
+
+
+def test_resume_refuses_another_python_or_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lrlab.bench.tasks import get_task
+    from lrlab.cli import main
+
+    out = tmp_path / "cmp"
+    open_run(out, CompareConfig(steps=20, schedules=("constant()",)), resume=False, workers=1)
+    meta = json.loads((out / CONFIG_FILE).read_text())
+    assert meta["python"] == platform.python_version()
+    assert meta["corpus_sha256"] == get_task("lm").info["corpus_sha256"]
+    for key, value in (("python", "3.10.0"), ("corpus_sha256", "0" * 64)):
+        (out / CONFIG_FILE).write_text(json.dumps({**meta, key: value}))
+        with pytest.raises(LrlabError, match=f"other data or another Python \\({key} {value} then, "):
+            open_run(out, None, resume=True)
+        assert main(["compare", "--resume", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --resume") and f"{key} {value} then" in err and "Traceback" not in err
+    (out / CONFIG_FILE).write_text(json.dumps(meta))
+    assert open_run(out, None, resume=True).meta["python"] == platform.python_version()
+
+
 def test_open_run_refuses_to_overwrite_and_resume_needs_a_comparison(tmp_path: Path) -> None:
     open_run(tmp_path / "a", CompareConfig(steps=20, schedules=("constant()",)), resume=False, workers=1)
     with pytest.raises(LrlabError, match="already holds a comparison; use --resume"):
@@ -234,6 +313,9 @@ def test_branching_from_a_shared_prefix_gives_identical_results(reference: dict[
     assert all(t["result"]["resumed_from"] == 30 for t in branched)
     assert numbers(doc) == numbers(reference)  # bit for bit
     assert not (tmp_path / "ckpt").exists()  # checkpoints are removed once the comparison is complete
+    # what the numbers were measured on, at the top level
+    assert doc["python"] == platform.python_version() and len(doc["corpus_sha256"]) == 64
+    assert doc["corpus_sha256"] == doc["trials"][0]["result"]["env"]["data"]["corpus_sha256"]
 
 
 @pytest.mark.slow
@@ -267,18 +349,73 @@ def test_kill_9_then_resume_gives_identical_results(reference: dict[str, Any], t
 
 
 @pytest.mark.slow
-def test_ray_backend_gives_the_local_results(reference: dict[str, Any], tmp_path: Path) -> None:
+def test_kill_9_while_branching_then_resume_gives_identical_results(tmp_path: Path) -> None:
+    # one worker: the prefix [0, 30), then constant(), step(0.5, 0.1), step(0.5, 0.5) from its checkpoint, in turn
+    reference = run_compare(CompareConfig(**SHARED), tmp_path / "ref", workers=1)
+    ids = [t["id"] for t in reference["trials"]]
+    prefix = {t["branched_from"]["trial"] for t in reference["trials"]}
+    assert len(prefix) == 1 and all(t["branched_from"]["step"] == 30 for t in reference["trials"])
+    out = tmp_path / "cmp"
+    args = [sys.executable, "-m", "lrlab.cli", "compare", "--steps", "60", "--schedules",
+            "; ".join(SHARED["schedules"]), "--lr-grid", "1", "--eval-every", "20", "--eval-batches", "2",
+            "--checkpoint-every", "10", "--confirm", "0", "--workers", "1", "--no-plots", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:  # constant() finished, step(0.5, 0.1) branched and training
+            done = {p.stem for p in (out / "runs").glob("*.json")}
+            if done == {ids[0]} and (out / "ckpt" / ids[1] / "checkpoint.pt").is_file():
+                break
+            assert proc.poll() is None and len(done) < 2, "compare got past the kill point"
+            time.sleep(0.01)
+        else:
+            pytest.fail("the kill point was not reached within 120 s")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert (out / "ckpt" / next(iter(prefix)) / "DONE.json").is_file()  # the prefix checkpoint is complete
+    events: list[Event] = []
+    resumed = run_compare(None, out, resume=True, on_event=events.append)
+    assert resumed["status"] == "complete"
+    assert numbers(resumed) == numbers(reference)  # bit for bit
+    assert [t["branched_from"] for t in resumed["trials"]] == [t["branched_from"] for t in reference["trials"]]
+    # nothing was retrained: the prefix was not run again, the others continued from update 30 or later
+    starts = [e for e in events if e.kind == "start"]
+    assert {e.job for e in starts} == set(ids[1:]) and all(e.start == 30 for e in starts)
+    assert [e.total for e in events if e.kind == "phase"] == [60]  # 2 x 30 updates left
+
+
+@pytest.mark.slow
+def test_ray_backend_via_the_cli_gives_the_local_results_with_progress(
+        reference: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import ray  # a dev dependency (lrlab[ray]): the test fails, not skips, without it
+
+    from lrlab.bench import cli_compare
+    from lrlab.cli import main
+
+    events: list[Event] = []
+    show = cli_compare.ProgressView.__call__
+
+    def record(view: cli_compare.ProgressView, event: Event) -> None:
+        events.append(event)
+        show(view, event)
+
+    monkeypatch.setattr(cli_compare.ProgressView, "__call__", record)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        events: list[Event] = []
-        doc = run_compare(CompareConfig(**TINY, branch=False), tmp_path, workers=2, backend="ray",
-                          on_event=events.append)
+        code = main(["compare", "--steps", "60", "--schedules", "; ".join(TINY["schedules"]), "--lr-grid", "2",
+                     "--eval-every", "20", "--eval-batches", "2", "--checkpoint-every", "10", "--confirm", "0",
+                     "--no-branch", "--workers", "2", "--backend", "ray", "--no-plots", "--out", str(tmp_path)])
     finally:
         ray.shutdown()
+    assert code == 0
+    doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["status"] == "complete" and doc["execution"]["backend"] == "ray"
     assert numbers(doc) == numbers(reference)
-    assert sorted(e.job for e in events if e.kind == "finish") == sorted(t["id"] for t in doc["trials"])
+    ids = sorted(t["id"] for t in doc["trials"])
+    assert sorted(e.job for e in events if e.kind == "finish") == ids
+    # every Ray task reported its progress (through the queue actor) up to its last update
+    assert sorted({e.job for e in events if e.kind == "step" and e.step == 60}) == ids
 
 
 @pytest.mark.slow

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from lrlab.bench.report import (
+    LEGEND,
     analyze,
+    html_report,
     load_results,
     markdown,
     paired_noise,
@@ -184,20 +186,90 @@ def test_several_optimizers_are_labelled_and_partial_runs_noted() -> None:
 
 
 def test_branched_runs_are_marked_and_listed() -> None:
+    # a results file written before chains were recorded: only the immediate parent and its end
     trials = [trial("constant()", 1e-2, 0, 2.0, branched=True), trial("step(0.34)", 1e-2, 0, 1.9)]
     trials[0]["id"] = "00-constant"
     a = analyze(document(trials, ["constant()", "step(0.34)"]))
-    assert a.branches == ("runs of constant() share their first 34 updates (identical LRs): 1 shared prefixes were "
-                          "trained once each and 1 runs branched from their checkpoints instead of retraining them "
-                          "(bit-for-bit the same results).",)
+    assert a.branches == (
+        "1 of 2 runs did not train from scratch: they branched from the checkpoint of an LR prefix they share bit "
+        "for bit with other schedules (1 shared prefixes, each trained once), which gives the same numbers as "
+        "retraining it.",
+        "constant(): 1 run branched at update 34 from the prefix of its first 34 updates.")
     assert any("†" in r[1] for r in table_rows(a)[1])
-    assert any(line.startswith("† runs of constant() share") for line in summary_lines(a))
+    assert any(line.startswith("† constant(): 1 run branched at update 34") for line in summary_lines(a))
+
+
+def chained(schedule: str, lr: float, idx: int, final: float, chain: list[tuple[str, int, int]]) -> dict[str, Any]:
+    t = trial(schedule, lr, 0, final, idx=idx)
+    t["branched_from"] = {"trial": chain[-1][0], "step": chain[-1][2],
+                          "chain": [{"prefix": p, "start": a, "stop": b} for p, a, b in chain]}
+    return t
+
+
+def test_nested_branches_name_every_prefix_of_the_chain() -> None:
+    # `plan_jobs` for constant, wsd(decay=0.2), wsd(decay=0.1), step(0.34) over 1000 updates, at two peak LRs:
+    # all four share [0, 340); constant and both WSDs go on to 801; constant and wsd(0.1) to 901
+    trials = []
+    for idx, lr in enumerate((1e-2, 2e-2)):
+        p1, p2, p3 = f"p1-{idx}", f"p2-{idx}", f"p3-{idx}"
+        trials += [chained("constant()", lr, idx, 2.0, [(p1, 0, 340), (p2, 340, 801), (p3, 801, 901)]),
+                   chained("wsd(decay=0.2)", lr, idx, 1.9, [(p1, 0, 340), (p2, 340, 801)]),
+                   chained("wsd(decay=0.1)", lr, idx, 1.95, [(p1, 0, 340), (p2, 340, 801), (p3, 801, 901)]),
+                   chained("step(0.34)", lr, idx, 2.1, [(p1, 0, 340)]),
+                   trial("cosine()", lr, 0, 1.97, idx=idx)]
+    a = analyze(document(trials, ["constant()", "wsd(decay=0.2)", "wsd(decay=0.1)", "step(0.34)", "cosine()"]))
+    head, *lines = a.branches
+    assert head.startswith("8 of 10 runs did not train from scratch") and "(6 shared prefixes, each" in head
+    assert lines == [
+        "constant(): 2 runs branched at update 901 from nested prefixes: updates [0, 340) shared with step(0.34), "
+        "wsd(decay=0.1) and wsd(decay=0.2); then updates [340, 801) shared with wsd(decay=0.1) and wsd(decay=0.2); "
+        "then updates [801, 901) shared with wsd(decay=0.1) (each continues the one before).",
+        "wsd(decay=0.2): 2 runs branched at update 801 from nested prefixes: updates [0, 340) shared with "
+        "constant(), step(0.34) and wsd(decay=0.1); then updates [340, 801) shared with constant() and "
+        "wsd(decay=0.1) (each continues the one before).",
+        "wsd(decay=0.1): 2 runs branched at update 901 from nested prefixes: updates [0, 340) shared with "
+        "constant(), step(0.34) and wsd(decay=0.2); then updates [340, 801) shared with constant() and "
+        "wsd(decay=0.2); then updates [801, 901) shared with constant() (each continues the one before).",
+        "step(0.34): 2 runs branched at update 340 from the prefix of updates [0, 340) shared with constant(), "
+        "wsd(decay=0.1) and wsd(decay=0.2).",
+    ]
+    md = markdown(a)
+    assert all(f"- † {line}" in md for line in a.branches)
+    assert [c.branched for c in a.contenders if c.schedule == "cosine()"] == [False]
+
+
+def test_best_loss_shows_its_seed_spread_and_the_grid_edge_is_marked() -> None:
+    a = analyze(three_seed_doc(0.02))
+    w = a.contenders[0]
+    # best_val_loss of linspace(3.0, final, 10) is the final value: 1.50, 1.52, 1.54
+    assert w.best_mean == pytest.approx(1.52) and w.best_std == pytest.approx(0.02)
+    assert table_rows(a)[1][0][4] == "1.520 ± 0.020"
+    one = analyze(one_seed_doc())
+    row = table_rows(one)[1][0]
+    assert row[2] == "0.03 (best at grid edge: widen --lr-grid)" and table_rows(one)[1][1][2] == "0.01"
+    assert "(best at grid edge: widen --lr-grid)" in LEGEND
+
+
+def test_the_report_names_the_python_and_the_corpus() -> None:
+    doc = one_seed_doc()
+    doc.update(python="3.11.7", corpus_sha256="ab12cd34ef56" + "0" * 52)
+    a = analyze(doc)
+    line = "Task lm · Python 3.11.7 · corpus sha256 ab12cd34ef56"
+    assert any(x.startswith(line + "; 100 updates per run") for x in summary_lines(a))
+    assert line in markdown(a) and line in html_report(a, {})
+    # older results: taken from the runs' environment
+    doc = one_seed_doc()
+    for t in doc["trials"]:
+        t["result"]["env"] = {"python": "3.12.1", "data": {"corpus_sha256": "ff" * 32}}
+    lines = summary_lines(analyze(doc))
+    assert any(x.startswith("Task lm · Python 3.12.1 · corpus sha256 ffffffffffff") for x in lines)
 
 
 def test_markdown_has_the_table_and_the_sensitivity_grid() -> None:
     a = analyze(one_seed_doc())
     md = markdown(a, plots=["lr_curves.png"])
-    assert "| 1 | warmup(0.05) >> cosine() | 0.03* | 1.890 | 1.890 | 100 | 2 s | winner |" in md
+    assert ("| 1 | warmup(0.05) >> cosine() | 0.03 (best at grid edge: widen --lr-grid) | 1.890 | 1.890 | 100 | 2 s "
+            "| winner |") in md
     assert "| 2 | constant() | 0.01 | 1.920 | 1.920 | 100 | 2 s | +0.030 ? |" in md
     assert "| constant() | 2.050 | 1.920 ← | 2.240 |" in md
     assert "![Learning rate of every schedule at its best peak LR](lr_curves.png)" in md

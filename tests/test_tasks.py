@@ -3,6 +3,7 @@ validation batches are fixed, and user data (text:PATH, hf:PATH saved locally) l
 
 from __future__ import annotations
 
+import hashlib
 import math
 import platform
 import sysconfig
@@ -194,3 +195,20 @@ def test_bad_task_arguments(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(LrlabError) as e:
         get_task(**kwargs)  # type: ignore[arg-type]
     assert message in str(e.value)
+
+
+def test_data_info_and_fingerprint_without_building_the_task(tmp_path: Path) -> None:
+    from lrlab.bench.tasks import data_fingerprint, data_info
+
+    lm = get_task("lm")
+    assert data_info("lm") == lm.info and len(lm.info["corpus_sha256"]) == 64
+    assert data_fingerprint(lm.info) == {"python": platform.python_version(),
+                                         "corpus_sha256": lm.info["corpus_sha256"]}
+    vision = data_info("vision")
+    assert vision == get_task("vision").info
+    assert data_fingerprint(vision)["corpus_sha256"] == vision["data_sha256"] and len(vision["data_sha256"]) == 64
+    text = tmp_path / "t.txt"
+    text.write_text("abc " * 500)
+    assert data_info(f"text:{text}")["corpus_sha256"] == hashlib.sha256(text.read_bytes()).hexdigest()
+    with pytest.raises(LrlabError, match="task 'nope' is not supported"):
+        data_info("nope")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -216,6 +217,21 @@ def test_resume_refuses_a_different_config_and_an_unasked_overwrite(tmp_path: Pa
     # checkpoint_every changes no number: allowed
     r = train(TrainConfig(steps=20, eval_every=10, eval_batches=1, checkpoint_every=3), out_dir=tmp_path, resume=True)
     assert r.resumed_from == 5 and len(r.train_loss) == 20
+
+
+@pytest.mark.parametrize(("key", "value"), [("python", "3.10.0"), ("corpus_sha256", "0" * 64)],
+                         ids=["python", "corpus"])
+def test_resume_refuses_a_checkpoint_from_another_python_or_corpus(tmp_path: Path, key: str, value: str) -> None:
+    on_step, should_stop = stop_after(5)
+    config = TrainConfig(steps=20, eval_every=10, eval_batches=1)
+    train(config, out_dir=tmp_path, on_step=on_step, should_stop=should_stop)
+    state = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert state["data"] == {"python": platform.python_version(),
+                             "corpus_sha256": get_task("lm").info["corpus_sha256"]}
+    state["data"][key] = value
+    torch.save(state, tmp_path / CHECKPOINT)
+    with pytest.raises(LrlabError, match=rf"other data or another Python \({key}: checkpoint '{value}', now "):
+        train(config, out_dir=tmp_path, resume=True)
 
 
 def test_resuming_a_finished_run_returns_it(tmp_path: Path) -> None:

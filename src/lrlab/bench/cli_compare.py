@@ -1,6 +1,7 @@
 """CLI commands `lrlab compare`, `lrlab report` and `lrlab train`: parse options, call the library, show progress.
 
-Importing this module loads typer only; torch, matplotlib and rich load when a command runs.
+Importing this module loads typer, numpy and `lrlab.bench.compare` (whose `CompareConfig` supplies the defaults
+the help shows); torch, matplotlib and rich load when a command runs.
 """
 
 from __future__ import annotations
@@ -13,9 +14,27 @@ from typing import Annotated, Any
 
 import typer
 
+from lrlab.bench.compare import SCHEDULEFREE_LR_FACTOR, CompareConfig, default_schedules
 from lrlab.errors import LrlabError
 
 _DEFAULT_ROOT = Path("lrlab-runs")
+_DEFAULTS = CompareConfig()
+#: `compare` options that set a `CompareConfig` field of another name (the others have the field's name)
+_FIELD_OF = {"confirm": "confirm_seeds"}
+
+
+def _default(option: str) -> str:
+    """``  \\[default: X]`` for a `compare` option, X read from `CompareConfig`'s defaults (so help cannot drift)."""
+    value = getattr(_DEFAULTS, _FIELD_OF.get(option, option))
+    if option == "branch":
+        shown = "branch" if value else "no-branch"
+    elif option == "schedules":
+        shown = f"the {len(default_schedules(_DEFAULTS.steps))} common families"
+    elif isinstance(value, tuple):
+        shown = ",".join(map(str, value))
+    else:
+        shown = str(value)
+    return f"  \\[default: {shown}]"
 
 
 def _default_out(kind: str) -> Path:
@@ -112,67 +131,74 @@ def register(app: typer.Typer) -> None:
 
 
 def compare(
-    task: Annotated[str | None, typer.Option(help="lm | vision | text:PATH | hf:NAME  [default: lm]")] = None,
-    preset: Annotated[str | None, typer.Option(help="tiny | small | base  [default: tiny]")] = None,
-    steps: Annotated[int | None, typer.Option(help="optimizer updates per run  [default: 1000]")] = None,
-    seeds: Annotated[int | None, typer.Option(help="seeds per setting: mean ± std over them  [default: 1]")] = None,
+    task: Annotated[str | None, typer.Option(help="lm | vision | text:PATH | hf:NAME" + _default("task"))] = None,
+    preset: Annotated[str | None, typer.Option(help="tiny | small | base" + _default("preset"))] = None,
+    steps: Annotated[int | None, typer.Option(help="optimizer updates per run" + _default("steps"))] = None,
+    seeds: Annotated[int | None, typer.Option(help="seeds per setting: mean ± std over them" + _default("seeds"))]
+    = None,
     schedules: Annotated[str | None, typer.Option(
-        help="';'-separated specs, e.g. \"constant(); warmup(0.05) >> cosine()\"  [default: 9 common families]")]
-    = None,
+        help="';'-separated specs, e.g. \"constant(); warmup(0.05) >> cosine()\"" + _default("schedules"))] = None,
     optimizers: Annotated[str | None, typer.Option(
-        help="comma-separated: sgd,adagrad,rmsprop,adam,adamw,schedulefree  [default: adamw]")] = None,
+        help="comma-separated: sgd,adagrad,rmsprop,adam,adamw,schedulefree" + _default("optimizers"))] = None,
     lr: Annotated[str | None, typer.Option(
-        help="centre of the peak-LR grid: 1e-2 | adamw=1e-2,sgd=0.3 | find (LR range test)")] = None,
+        help="centre of the peak-LR grid: NAME=NUMBER pairs (adamw=1e-2,sgd=0.3); one NUMBER (every optimizer, "
+             f"but schedulefree gets {SCHEDULEFREE_LR_FACTOR:g}x it: its good LRs are 1-10x AdamW's); or find (LR "
+             "range test)  \\[default: a measured LR per optimizer]")] = None,
     lr_grid: Annotated[int | None, typer.Option(
-        help="peak LRs per schedule, log-spaced around --lr; each is ranked at its best  [default: 3]")] = None,
-    lr_grid_factor: Annotated[float | None, typer.Option(help="ratio between neighbouring grid LRs  [default: 3]")]
+        help="peak LRs per schedule, log-spaced around --lr; each is ranked at its best" + _default("lr_grid"))]
     = None,
-    batch_size: Annotated[int | None, typer.Option(help="batch size  [default: the preset's]")] = None,
-    eval_every: Annotated[int | None, typer.Option(help="updates between evaluations  [default: 50]")] = None,
-    eval_batches: Annotated[int | None, typer.Option(help="validation batches per evaluation  [default: 8]")] = None,
+    lr_grid_factor: Annotated[float | None, typer.Option(
+        help="ratio between neighbouring grid LRs" + _default("lr_grid_factor"))] = None,
+    batch_size: Annotated[int | None, typer.Option(help="batch size  \\[default: the preset's]")] = None,
+    eval_every: Annotated[int | None, typer.Option(help="updates between evaluations" + _default("eval_every"))]
+    = None,
+    eval_batches: Annotated[int | None, typer.Option(
+        help="validation batches per evaluation" + _default("eval_batches"))] = None,
     confirm: Annotated[int | None, typer.Option(
         help="with --seeds 1: re-run every schedule at its best peak LR with N more seeds, to measure noise "
-             "(0: off)  [default: 1]")] = None,
-    checkpoint_every: Annotated[int | None, typer.Option(help="updates between checkpoints  [default: 100]")] = None,
+             "(0: off)" + _default("confirm"))] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(
+        help="updates between checkpoints" + _default("checkpoint_every"))] = None,
     branch: Annotated[bool | None, typer.Option(
-        "--branch/--no-branch", help="runs sharing an LR prefix branch from one checkpoint  [default: branch]")]
+        "--branch/--no-branch", help="runs sharing an LR prefix branch from one checkpoint" + _default("branch"))]
     = None,
     target_loss: Annotated[float | None, typer.Option(
-        help="loss for 'steps to target'  [default: the baseline's final loss]")] = None,
-    out: Annotated[Path | None, typer.Option(help="output folder  [default: lrlab-runs/compare-TIMESTAMP]")] = None,
-    workers: Annotated[int | None, typer.Option(help="parallel runs  [default: min(2, cores)]")] = None,
+        help="loss for 'steps to target'  \\[default: the baseline's final loss]")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder  \\[default: lrlab-runs/compare-TIMESTAMP]")] = None,
+    workers: Annotated[int | None, typer.Option(help="parallel runs  \\[default: min(2, cores)]")] = None,
     backend: Annotated[str, typer.Option(help="local (processes) | ray")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (with --backend ray)")] = None,
     resume: Annotated[Path | None, typer.Option(help="finish the comparison in this folder after a crash")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="write PNG plots")] = True,
 ) -> None:
     """Train a set of LR schedules on a built-in task and rank each at its own best peak LR."""
-    from lrlab.bench.compare import CompareConfig, parse_lr_option, run_compare
+    from lrlab.bench.compare import parse_lr_option, run_compare
     from lrlab.bench.report import print_report, write_report
 
     given: dict[str, Any] = {}
     for name, value in (("task", task), ("preset", preset), ("steps", steps), ("seeds", seeds),
                         ("lr_grid", lr_grid), ("lr_grid_factor", lr_grid_factor), ("batch_size", batch_size),
-                        ("eval_every", eval_every), ("eval_batches", eval_batches), ("confirm_seeds", confirm),
+                        ("eval_every", eval_every), ("eval_batches", eval_batches), ("confirm", confirm),
                         ("checkpoint_every", checkpoint_every), ("branch", branch),
                         ("target_loss", target_loss)):
         if value is not None:
-            given[name] = value
+            given[_FIELD_OF.get(name, name)] = value
     if schedules is not None:
         given["schedules"] = _split(schedules, ";")
     if optimizers is not None:
         given["optimizers"] = _split(optimizers, ",")
     if lr is not None:
         pairs, find = parse_lr_option(lr)
-        names = given.get("optimizers", CompareConfig().optimizers)
+        names = given.get("optimizers", _DEFAULTS.optimizers)
         if "=" not in lr:  # one number for every optimizer compared
             pairs = tuple((k, v) for k, v in pairs if k in names)
         given["lr"] = pairs
         given["lr_find"] = find
     if resume is not None:
         if given:
+            option = {f: o for o, f in _FIELD_OF.items()}
             raise LrlabError("--resume takes its settings from DIR/compare.json; drop " +
-                             ", ".join("--" + k.replace("_", "-") for k in given))
+                             ", ".join("--" + option.get(k, k).replace("_", "-") for k in given))
         if out is not None and out != resume:
             raise LrlabError(f"--resume {resume} writes into that folder; drop --out {out}")
         config = None
@@ -223,28 +249,58 @@ def train_cmd(
     lr: Annotated[float, typer.Option(help="peak LR: the schedule's values multiply it")] = 1e-2,
     steps: Annotated[int, typer.Option(help="optimizer updates")] = 1000,
     seed: Annotated[int, typer.Option(help="initial weights and data order")] = 0,
-    batch_size: Annotated[int | None, typer.Option(help="batch size  [default: the preset's]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="batch size  \\[default: the preset's]")] = None,
     eval_every: Annotated[int, typer.Option(help="updates between evaluations")] = 50,
     checkpoint_every: Annotated[int, typer.Option(help="updates between checkpoints (0: never)")] = 100,
-    out: Annotated[Path | None, typer.Option(help="output folder  [default: lrlab-runs/train-TIMESTAMP]")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder  \\[default: lrlab-runs/train-TIMESTAMP]")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="write PNG plots")] = True,
 ) -> None:
-    """Train one run with the Monitor attached; writes results.json, the report and the Monitor's logs."""
+    """Train one run with the Monitor attached; writes results.json, the report and the Monitor's logs.
+
+    Under torchrun (e.g. ``torchrun --nproc_per_node=2 -m lrlab.cli train ...``) the processes train the run
+    together with DDP, each on a slice of every update's batch; rank 0 alone shows progress and writes the files."""
+    from lrlab.bench.compare import train_one
+    from lrlab.bench.train import init_distributed
+
+    if resume and out is None:
+        raise LrlabError("--resume needs --out: the folder of the run to continue")
+    rank, world = init_distributed()
+    try:
+        out_dir = out if out is not None else _default_out("train")
+        if world > 1 and out is None:  # one folder for every process: rank 0's timestamp
+            import torch.distributed as dist
+
+            box: list[Any] = [out_dir]
+            dist.broadcast_object_list(box, src=0)
+            out_dir = box[0]
+        kwargs: dict[str, Any] = dict(
+            schedule=schedule, task=task, preset=preset, optimizer=optimizer, lr=lr, steps=steps, seed=seed,
+            batch_size=batch_size, eval_every=eval_every, checkpoint_every=checkpoint_every, out_dir=out_dir,
+            resume=resume)
+        if rank != 0:  # rank 0 shows progress and writes the artefacts
+            if train_one(**kwargs)["trials"][0].get("result") is None:
+                raise typer.Exit(130)
+            return
+        _train_and_report(kwargs, plots)
+    finally:
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train_and_report(kwargs: dict[str, Any], plots: bool) -> None:
     from rich.console import Console
 
     from lrlab.bench.compare import train_one
     from lrlab.bench.report import print_report, write_report
 
-    if resume and out is None:
-        raise LrlabError("--resume needs --out: the folder of the run to continue")
-    out_dir = out if out is not None else _default_out("train")
+    out_dir = kwargs["out_dir"]
     console = Console()
     console.print(f"lrlab train → {out_dir}", highlight=False, soft_wrap=True)
     with ProgressView(console) as view:
-        doc = train_one(schedule=schedule, task=task, preset=preset, optimizer=optimizer, lr=lr, steps=steps,
-                        seed=seed, batch_size=batch_size, eval_every=eval_every, checkpoint_every=checkpoint_every,
-                        out_dir=out_dir, resume=resume, on_event=view)
+        doc = train_one(**kwargs, on_event=view)
     if doc["trials"][0].get("result") is None:
         console.print(f"interrupted; `lrlab train ... --out {out_dir} --resume` continues", highlight=False,
                       soft_wrap=True)

@@ -17,7 +17,9 @@ How a comparison runs
        training checkpoints go to ``DIR/ckpt/<job-id>/`` every ``checkpoint_every`` updates, so a crash or
        ``kill -9`` loses at most that much work: ``run_compare(..., resume=True)`` skips finished trials and
        resumes the others from their checkpoints, with results identical to an uninterrupted run (bitwise on
-       CPU: the thread count is kept from the first session).
+       CPU: the thread count is kept from the first session). A resumed session plans the same jobs as the first
+       (`pending_jobs`), so it continues a half-trained prefix and branches from a finished one. ``compare.json`` and
+       ``results.json`` record the Python version and the data's SHA-256; resuming under another refuses.
     4. With one seed, every contender is re-run at its best peak LR with ``confirm_seeds`` more seeds. Seeds
        are paired (same initial weights and data order for every schedule), so this measures the noise in
        schedule-to-schedule differences that the report's significance marks use.
@@ -46,10 +48,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lrlab.bench.train import OPTIMIZERS
 from lrlab.errors import LrlabError
 
 FORMAT = "lrlab.compare/1"
-OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "schedulefree")
 BACKENDS = ("local", "ray")
 CONFIG_FILE = "compare.json"
 RESULTS_FILE = "results.json"
@@ -58,7 +60,8 @@ RESULTS_FILE = "results.json"
 #: 600 updates (seed 0): AdamW's best constant LR was 4e-3 and warm-up + cosine's and WSD's 8e-3, so the default
 #: grid 3e-3, 6e-3, 1.2e-2 brackets both. The others come from `lrlab.range_test` on the same task (the geometric
 #: median of its three suggestions: sgd 0.089, adagrad 0.033, rmsprop 0.0021, adam 0.015, schedulefree 0.011),
-#: rounded; schedule-free's is 2x AdamW's (its authors recommend 1-10x).
+#: rounded; schedule-free's is `SCHEDULEFREE_LR_FACTOR` x AdamW's (its authors recommend 1-10x).
+SCHEDULEFREE_LR_FACTOR = 2.0
 DEFAULT_LR: dict[str, float] = {
     "sgd": 0.1,
     "adagrad": 3e-2,
@@ -103,7 +106,8 @@ class CompareConfig:
         schedules: lrlab spec strings; None: `default_schedules` (steps). The first is the baseline.
         optimizers: any of `OPTIMIZERS`. ``schedulefree`` runs only ``schedulefree_schedule`` (it is the
             "no schedule" contender).
-        lr: (optimizer, peak LR) pairs: the centre of that optimizer's grid; others use `DEFAULT_LR`.
+        lr: (optimizer, peak LR) pairs: the centre of that optimizer's grid; others use `DEFAULT_LR`
+            (`parse_lr_option` reads ``--lr``).
         lr_find: take each optimizer's grid centre from an LR range test instead (``--lr find``).
         lr_grid: peak LRs per schedule (>= 1), log-spaced around the centre.
         lr_grid_factor: ratio between neighbouring grid LRs (> 1).
@@ -230,8 +234,9 @@ def check_spec(spec: str, steps: int) -> None:
 
 
 def parse_lr_option(text: str) -> tuple[tuple[tuple[str, float], ...], bool]:
-    """``--lr`` text -> (per-optimizer LRs, find?). Accepts ``1e-2`` (every optimizer), ``adamw=1e-2,sgd=0.3``
-    or ``find``."""
+    """``--lr`` text -> (per-optimizer LRs, find?). Accepts ``find``, ``adamw=1e-2,sgd=0.3`` (each named optimizer
+    at its value) or one number: that LR for every optimizer except ``schedulefree``, which gets
+    `SCHEDULEFREE_LR_FACTOR` times it (schedule-free's good LRs are 1-10x AdamW's); name it to set it directly."""
     text = text.strip()
     if text == "find":
         return (), True
@@ -242,8 +247,10 @@ def parse_lr_option(text: str) -> tuple[tuple[tuple[str, float], ...], bool]:
             lr = float(value)
         except ValueError:
             raise LrlabError(f"--lr must be a number, NAME=NUMBER pairs or 'find', got {text!r}") from None
-        names = [name.strip()] if name else list(OPTIMIZERS)
-        pairs += [(n, lr) for n in names]
+        if name:
+            pairs.append((name.strip(), lr))
+        else:
+            pairs += [(n, lr * SCHEDULEFREE_LR_FACTOR if n == "schedulefree" else lr) for n in OPTIMIZERS]
     if not pairs:
         raise LrlabError(f"--lr must be a number, NAME=NUMBER pairs or 'find', got {text!r}")
     return tuple(pairs), False
@@ -462,6 +469,12 @@ def run_job(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": job_id, "status": "done", "result": result.to_dict()}
 
 
+def run_ray_job(payload: Mapping[str, Any], progress: Any) -> dict[str, Any]:
+    """`run_job` as a Ray task: ``progress`` (a ``ray.util.queue.Queue``) carries its step reports to the driver."""
+    _WORKER["progress"] = progress
+    return run_job(payload)
+
+
 def _checkpoint_step(folder: Path) -> int:
     import torch
 
@@ -530,7 +543,7 @@ class _LocalBackend:
 class _RayBackend:
     """Each job is a Ray task needing ``threads`` CPUs. Checkpoints go to the same ``DIR`` path on the worker's
     node: resuming mid-run needs a filesystem shared with the driver (finished trials are gathered by the
-    driver either way)."""
+    driver either way). Progress goes through a ``ray.util.queue.Queue`` (an actor holding no CPU)."""
 
     def __init__(self, address: str | None, threads: int) -> None:
         try:
@@ -540,10 +553,13 @@ class _RayBackend:
         self.ray = ray
         if not ray.is_initialized():
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-        self.remote = ray.remote(num_cpus=threads, max_retries=0)(run_job)
+        from ray.util.queue import Queue
+
+        self.remote = ray.remote(num_cpus=threads, max_retries=0)(run_ray_job)
+        self.progress = Queue(actor_options={"num_cpus": 0})
 
     def submit(self, payload: dict[str, Any]) -> Any:
-        return self.remote.remote(payload)
+        return self.remote.remote(payload, self.progress)
 
     def wait(self, handles: Sequence[Any], timeout: float) -> list[Any]:
         done, _ = self.ray.wait(list(handles), num_returns=1, timeout=timeout)
@@ -554,14 +570,15 @@ class _RayBackend:
         return out
 
     def drain(self) -> list[tuple[str, int, int]]:
-        return []
+        n = self.progress.qsize()
+        return [tuple(x) for x in self.progress.get_nowait_batch(n)] if n else []
 
     def request_stop(self, handles: Sequence[Any]) -> None:
         for h in handles:
             self.ray.cancel(h)
 
     def close(self) -> None:
-        return None
+        self.progress.shutdown()
 
 
 # ------------------------------------------------------------------------------------------------- events
@@ -640,6 +657,7 @@ class CompareRun:
             "format": FORMAT, "title": self.config.title, "status": status, "created": self.meta["created"],
             "config": self.config.to_dict(), "lr_centers": self.meta["lr_centers"],
             "lr_find": self.meta.get("lr_find"), "execution": self.meta["execution"],
+            "python": self.meta.get("python"), "corpus_sha256": self.meta.get("corpus_sha256"),
             "sessions": self.meta["sessions"], "n_planned": len(trials),
             "wall_time_s": sum(float(s.get("wall_time_s", 0.0)) for s in self.meta["sessions"]),
             "trials": records,
@@ -666,6 +684,7 @@ def open_run(out_dir: str | Path, config: CompareConfig | None, *, resume: bool,
         if config is not None and config.resolved() != saved:
             raise LrlabError(f"--resume {str(out)!r}: the folder holds a comparison with other settings; resume "
                              "it without changing --task/--steps/--schedules/... (or use a new --out)")
+        _check_same_data(out, meta, saved.task)
         if workers is not None:
             meta["execution"]["workers"] = workers
         meta["execution"]["backend"] = backend
@@ -677,7 +696,8 @@ def open_run(out_dir: str | Path, config: CompareConfig | None, *, resume: bool,
     n_workers = workers if workers is not None else default_workers()
     if n_workers < 1:
         raise LrlabError(f"workers must be an integer >= 1, got {n_workers}")
-    meta = {"format": FORMAT, "created": _now(), "config": cfg.to_dict(), "lr_centers": None, "lr_find": None,
+    meta = {"format": FORMAT, "created": _now(), "config": cfg.to_dict(), **_fingerprint(cfg.task),
+            "lr_centers": None, "lr_find": None,
             "execution": {"backend": backend, "workers": n_workers, "cores": _cores(),
                           "threads": max(1, _cores() // n_workers)},
             "sessions": []}
@@ -685,6 +705,25 @@ def open_run(out_dir: str | Path, config: CompareConfig | None, *, resume: bool,
     run = CompareRun(out, cfg, meta)
     run.save_meta()
     return run
+
+
+def _fingerprint(task: str) -> dict[str, Any]:
+    """``python`` and ``corpus_sha256`` of ``task`` here and now (`lrlab.bench.tasks.data_fingerprint`)."""
+    from lrlab.bench.tasks import data_fingerprint, data_info
+
+    return data_fingerprint(data_info(task))
+
+
+def _check_same_data(out: Path, meta: Mapping[str, Any], task: str) -> None:
+    """Refuse to resume a comparison under another Python or on other data: its runs would not be comparable (the
+    ``lm`` corpus is the interpreter's own standard library)."""
+    now = _fingerprint(task)
+    differ = [k for k in ("python", "corpus_sha256") if meta.get(k) is not None and meta[k] != now[k]]
+    if differ:
+        changes = "; ".join(f"{k} {meta[k]} then, {now[k]} now" for k in differ)
+        raise LrlabError(f"--resume {str(out)!r}: the comparison was started on other data or another Python "
+                         f"({changes}); its runs would not be comparable. Resume it with the original interpreter "
+                         "and data, or start a new --out")
 
 
 def lr_centers(config: CompareConfig) -> dict[str, float]:
@@ -743,35 +782,60 @@ def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bo
     return doc
 
 
+def pending_jobs(jobs: Sequence[Job], finished: set[str], started: Callable[[str], bool],
+                 prefix_done: Callable[[str], bool]) -> list[Job]:
+    """The jobs of a plan (`plan_jobs` over *all* of a phase's trials) that are left to run, in plan order: every
+    unfinished trial, and every prefix job that an unfinished job still needs — one with no checkpoint of its own
+    yet (``started`` is False) — unless the prefix is complete already (``prefix_done``). Planning over every trial,
+    finished or not, keeps the prefix ids of a resumed comparison those of the first session, so a prefix trained
+    halfway before a crash is continued, not orphaned, and a finished one is branched from, not retrained."""
+    children: dict[str | None, list[Job]] = {}
+    for j in jobs:
+        children.setdefault(j.parent, []).append(j)
+    memo: dict[str, bool] = {}
+
+    def needed(j: Job) -> bool:
+        if j.id not in memo:
+            if j.trial is not None:
+                memo[j.id] = j.id not in finished
+            else:
+                memo[j.id] = not prefix_done(j.id) and any(needed(c) and not started(c.id)
+                                                           for c in children.get(j.id, []))
+        return memo[j.id]
+
+    return [j for j in jobs if needed(j)]
+
+
 def _execute(run: CompareRun, trials: Sequence[Trial], engine: Any, emit: EventSink) -> str:
     """Run the jobs of ``trials`` that are not finished. Returns ``complete`` or ``interrupted``."""
     done = run.finished()
     for t in trials:
         if t.id in done:
             emit(Event(kind="skip", job=t.id, label=_label(t), loss=done[t.id]["result"].get("final_val_loss")))
-    todo = [t for t in trials if t.id not in done]
-    jobs = plan_jobs(todo, run.config)
-    by_id = {j.id: j for j in jobs}
+    plan = plan_jobs(trials, run.config)  # all of them: the same plan, and prefix ids, as the first session's
+    by_id = {j.id: j for j in plan}
+    jobs = pending_jobs(plan, set(done), lambda i: _has_checkpoint(run.ckpt_dir(i)),
+                        lambda i: (run.ckpt_dir(i) / "DONE.json").is_file())
+    pending = {j.id for j in jobs}
     children: dict[str | None, list[Job]] = {}
     for j in jobs:
         children.setdefault(j.parent, []).append(j)
-    # a prefix whose checkpoint is already complete counts as done
-    finished_prefix = {j.id for j in jobs if j.trial is None and (run.ckpt_dir(j.id) / "DONE.json").is_file()}
-    total_updates = sum(j.stop - j.start for j in jobs if j.id not in finished_prefix)
-    emit(Event(kind="phase", total=total_updates, jobs=len(jobs) - len(finished_prefix)))
-    ready = [j for j in jobs if j.parent is None or j.parent in finished_prefix]
-    ready = [j for j in ready if j.id not in finished_prefix]
-    for pid in finished_prefix:
-        ready += [c for c in children.get(pid, []) if c not in ready and c.id not in finished_prefix]
-    ready.sort(key=lambda j: (j.trial is not None, jobs.index(j)))
+    emit(Event(kind="phase", total=sum(j.stop - j.start for j in jobs), jobs=len(jobs)))
+    # a job can start when its parent's checkpoint is complete (the parent is not pending) or it has its own
+    ready = [j for j in jobs if j.parent not in pending or _has_checkpoint(run.ckpt_dir(j.id))]
+    submitted: set[str] = set()
     threads = run.meta["execution"]["threads"]
     running: dict[Any, Job] = {}
-    remaining_children = {pid: {c.id for c in children.get(pid, [])} for pid in by_id}
+    remaining_children = {pid: {c.id for c in cs} for pid, cs in children.items() if pid is not None}
     interrupted = False
     try:
         while ready or running:
+            ready.sort(key=lambda x: (x.trial is not None, plan.index(x)))
             while ready:
                 j = ready.pop(0)
+                if j.id in submitted:
+                    continue
+                submitted.add(j.id)
                 payload = {"id": j.id, "train": j.train, "start": j.start, "stop": j.stop, "threads": threads,
                            "ckpt_dir": str(run.ckpt_dir(j.id)),
                            "parent_dir": str(run.ckpt_dir(j.parent)) if j.parent else None}
@@ -783,16 +847,15 @@ def _execute(run: CompareRun, trials: Sequence[Trial], engine: Any, emit: EventS
                 if out["status"] != "done":
                     continue
                 if j.trial is not None:
-                    rec = {**_trial_record(j.trial, _branch_info(j)), "result": out["result"]}
+                    rec = {**_trial_record(j.trial, _branch_info(j, by_id)), "result": out["result"]}
                     _atomic_json(run.runs_dir / f"{j.id}.json", rec)
                     shutil.rmtree(run.ckpt_dir(j.id), ignore_errors=True)
                     emit(Event(kind="finish", job=j.id, label=_job_label(j), step=j.stop, total=j.stop,
                                loss=out["result"].get("final_val_loss")))
                 else:
                     emit(Event(kind="finish", job=j.id, label=_job_label(j), step=j.stop, total=j.stop))
-                    ready += children.get(j.id, [])
-                    ready.sort(key=lambda x: (x.trial is not None, jobs.index(x)))
-                if j.parent is not None:
+                    ready += [c for c in children.get(j.id, []) if c.id not in submitted]
+                if j.parent is not None and j.parent in remaining_children:
                     remaining_children[j.parent].discard(j.id)
                     if not remaining_children[j.parent]:
                         shutil.rmtree(run.ckpt_dir(j.parent), ignore_errors=True)
@@ -811,18 +874,26 @@ def _execute(run: CompareRun, trials: Sequence[Trial], engine: Any, emit: EventS
                     except Exception:  # cancelled before it started, or cancelled Ray task
                         continue
                     if out["status"] == "done" and j.trial is not None:
-                        rec = {**_trial_record(j.trial, _branch_info(j)), "result": out["result"]}
+                        rec = {**_trial_record(j.trial, _branch_info(j, by_id)), "result": out["result"]}
                         _atomic_json(run.runs_dir / f"{j.id}.json", rec)
         except KeyboardInterrupt:
             pass
     return "interrupted" if interrupted else "complete"
 
 
-def _branch_info(job: Job) -> dict[str, Any] | None:
-    """Where a branched trial started: the prefix job whose checkpoint it copied, and that checkpoint's update."""
+def _branch_info(job: Job, by_id: Mapping[str, Job]) -> dict[str, Any] | None:
+    """Where a branched trial started: the prefix job whose checkpoint it copied (``trial``), that checkpoint's
+    update (``step``), and ``chain``: every prefix job it continues, outermost first, each with its span of
+    updates — prefixes nest when schedules part at different updates."""
     if job.parent is None:
         return None
-    return {"trial": job.parent, "step": job.start}
+    chain: list[dict[str, Any]] = []
+    pid: str | None = job.parent
+    while pid is not None:
+        p = by_id[pid]
+        chain.insert(0, {"prefix": p.id, "start": p.start, "stop": p.stop})
+        pid = p.parent
+    return {"trial": job.parent, "step": job.start, "chain": chain}
 
 
 def _label(t: Trial) -> str:
@@ -867,6 +938,11 @@ def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimize
     Writes ``out_dir/results.json`` in the comparison format (one trial), so `lrlab.bench.report` renders it
     like a comparison; the Monitor's logs go to ``out_dir/monitor/``. Ctrl-C stops at the next update with a
     checkpoint in ``out_dir/ckpt`` (``resume=True`` continues it); the returned document then has no result.
+
+    Under ``torchrun`` with several processes (``WORLD_SIZE`` > 1) every process calls this: they join a gloo
+    process group (`lrlab.bench.train.init_distributed`) and train one run with DDP, each on its slice of every
+    update's batch (see `lrlab.bench.train`); ``out_dir`` must be the same folder for all. Only rank 0 attaches the
+    Monitor, reports progress and writes ``results.json`` and the checkpoints; every rank returns the document.
     """
     if optimizer not in OPTIMIZERS:
         raise LrlabError(f"optimizer {optimizer!r} is not supported; choose from {', '.join(OPTIMIZERS)}")
@@ -879,9 +955,13 @@ def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimize
     cfg = cfg.resolved()  # checks the spec before torch loads
 
     import torch
+    import torch.distributed
 
-    from lrlab.bench.train import TrainConfig, train
+    from lrlab.bench.train import TrainConfig, init_distributed, train
 
+    owned = not (torch.distributed.is_available() and torch.distributed.is_initialized())
+    rank, world = init_distributed()
+    lead = rank == 0
     out = Path(out_dir)
     ckpt = out / "ckpt"
     if not resume and (out / RESULTS_FILE).exists():
@@ -889,8 +969,8 @@ def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimize
     out.mkdir(parents=True, exist_ok=True)
     t = Trial(id=f"00-{_slug(schedule)}-{optimizer}-lr0-s{seed}", schedule=schedule, optimizer=optimizer, seed=seed,
               lr=float(lr), lr_index=0, phase="grid")
-    emit = on_event or (lambda e: None)
-    monitor, monitor_note = _make_monitor(out / "monitor", steps)
+    emit = (on_event if lead else None) or (lambda e: None)
+    monitor, monitor_note = _make_monitor(out / "monitor", steps) if lead else (None, None)
     stop = {"requested": False}
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -900,7 +980,9 @@ def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimize
     def on_step(step: int, **_: Any) -> None:
         emit(Event(kind="step", job=t.id, step=step + 1, total=steps))
 
-    torch.set_num_threads(_cores())
+    # the processes of this machine share its cores
+    threads = max(1, _cores() // int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+    torch.set_num_threads(threads)
     emit(Event(kind="phase", total=steps, jobs=1))
     emit(Event(kind="start", job=t.id, label=_label(t), total=steps))
     previous = signal.signal(signal.SIGINT, on_sigint)
@@ -910,15 +992,21 @@ def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimize
                        on_step=on_step, should_stop=lambda: stop["requested"])
     finally:
         signal.signal(signal.SIGINT, previous)
+        if world > 1 and owned:
+            torch.distributed.destroy_process_group()
     done = not result.stopped
     record = {**_trial_record(t), "result": result.to_dict() if done else None}
     doc = {"format": FORMAT, "title": cfg.title, "status": "complete" if done else "interrupted", "created": _now(),
            "config": cfg.to_dict(), "lr_centers": {optimizer: float(lr)}, "lr_find": None,
-           "execution": {"backend": "in-process", "workers": 1, "cores": _cores(), "threads": _cores()},
+           "execution": {"backend": "in-process" if world == 1 else "torchrun (DDP, gloo)", "workers": 1,
+                         "processes": world, "cores": _cores(), "threads": threads},
+           **_fingerprint(task),
            "sessions": [{"started": _now(), "resumed": resume, "wall_time_s": time.monotonic() - t0}],
            "n_planned": 1, "wall_time_s": time.monotonic() - t0, "trials": [record],
            "notes": ([monitor_note] if monitor_note else []) + _finding_notes(monitor),
            "monitor_files": sorted(str(p) for p in (out / "monitor").glob("*")) if monitor is not None else []}
+    if not lead:  # one writer: rank 0
+        return doc
     _atomic_json(out / RESULTS_FILE, doc)
     if done:
         emit(Event(kind="finish", job=t.id, label=_label(t), step=steps, total=steps,

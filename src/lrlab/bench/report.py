@@ -114,7 +114,9 @@ class Analysis:
     seed_std: float | None  # raw seed-to-seed std of one contender's final loss (RMS over contenders), for scale
     target_loss: float | None  # mean of the per-seed targets (what plots draw)
     target_source: str
-    branches: tuple[str, ...]  # one line per group of schedules that shared a prefix checkpoint
+    branches: tuple[str, ...]  # which runs branched from which shared prefixes (empty: none did)
+    python: str | None  # the interpreter the runs used (the lm corpus is its standard library)
+    corpus_sha256: str | None  # SHA-256 of the task's data
     n_runs: int
     n_planned: int
     total_wall_time_s: float | None
@@ -299,30 +301,72 @@ def analyze(doc: Mapping[str, Any]) -> Analysis:
         title=str(doc.get("title", "lrlab compare")), task=str(config.get("task", "?")),
         steps=int(config.get("steps", 0)), status=str(doc.get("status", "complete")),
         contenders=tuple(contenders), sigma=sigma, sigma_dof=dof, paired_seeds=tuple(seeds), seed_std=seed_std,
-        target_loss=target, target_source=target_source, branches=branches, n_runs=len(trials),
+        target_loss=target, target_source=target_source, branches=branches,
+        python=doc.get("python") or _first_env(trials, "python"),
+        corpus_sha256=doc.get("corpus_sha256") or _first_env(trials, "corpus_sha256"), n_runs=len(trials),
         n_planned=int(doc.get("n_planned", len(doc["trials"]))),
         total_wall_time_s=(float(doc["wall_time_s"]) if doc.get("wall_time_s") is not None else None),
         notes=_notes(doc, contenders, sigma),
     )
 
 
-def _branch_summary(trials: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """'A and B shared their first N updates ...' for every group of schedules that branched from one prefix."""
-    prefixes: dict[str, tuple[int, set[str], int]] = {}  # prefix job -> (step, schedules, runs)
+def _first_env(trials: Sequence[Mapping[str, Any]], key: str) -> str | None:
+    """``python`` / ``corpus_sha256`` from the first run's environment, for results written before they were
+    recorded at the top level."""
     for t in trials:
-        b = t.get("branched_from")
-        if b:
-            at, seen, n = prefixes.get(b["trial"], (int(b["step"]), set(), 0))
-            prefixes[b["trial"]] = (at, seen | {t["schedule"]}, n + 1)
-    groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
-    for step, members, n in prefixes.values():
-        groups.setdefault((step, tuple(sorted(members))), []).append(n)
-    out = []
-    for (step, names), counts in sorted(groups.items()):
-        who = " and ".join(names) if len(names) > 1 else f"runs of {names[0]}"
-        out.append(f"{who} share their first {step} updates (identical LRs): {len(counts)} shared prefixes were "
-                   f"trained once each and {sum(counts)} runs branched from their checkpoints instead of retraining "
-                   "them (bit-for-bit the same results).")
+        env = t["result"].get("env") or {}
+        data = env.get("data") or {}
+        value = env.get(key) if key == "python" else data.get("corpus_sha256", data.get("data_sha256"))
+        if value:
+            return str(value)
+    return None
+
+
+def _chain(b: Mapping[str, Any]) -> list[tuple[str, int | None, int]]:
+    """A run's ``branched_from`` as its prefixes, outermost first: (prefix id, first update, end update). Results
+    written before chains were recorded hold only the immediate parent, whose first update is unknown (None)."""
+    if b.get("chain"):
+        return [(str(c["prefix"]), int(c["start"]), int(c["stop"])) for c in b["chain"]]
+    return [(str(b["trial"]), None, int(b["step"]))]
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def _branch_summary(trials: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Which runs branched from a shared prefix, and from which: a headline, then one line per schedule and chain
+    of prefixes (the same chain at every peak LR and seed counts once, with its number of runs). A chain has more
+    than one link where schedules part at different updates: e.g. constant, WSD and step share updates [0, 340),
+    constant and WSD go on together to 801, and WSD branched there from a prefix that itself continued the first."""
+    users: dict[str, set[str]] = {}  # prefix id -> schedules whose runs continue it
+    branched = [t for t in trials if t.get("branched_from")]
+    for t in branched:
+        for pid, _, _ in _chain(t["branched_from"]):
+            users.setdefault(pid, set()).add(t["schedule"])
+    groups: dict[tuple[str, tuple[tuple[int | None, int, tuple[str, ...]], ...]], int] = {}
+    for t in branched:
+        links = tuple((start, stop, tuple(sorted(users[pid] - {t["schedule"]})))
+                      for pid, start, stop in _chain(t["branched_from"]))
+        key = (t["schedule"], links)
+        groups[key] = groups.get(key, 0) + 1
+    if not groups:
+        return ()
+    n_prefix = len(users)
+    out = [f"{len(branched)} of {len(trials)} runs did not train from scratch: they branched from the checkpoint of "
+           f"an LR prefix they share bit for bit with other schedules ({n_prefix} shared prefixes, each trained "
+           "once), which gives the same numbers as retraining it."]
+    order = {t["schedule"]: i for i, t in enumerate(trials)}
+    for (schedule, links), n in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        parts = []
+        for start, stop, others in links:
+            span = f"updates [{start}, {stop})" if start is not None else f"its first {stop} updates"
+            parts.append(f"{span} shared with {_names(list(others))}" if others else span)
+        head = f"{schedule}: {n} run{'s' if n != 1 else ''} branched at update {links[-1][1]} from "
+        if len(parts) == 1:
+            out.append(head + f"the prefix of {parts[0]}.")
+        else:
+            out.append(head + "nested prefixes: " + "; then ".join(parts) + " (each continues the one before).")
     return tuple(out)
 
 
@@ -396,22 +440,26 @@ def _fmt_sig(c: Contender) -> str:
     return gap if c.significant else f"{gap} ≈"
 
 
+#: how the table marks a best peak LR at the edge of its grid (the optimum may lie outside it)
+EDGE_MARK = "(best at grid edge: widen --lr-grid)"
 #: what the marks in the table mean (printed under it)
 LEGEND = ("≈: gap to the winner within seed-to-seed noise (not significant); ?: no spread estimate; "
-          "*: best peak LR at the edge of the grid; †: branched from a shared-prefix checkpoint")
+          f"{EDGE_MARK}: the best peak LR is the smallest or largest tried, so the optimum may lie outside the grid; "
+          "†: branched from a shared-prefix checkpoint")
 
 
 def table_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
     """The ranked table as plain strings: (header, rows). Every renderer shows these same cells.
 
-    Columns: rank; contender; its best peak LR; final and best validation loss there (mean ± std over seeds;
-    best: mean); the first evaluation step at which it reached the target loss (``k/n``: only k of n seeds
-    did); mean wall time per run; the gap to the winner's final loss with its significance mark."""
+    Columns: rank; contender; its best peak LR (`EDGE_MARK` when it is the smallest or largest of the grid); final
+    and best validation loss there (mean ± std over seeds); the first evaluation step at which it reached the
+    target loss (``k/n``: only k of n seeds did); mean wall time per run; the gap to the winner's final loss with
+    its significance mark."""
     header = ["#", "schedule", "peak LR", "final val", "best val", "to target", "time", "vs #1"]
     rows = []
     for c in a.contenders:
-        lr = f"{c.best_lr:.3g}" + ("*" if c.at_grid_edge else "")
-        best = f"{c.best_mean:.3f}" if math.isfinite(c.best_mean) else "–"
+        lr = f"{c.best_lr:.3g}" + (f" {EDGE_MARK}" if c.at_grid_edge else "")
+        best = _fmt_loss(c.best_mean, c.best_std) if math.isfinite(c.best_mean) else "–"
         rows.append([str(c.rank), c.label + (" †" if c.branched else ""), lr, _fmt_loss(c.final_mean, c.final_std),
                      best, _fmt_steps(c, a.target_loss), f"{c.wall_time_s:.0f} s", _fmt_sig(c)])
     if a.single:  # one run (`lrlab train`): nothing to rank against
@@ -420,11 +468,23 @@ def table_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def provenance(a: Analysis) -> str:
+    """``Task lm · Python 3.11.7 · corpus sha256 1a2b3c4d5e6f``: what the numbers were measured on (the ``lm``
+    corpus is the interpreter's own standard library, so it changes with the Python version)."""
+    parts = [f"Task {a.task}"]
+    if a.python:
+        parts.append(f"Python {a.python}")
+    if a.corpus_sha256:
+        parts.append(f"{'data' if a.task == 'vision' else 'corpus'} sha256 {a.corpus_sha256[:12]}")
+    return " · ".join(parts)
+
+
 def summary_lines(a: Analysis) -> list[str]:
     """Plain-text lines under the table: what was compared, the target, the spread, branching, notes."""
     lines = []
     if a.single:
         c = a.contenders[0]
+        lines.append(provenance(a))
         lines.append(f"{c.label} at peak LR {c.best_lr:.3g} on task {a.task}, {a.steps} updates: final val loss "
                      f"{_fmt_loss(c.final_mean, c.final_std)}, best {c.best_mean:.3f}.")
         if a.total_wall_time_s is not None:
@@ -438,7 +498,7 @@ def summary_lines(a: Analysis) -> list[str]:
             head += "; not significantly different: " + ", ".join(ties)
         lines.append(head + ".")
     seeds = ", ".join(map(str, a.paired_seeds)) or "none shared"
-    lines.append(f"Task {a.task}, {a.steps} updates per run; {a.n_runs} runs; ranked on seeds {seeds} at each "
+    lines.append(f"{provenance(a)}; {a.steps} updates per run; {a.n_runs} runs; ranked on seeds {seeds} at each "
                  "schedule's best peak LR.")
     if a.target_loss is not None:
         lines.append(f"Steps to target: first evaluation at or below {a.target_source}.")

@@ -266,6 +266,27 @@ def get_task(name: str, preset: str = "tiny", seed: int = 0, *, batch_size: int 
     return _byte_task(name, train, val, description, info, preset, seed, batch_size)
 
 
+def data_info(name: str) -> dict[str, Any]:
+    """`Task.info` of task ``name`` (any preset, any seed) without building tensors: torch is not imported."""
+    if name == "vision":
+        return _vision_split()[4]
+    if name == "lm":
+        return dict(_stdlib_corpus(sysconfig.get_path("stdlib"))[3])
+    if name.startswith("text:") and name[5:]:
+        return _text_file(name[5:])[3]
+    if name.startswith("hf:") and name[3:]:
+        return _hf_dataset(name[3:])[3]
+    raise LrlabError(f"task {name!r} is not supported; choose from {TASK_FORMS}")
+
+
+def data_fingerprint(info: dict[str, Any]) -> dict[str, Any]:
+    """What a resumed run must share with the original besides its settings: the Python version (the ``lm`` corpus
+    is the interpreter's own standard library) and ``corpus_sha256``, the SHA-256 of the data (``info`` is a
+    `Task.info`): the corpus of a byte-level task, the images and labels of ``vision``."""
+    return {"python": platform.python_version(),
+            "corpus_sha256": info.get("corpus_sha256", info.get("data_sha256"))}
+
+
 # ------------------------------------------------------------------------------------------------ byte tasks
 
 
@@ -362,7 +383,8 @@ def _hf_dataset(spec: str) -> tuple[bytes, bytes, str, dict[str, Any]]:
     else:
         train, val = _cut(text)
     info = {"dataset": name, "column": column, "train_split": train_split, "val_split": val_split or "last 10 %",
-            "train_bytes": len(train), "val_bytes": len(val)}
+            "train_bytes": len(train), "val_bytes": len(val),
+            "corpus_sha256": hashlib.sha256(train + val).hexdigest()}
     description = (f"byte-level LM on Hugging Face dataset {name!r} column {column!r} ({len(train):,} train bytes "
                    f"from split {train_split!r} / {len(val):,} validation bytes from "
                    f"{repr(val_split) if val_split else 'its last 10 %'})")
@@ -394,15 +416,21 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 DIGITS_VAL = 360
 
 
-def _vision_task(preset: str, seed: int, batch_size: int | None) -> Task:
-    import torch
-
+def _vision_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     images, labels = _digits()
     # a fixed split, the same for every seed: a permutation drawn once from seed 0
     order = np.random.default_rng(0).permutation(len(images))
     train_idx, val_idx = order[:-DIGITS_VAL], order[-DIGITS_VAL:]
+    info = {"dataset": "sklearn digits", "train_images": len(train_idx), "val_images": len(val_idx), "classes": 10,
+            "data_sha256": hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()}
+    return images, labels, train_idx, val_idx, info
+
+
+def _vision_task(preset: str, seed: int, batch_size: int | None) -> Task:
+    import torch
+
+    images, labels, train_idx, val_idx, info = _vision_split()
     p = PRESETS["vision"][preset]
-    info = {"dataset": "sklearn digits", "train_images": len(train_idx), "val_images": len(val_idx), "classes": 10}
     description = (f"ViT on scikit-learn's 8x8 digits ({len(train_idx):,} train / {len(val_idx):,} validation "
                    f"images, 10 classes)")
     return Task(name="vision", kind="vision", preset=preset, seed=seed, batch_size=batch_size or p.batch_size,

@@ -18,10 +18,12 @@ Checkpoints and resume
     ``should_stop`` stops the run, and at its end. Writes are atomic: ``torch.save`` to ``checkpoint.pt.tmp`` in the
     same folder, then ``os.replace``, so a crash or ``kill -9`` leaves the previous checkpoint intact. A checkpoint
     holds the model, the optimizer, the clock (updates done), the python / numpy / torch RNG states, the curves so
-    far, the accumulated wall time and the config. The data position is the clock itself.
+    far, the accumulated wall time, the config, and the Python version and data SHA-256
+    (`lrlab.bench.tasks.data_fingerprint`). The data position is the clock itself.
     ``resume=True`` continues from ``out_dir/checkpoint.pt`` (or starts fresh when there is none) and gives results
     identical to an uninterrupted run: bitwise on CPU with the same torch thread count. A checkpoint whose config
-    differs is refused (`LrlabError` naming the fields), with one exception that lets runs branch from a shared
+    differs, or that was written under another Python or on other data, is refused (`LrlabError` naming the
+    fields), with one exception that lets runs branch from a shared
     prefix (`lrlab.bench.compare`): the schedule may differ if it gives bit-for-bit the same LRs for every update
     the checkpoint has done. Without ``resume``, an ``out_dir`` that already holds a checkpoint is refused.
 
@@ -30,6 +32,16 @@ Schedule-free AdamW (``optimizer="schedulefree"``)
     ``optimizer.eval()`` (y -> x) and afterwards ``optimizer.train()``, then copy y back bit for bit, so neither
     disturbs the training trajectory. The checkpoint's ``model`` is y (what resume needs); ``eval_model`` is x
     (what to deploy). The recorded LR is the LR the optimizer applied (its ``scheduled_lr``).
+
+Several processes (``torchrun``)
+    Under ``torchrun`` with ``WORLD_SIZE`` > 1, call `init_distributed` first (``lrlab train`` does): it joins the
+    gloo process group (the harness trains on CPU tensors, which NCCL does not take). `train` then wraps the model in
+    ``DistributedDataParallel`` and gives rank ``r`` the ``r``-th of ``world`` equal slices of each update's batch:
+    the global batch is still ``batch_size`` (which must split evenly), so update ``t`` sees the same examples, the
+    same LR and, up to the order of floating-point reductions, the same gradient as one process. The recorded
+    training loss is the mean over ranks; validation runs on rank 0 and its numbers are sent to every rank; only rank
+    0 writes checkpoints; a stop asked on any rank stops every rank at the same update. Every rank resumes from the
+    same ``out_dir/checkpoint.pt`` (a folder all ranks can read).
 
 Threads and determinism
     `train` uses torch's current thread count (call ``torch.set_num_threads`` first; `lrlab.bench.compare` does)
@@ -54,7 +66,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from lrlab.bench.tasks import PRESET_NAMES, TASK_FORMS
+from lrlab.bench.tasks import PRESET_NAMES, TASK_FORMS, data_fingerprint
 from lrlab.errors import LrlabError
 
 if TYPE_CHECKING:
@@ -257,6 +269,28 @@ class _Curves:
                 self.val_metrics.setdefault(name, []).append(value)
 
 
+def init_distributed() -> tuple[int, int]:
+    """Join torchrun's process group when this process is one of several (``WORLD_SIZE`` > 1 in the environment):
+    gloo, from the ``MASTER_ADDR`` / ``MASTER_PORT`` / ``RANK`` variables torchrun sets. Returns (rank, world size);
+    (0, 1) outside torchrun. Calling it again returns the same."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")  # CPU tensors: NCCL takes only CUDA ones
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _process_group() -> tuple[int, int]:
+    """(rank, world size) of the initialised process group; (0, 1) when there is none."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def build_optimizer(name: str, groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
     """The optimizer ``name`` (see `OPTIMIZERS`) over parameter ``groups`` (each with its ``weight_decay``)."""
     import torch
@@ -316,7 +350,12 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
         optimizer = build_optimizer(config.optimizer, param_groups(model, config.weight_decay), config.lr)
         schedule_free = config.optimizer == "schedulefree"
         params = list(model.parameters())
-        env = _env(task)
+        rank, world = _process_group()
+        if task.batch_size % world:
+            raise LrlabError(f"batch_size {task.batch_size} does not split evenly across {world} processes; give "
+                             f"a batch size divisible by {world}")
+        env = _env(task, world)
+        fingerprint = data_fingerprint(task.info)
         run = _Curves()
         step = 0  # updates done: the clock, and the data position
         resumed_from = None
@@ -325,7 +364,7 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
                 raise LrlabError(f"out_dir {str(ckpt.parent)!r} already holds a checkpoint; pass resume=True to "
                                  "continue it, or use another out_dir")
             state = torch.load(ckpt, map_location="cpu", weights_only=True)
-            _check_resumable(state, config, schedule)
+            _check_resumable(state, config, schedule, fingerprint)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             _set_rng_state(state["rng"])
@@ -333,13 +372,18 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
             step = resumed_from = int(state["step"])
         if schedule_free:
             optimizer.train()  # type: ignore[attr-defined]
+        net = model if world == 1 else _ddp(model)  # trains; `model` (the same parameters) evaluates and saves
         val_batches = task.val_batches(config.eval_batches)
         last_saved = step if resumed_from is not None else -1
         wall_before = run.wall_time_s
 
         def evaluate() -> None:
-            with _eval_point(model, optimizer, schedule_free):
-                metrics = task.evaluate(model, val_batches)
+            metrics: dict[str, float] = {}
+            if rank == 0:
+                with _eval_point(model, optimizer, schedule_free):
+                    metrics = task.evaluate(model, val_batches)
+            if world > 1:  # every rank records rank 0's numbers (and stops on the same divergence)
+                metrics = _broadcast(metrics)
             run.record_eval(step, metrics)
             run.diverged = run.diverged or not math.isfinite(metrics["loss"])
             if monitor is not None:  # the loss may be non-finite (divergence); other metrics only when finite
@@ -349,23 +393,28 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
         def save() -> None:
             nonlocal last_saved
             run.wall_time_s = wall_before + time.perf_counter() - t_start
-            if ckpt is not None and last_saved != step:
-                _save_checkpoint(ckpt, config, step, model, optimizer, schedule_free, run)
+            if ckpt is not None and last_saved != step and rank == 0:
+                _save_checkpoint(ckpt, config, step, model, optimizer, schedule_free, run, fingerprint)
                 last_saved = step
 
         if step == 0 and not run.eval_steps:
             evaluate()
         while step < config.steps and not run.diverged:
-            if should_stop is not None and should_stop():
+            stop = should_stop is not None and should_stop()
+            if world > 1:
+                stop = _any_rank(stop)
+            if stop:
                 break
             t0 = time.perf_counter()
             lr = config.lr * schedule(step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x, y = task.get_batch(step)
-            logits = model(x)
+            if world > 1:  # this rank's slice of the global batch
+                x, y = x.chunk(world)[rank], y.chunk(world)[rank]
+            logits = net(x)
             loss = torch.nn.functional.cross_entropy(logits.flatten(0, -2), y.flatten())
-            loss_value = loss.item()
+            loss_value = loss.item() if world == 1 else _mean_over_ranks(loss)
             run.lr.append(lr)
             if not math.isfinite(loss_value):
                 run.train_loss.append(math.inf)
@@ -427,11 +476,44 @@ def _result(config: TrainConfig, run: _Curves, n_params: int, env: dict[str, Any
                      n_params=n_params, env=env, resumed_from=resumed_from)
 
 
-def _env(task: Task) -> dict[str, Any]:
+def _env(task: Task, world: int) -> dict[str, Any]:
     import torch
 
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "threads": torch.get_num_threads(), "device": "cpu", "task": task.description, "data": dict(task.info)}
+            "threads": torch.get_num_threads(), "processes": world, "device": "cpu", "task": task.description,
+            "data": dict(task.info)}
+
+
+def _ddp(model: nn.Module) -> nn.Module:
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model)  # broadcasts rank 0's weights: every rank starts from the same point
+
+
+def _mean_over_ranks(loss: torch.Tensor) -> float:
+    """The global batch's mean loss: the mean of the ranks' (equal-sized) slice means."""
+    import torch.distributed as dist
+
+    value = loss.detach().clone()
+    dist.all_reduce(value)
+    return value.item() / dist.get_world_size()
+
+
+def _any_rank(flag: bool) -> bool:
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([int(flag)])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _broadcast(metrics: dict[str, float]) -> dict[str, float]:
+    import torch.distributed as dist
+
+    box: list[Any] = [metrics]
+    dist.broadcast_object_list(box, src=0)
+    return dict(box[0])
 
 
 @contextlib.contextmanager
@@ -455,7 +537,8 @@ def _eval_point(model: nn.Module, optimizer: torch.optim.Optimizer, schedule_fre
 
 
 def _save_checkpoint(path: Path, config: TrainConfig, step: int, model: nn.Module,
-                     optimizer: torch.optim.Optimizer, schedule_free: bool, run: _Curves) -> None:
+                     optimizer: torch.optim.Optimizer, schedule_free: bool, run: _Curves,
+                     fingerprint: dict[str, Any]) -> None:
     import torch
 
     eval_model = None
@@ -464,7 +547,7 @@ def _save_checkpoint(path: Path, config: TrainConfig, step: int, model: nn.Modul
             eval_model = {k: v.clone() for k, v in model.state_dict().items()}
     state = {"format": 1, "step": step, "config": config.to_dict(), "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "eval_model": eval_model, "rng": _rng_state(),
-             "curves": dataclasses.asdict(run)}
+             "curves": dataclasses.asdict(run), "data": fingerprint}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -474,7 +557,14 @@ def _save_checkpoint(path: Path, config: TrainConfig, step: int, model: nn.Modul
     os.replace(tmp, path)
 
 
-def _check_resumable(state: dict[str, Any], config: TrainConfig, schedule: Callable[[float], float]) -> None:
+def _check_resumable(state: dict[str, Any], config: TrainConfig, schedule: Callable[[float], float],
+                     fingerprint: dict[str, Any]) -> None:
+    saved_data = state.get("data") or {}  # checkpoints written before it was recorded have none
+    differ_data = [k for k in ("python", "corpus_sha256") if k in saved_data and saved_data[k] != fingerprint[k]]
+    if differ_data:
+        changes = "; ".join(f"{k}: checkpoint {saved_data[k]!r}, now {fingerprint[k]!r}" for k in differ_data)
+        raise LrlabError(f"cannot resume: the checkpoint was trained on other data or another Python ({changes}); "
+                         "resume with the interpreter and data of the original run, or start a new run")
     saved = dict(state["config"])
     new = config.to_dict()
     differ = [k for k in new if k not in RESUMABLE_CHANGES and k != "schedule" and saved.get(k) != new[k]]
