@@ -272,43 +272,27 @@ def test_optax_schedule_is_jit_traceable_and_exact_in_x64() -> None:
 
 
 def test_optax_schedule_drives_an_optax_optimizer() -> None:
-    import jax
-    import jax.numpy as jnp
-    import optax
-
     s = lrlab.parse("warmup(3) >> linear(7)")
-    with jax.enable_x64(True):
-        tx = optax.sgd(learning_rate=optax_schedule(s, scale=0.5))
-        w = jnp.zeros(2)
-        state = tx.init(w)
-        grad = jnp.array([1.0, -2.0])
-
-        @jax.jit
-        def update(w: jax.Array, state: Any) -> tuple[jax.Array, Any]:
-            updates, state = tx.update(grad, state, w)
-            return optax.apply_updates(w, updates), state
-
-        trajectory = []
-        for _ in range(12):
-            w, state = update(w, state)
-            trajectory.append(np.asarray(w).tolist())
-    expected, cur = [], np.zeros(2)
-    for t in range(12):
-        cur = cur - 0.5 * s(t) * np.array([1.0, -2.0])
-        expected.append(cur.tolist())
-    assert trajectory == expected
+    assert _sgd_trajectory(optax_schedule(s, scale=0.5), 12) == _expected_sgd(s, 0.5, 12)
 
 
 def test_lrlab_optax_schedule_drives_optax_sgd() -> None:
+    s = lrlab.parse("warmup(0.25) >> cosine(floor=0.1)", total=12)
+    f = lrlab.optax.schedule("warmup(0.25) >> cosine(floor=0.1)", total=12, scale=0.5)
+    assert isinstance(f, lrlab.optax.OptaxSchedule) and str(f) == f"0.5 * ({s})"
+    assert _sgd_trajectory(f, 14) == _expected_sgd(s, 0.5, 14)
+    with pytest.raises(lrlab.LrlabError, match="pass total=N"):
+        lrlab.optax.schedule("cosine()")
+
+
+def _sgd_trajectory(learning_rate: Any, n: int) -> list[list[float]]:
+    """Weights after each of `n` jitted optax.sgd updates with a constant gradient, in float64."""
     import jax
     import jax.numpy as jnp
     import optax
 
-    s = lrlab.parse("warmup(0.25) >> cosine(floor=0.1)", total=12)
-    f = lrlab.optax.schedule("warmup(0.25) >> cosine(floor=0.1)", total=12, scale=0.5)
-    assert isinstance(f, lrlab.optax.OptaxSchedule) and str(f) == f"0.5 * ({s})"
     with jax.enable_x64(True):
-        tx = optax.sgd(learning_rate=f)
+        tx = optax.sgd(learning_rate=learning_rate)
         w = jnp.zeros(2)
         state = tx.init(w)
         grad = jnp.array([1.0, -2.0])
@@ -319,16 +303,18 @@ def test_lrlab_optax_schedule_drives_optax_sgd() -> None:
             return optax.apply_updates(w, updates), state
 
         trajectory = []
-        for _ in range(14):
+        for _ in range(n):
             w, state = update(w, state)
             trajectory.append(np.asarray(w).tolist())
+    return trajectory
+
+
+def _expected_sgd(s: Any, scale: float, n: int) -> list[list[float]]:
     expected, cur = [], np.zeros(2)
-    for t in range(14):
-        cur = cur - 0.5 * s(t) * np.array([1.0, -2.0])
+    for t in range(n):
+        cur = cur - scale * s(t) * np.array([1.0, -2.0])
         expected.append(cur.tolist())
-    assert trajectory == expected
-    with pytest.raises(lrlab.LrlabError, match="pass total=N"):
-        lrlab.optax.schedule("cosine()")
+    return expected
 
 
 # ------------------------------------------------------------------------------------------------ Keras 3
