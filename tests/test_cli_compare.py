@@ -168,7 +168,7 @@ def test_help_text_renders_the_defaults(capsys: pytest.CaptureFixture[str], monk
     monkeypatch.setenv("COLUMNS", "250")
     code, out, _ = run(["compare", "--help"], capsys)
     lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("│ --")}
-    assert code == 0 and "[default: 600]" in lines["--steps"] and "[default: 2.0]" in lines["--lr-grid-factor"]
+    assert code == 0 and "[default: 1000]" in lines["--steps"] and "[default: 2.0]" in lines["--lr-grid-factor"]
     assert "schedulefree gets 2x it" in lines["--lr"]
 
 
