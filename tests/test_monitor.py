@@ -147,6 +147,34 @@ def test_csv_needs_a_fixed_set_of_columns(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------ resume, reading
 
 
+def test_step_records_are_flushed_every_flush_every_seconds(tmp_path: Path) -> None:
+    m = Monitor(tmp_path, clock=FakeClock(0.25), flush_every=1.0, diagnose_live=False, tensorboard=False)
+    m.on_step(0, lrs=[1e-3], loss=3.0)  # the first update is flushed (nothing was written before)
+
+    def steps_on_disk() -> list[int]:
+        return [r["step"] for r in records(tmp_path / JSONL_FILE) if r["type"] == "step"]
+
+    assert steps_on_disk() == [0]
+    for k in range(1, 4):  # 0.25 s apart: still inside the 1 s window
+        m.on_step(k, lrs=[1e-3], loss=3.0)
+    assert steps_on_disk() == [0]
+    m.on_step(4, lrs=[1e-3], loss=3.0)  # 1 s after the last flush
+    assert steps_on_disk() == [0, 1, 2, 3, 4]
+    m.on_step(5, lrs=[1e-3], loss=3.0)
+    m.on_eval(6, val_loss=2.0)  # an evaluation flushes everything at once
+    assert steps_on_disk() == [0, 1, 2, 3, 4, 5]
+    m.on_step(6, lrs=[1e-3], loss=float("nan"))  # so does a divergence
+    assert steps_on_disk()[-1] == 6
+    m.close()
+    every = Monitor(tmp_path / "every", clock=FakeClock(0.25), flush_every=0, diagnose_live=False)
+    every.on_step(0, lrs=[1e-3], loss=3.0)
+    every.on_step(1, lrs=[1e-3], loss=3.0)
+    assert [r["step"] for r in records(tmp_path / "every" / JSONL_FILE) if r["type"] == "step"] == [0, 1]
+    every.close()
+    with pytest.raises(LrlabError, match="flush_every must be a number of seconds >= 0, got -1"):
+        Monitor(tmp_path / "x", flush_every=-1)
+
+
 def test_a_resumed_step_replaces_the_later_records(tmp_path: Path) -> None:
     m = Monitor(tmp_path, csv=True)
     feed(m, 10)
@@ -154,6 +182,7 @@ def test_a_resumed_step_replaces_the_later_records(tmp_path: Path) -> None:
     m.on_eval(10, val_loss=2.1)
     # resumed from a checkpoint at 6 updates: updates 6.. run again (with other numbers here)
     feed(m, 4, start=6, scale=2.0)
+    m.flush()  # step records reach the files at most every flush_every seconds; evaluations at once
     expected_loss = tuple([3.0 - 0.1 * k for k in range(6)] + [2.0 * (3.0 - 0.1 * k) for k in range(6, 10)])
     for c in (m.curves(), load_curves(tmp_path), load_curves(tmp_path / STEPS_CSV)):
         assert c.step == tuple(range(10))

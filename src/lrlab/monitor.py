@@ -178,6 +178,10 @@ class Monitor:
             writer checksums each record in pure Python, which alone costs ~1.5 % of a tiny-model update; every
             10th update keeps the default under the 1 % overhead budget (see BENCHMARKS.md). The JSONL/CSV files
             and the diagnoses always see every update.
+        flush_every: seconds between flushes of the step records to the files (>= 0; 0: after every update).
+            Evaluations, findings and a NaN/inf loss are flushed at once, and everything on `close`; a crash
+            (``kill -9``) loses at most this much of the step records, and a resumed Monitor drops a torn last
+            line. One write system call per update would cost ~60 us, about 1 % of a tiny-model update.
         diagnose_live: run `lrlab.diagnose.diagnose` during training: at once on a NaN/inf loss, and otherwise
             at evaluations and every `diagnose_every` updates, but no sooner after the previous diagnosis than
             its own duration / `diagnose_budget` (so diagnoses take at most that fraction of the wall time,
@@ -197,8 +201,8 @@ class Monitor:
     """
 
     def __init__(self, out_dir: str | os.PathLike[str] | None = None, *, jsonl: bool = True, csv: bool = False,
-                 tensorboard: bool | None = None, tensorboard_every: int = 10, diagnose_live: bool = True,
-                 total_steps: int | None = None,
+                 tensorboard: bool | None = None, tensorboard_every: int = 10, flush_every: float = 1.0,
+                 diagnose_live: bool = True, total_steps: int | None = None,
                  thresholds: Thresholds | None = None, diagnose_every: int = 50, diagnose_budget: float = 0.001,
                  on_finding: Callable[[Finding], None] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
@@ -225,6 +229,10 @@ class Monitor:
         self.use_tb = self.out_dir is not None and tensorboard is not False  # settled in _open
         self._tb_required = tensorboard is True
         self.tensorboard_every = tensorboard_every
+        if isinstance(flush_every, bool) or not isinstance(flush_every, (int, float)) or not flush_every >= 0:
+            raise LrlabError(f"flush_every must be a number of seconds >= 0, got {flush_every!r}")
+        self.flush_every = float(flush_every)
+        self._last_flush = -math.inf
         self._since_tb = tensorboard_every  # the first update is written
         self.diagnose_live = diagnose_live
         self.thresholds = thresholds if thresholds is not None else Thresholds()
@@ -278,7 +286,21 @@ class Monitor:
     def _write_json(self, record: Mapping[str, Any]) -> None:
         if self._jsonl is not None:
             self._jsonl.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._jsonl.flush()
+        self._flush()
+
+    def flush(self) -> None:
+        """Write every buffered record to the files now (they are also flushed every `flush_every` seconds, at
+        evaluations, findings and `close`)."""
+        self._flush(self._last_t)
+
+    def _flush(self, now: float | None = None) -> None:
+        """Push buffered records to the files (meta, evaluations and findings at once; steps at most every
+        `flush_every` seconds: one write system call per update costs more than the rest of `on_step`)."""
+        for fh in (self._jsonl, self._steps_csv, self._evals_csv):
+            if fh is not None:
+                fh.flush()
+        if now is not None:
+            self._last_flush = now
 
     def _write_csv_row(self, kind: str, row: dict[str, str]) -> None:
         fh = self._steps_csv if kind == "steps" else self._evals_csv
@@ -299,7 +321,8 @@ class Monitor:
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerow([row[c] for c in cols])
         fh.write(out.getvalue())
-        fh.flush()
+        if kind != "steps":
+            self._flush()
 
     # -------------------------------------------------------------------------------------------- hooks
 
@@ -351,12 +374,13 @@ class Monitor:
                 f'{{"type":"step","step":{step},"lr":[{",".join(map(repr, lr))}],"loss":{_jnum(loss_v)},'
                 f'"grad_norm":{_jnum(gn)},"tokens":{_jnum(tok)},"time":{t:.6f},"updates_per_s":{_jnum(ups)},'
                 f'"tokens_per_s":{_jnum(tps)}}}\n')
-            self._jsonl.flush()
         if self._steps_csv is not None:
             row = {"step": str(step), "loss": _csv(loss_v), "grad_norm": _csv(gn), "tokens": _csv(tok),
                    "time": f"{t:.6f}", "updates_per_s": _csv(ups), "tokens_per_s": _csv(tps)}
             row.update({f"lr_{i}": repr(v) for i, v in enumerate(lr)})
             self._write_csv_row("steps", row)
+        if now - self._last_flush >= self.flush_every or (loss_v is not None and not math.isfinite(loss_v)):
+            self._flush(now)
         if self._tb is not None:
             self._since_tb += 1
         if self._tb is not None and (self._since_tb >= self.tensorboard_every or

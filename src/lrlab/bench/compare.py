@@ -59,8 +59,9 @@ RESULTS_FILE = "results.json"
 #: centre of each optimizer's peak-LR grid when ``--lr`` does not name one. Measured on the `lm` task, tiny preset,
 #: 600 updates (seed 0): AdamW's best constant LR was 4e-3 and warm-up + cosine's and WSD's 8e-3, so the default
 #: grid 3e-3, 6e-3, 1.2e-2 brackets both. At the default 1,000 updates a grid one step lower (1.5e-3 .. 6e-3) put
-#: every schedule's best at 6e-3, its top edge (BENCHMARKS.md), which this grid brackets. The others come from `lrlab.range_test` on the same task (the geometric
-#: median of its three suggestions: sgd 0.089, adagrad 0.033, rmsprop 0.0021, adam 0.015, schedulefree 0.011),
+#: every schedule's best at 6e-3, its top edge (BENCHMARKS.md), which this grid brackets. The others come from
+#: `lrlab.range_test` on the same task (the geometric median of its three suggestions: sgd 0.089, adagrad 0.033,
+#: rmsprop 0.0021, adam 0.015, schedulefree 0.011),
 #: rounded; schedule-free's is `SCHEDULEFREE_LR_FACTOR` x AdamW's (its authors recommend 1-10x).
 SCHEDULEFREE_LR_FACTOR = 2.0
 DEFAULT_LR: dict[str, float] = {
