@@ -16,6 +16,7 @@ the default ``lrlab compare``.
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -62,7 +63,7 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--checkpoint-every", type=int, default=CompareConfig().checkpoint_every,
                         help="checkpoint period of the checkpointing harness run (default: lrlab compare's)")
     args = parser.parse_args()
@@ -79,13 +80,20 @@ def main() -> None:
     harness_ckpt: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            wall, cpu, plain_final = timed(lambda: plain_loop(config))
-            plain.append((wall, cpu))
-            wall, cpu, harness_final = timed(lambda: train(config).final_val_loss)
-            harness.append((wall, cpu))
             folder = Path(tmp) / f"run{i}"  # a fresh folder: train() refuses to overwrite a checkpoint
-            wall, cpu, ckpt_final = timed(lambda f=folder: train(saving, out_dir=f).final_val_loss)
-            harness_ckpt.append((wall, cpu))
+            variants: list[tuple[list[tuple[float, float]], Callable[[], float]]] = [
+                (plain, lambda: plain_loop(config)),
+                (harness, lambda: train(config).final_val_loss),
+                (harness_ckpt, lambda f=folder: train(saving, out_dir=f).final_val_loss),  # type: ignore[misc]
+            ]
+            # the order alternates (ABC, CBA, ...): whichever runs first in a round is not always the same loop
+            finals = {}
+            for sink, fn in (variants if i % 2 == 0 else variants[::-1]):
+                wall, cpu, final = timed(fn)
+                sink.append((wall, cpu))
+                finals[id(sink)] = final
+            plain_final, harness_final, ckpt_final = (finals[id(plain)], finals[id(harness)],
+                                                      finals[id(harness_ckpt)])
             if not harness_final == ckpt_final == plain_final:
                 raise SystemExit(f"the loops disagree: final validation loss {harness_final} (harness), {ckpt_final} "
                                  f"(harness with checkpoints), {plain_final} (plain)")
@@ -103,6 +111,8 @@ def main() -> None:
                   f"harness {items / h:9,.0f} {unit}/s {1e3 * h / args.steps:6.2f} ms/update | "
                   f"ratio {p / h:.4f} (overhead {overhead:+.2f} %: {'PASS' if overhead <= target else 'FAIL'} "
                   f"against <= {target:g} %)")
+        med = statistics.median(h[0] / p[0] for p, h in zip(plain, runs))  # paired by round
+        print(f"  median over rounds of (harness / plain) wall time: {med:.4f} (overhead {100 * (1 - 1 / med):+.2f} %)")
     print(f"  same final validation loss in all loops: {plain_final:.6f}")
 
 

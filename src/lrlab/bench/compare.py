@@ -119,6 +119,8 @@ class CompareConfig:
         batch_size: None: the preset's.
         eval_every, eval_batches: evaluation period (updates) and size (batches).
         checkpoint_every: updates between checkpoints (what a crash can lose); 0: never (no resume mid-run).
+            250 by default: each atomic, fsynced checkpoint costs ~40 ms on the tiny model, so every 100 updates
+            cost 5 % of the training time and every 250 about 2 % (BENCHMARKS.md).
         branch: let trials that share an LR prefix branch from one checkpoint; branch_min: the shortest shared
             prefix worth branching for, as a fraction of ``steps``.
         target_loss: loss for "steps to target"; None: the baseline's final loss at its best peak LR.
@@ -140,7 +142,7 @@ class CompareConfig:
     batch_size: int | None = None
     eval_every: int = 50
     eval_batches: int = 8
-    checkpoint_every: int = 100
+    checkpoint_every: int = 250
     branch: bool = True
     branch_min: float = 0.1
     target_loss: float | None = None
@@ -933,7 +935,7 @@ def lr_range_test(config: CompareConfig, optimizer: str, *, threads: int) -> dic
 
 def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimizer: str = "adamw", lr: float = 1e-2,
               steps: int = 1000, seed: int = 0, batch_size: int | None = None, eval_every: int = 50,
-              checkpoint_every: int = 100, out_dir: str | Path, resume: bool = False,
+              checkpoint_every: int = 250, out_dir: str | Path, resume: bool = False,
               on_event: EventSink | None = None) -> dict[str, Any]:
     """`lrlab train`: one run in this process with the Monitor attached (when `lrlab.monitor` is installed).
 
