@@ -350,26 +350,28 @@ def test_kill_9_then_resume_gives_identical_results(reference: dict[str, Any], t
 
 @pytest.mark.slow
 def test_kill_9_while_branching_then_resume_gives_identical_results(tmp_path: Path) -> None:
-    # one worker: the prefix [0, 30), then constant(), step(0.5, 0.1), step(0.5, 0.5) from its checkpoint, in turn
-    reference = run_compare(CompareConfig(**SHARED), tmp_path / "ref", workers=1)
+    # one worker: the prefix [0, 150), then constant(), step(0.5, 0.1), step(0.5, 0.5) from its checkpoint, in
+    # turn. 300 updates (not SHARED's 60) so that each branch trains for ~1 s: the kill must land inside one.
+    config = {**SHARED, "steps": 300, "eval_every": 100, "checkpoint_every": 20}
+    reference = run_compare(CompareConfig(**config), tmp_path / "ref", workers=1)
     ids = [t["id"] for t in reference["trials"]]
     prefix = {t["branched_from"]["trial"] for t in reference["trials"]}
-    assert len(prefix) == 1 and all(t["branched_from"]["step"] == 30 for t in reference["trials"])
+    assert len(prefix) == 1 and all(t["branched_from"]["step"] == 150 for t in reference["trials"])
     out = tmp_path / "cmp"
-    args = [sys.executable, "-m", "lrlab.cli", "compare", "--steps", "60", "--schedules",
-            "; ".join(SHARED["schedules"]), "--lr-grid", "1", "--eval-every", "20", "--eval-batches", "2",
-            "--checkpoint-every", "10", "--confirm", "0", "--workers", "1", "--no-plots", "--out", str(out)]
+    args = [sys.executable, "-m", "lrlab.cli", "compare", "--steps", "300", "--schedules",
+            "; ".join(SHARED["schedules"]), "--lr-grid", "1", "--eval-every", "100", "--eval-batches", "2",
+            "--checkpoint-every", "20", "--confirm", "0", "--workers", "1", "--no-plots", "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     try:
         while time.monotonic() < deadline:  # constant() finished, step(0.5, 0.1) branched and training
             done = {p.stem for p in (out / "runs").glob("*.json")}
             if done == {ids[0]} and (out / "ckpt" / ids[1] / "checkpoint.pt").is_file():
                 break
             assert proc.poll() is None and len(done) < 2, "compare got past the kill point"
-            time.sleep(0.01)
+            time.sleep(0.005)
         else:
-            pytest.fail("the kill point was not reached within 120 s")
+            pytest.fail("the kill point was not reached within 180 s")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -379,10 +381,11 @@ def test_kill_9_while_branching_then_resume_gives_identical_results(tmp_path: Pa
     assert resumed["status"] == "complete"
     assert numbers(resumed) == numbers(reference)  # bit for bit
     assert [t["branched_from"] for t in resumed["trials"]] == [t["branched_from"] for t in reference["trials"]]
-    # nothing was retrained: the prefix was not run again, the others continued from update 30 or later
-    starts = [e for e in events if e.kind == "start"]
-    assert {e.job for e in starts} == set(ids[1:]) and all(e.start == 30 for e in starts)
-    assert [e.total for e in events if e.kind == "phase"] == [60]  # 2 x 30 updates left
+    # nothing was retrained: the prefix was not run again; the killed branch continued from its last checkpoint
+    # (the branch point or later), the last one from the branch point
+    starts = {e.job: e.start for e in events if e.kind == "start"}
+    assert set(starts) == set(ids[1:]) and 150 <= starts[ids[1]] < 300 and starts[ids[2]] == 150
+    assert [e.total for e in events if e.kind == "phase"] == [sum(300 - v for v in starts.values())]
 
 
 @pytest.mark.slow
