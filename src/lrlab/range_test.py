@@ -384,7 +384,7 @@ def cross_entropy_flat(logits: Any, targets: Any) -> Any:
 
 def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "adamw", seed: int = 0,
                  start_lr: float = 1e-6, end_lr: float = 10.0, num_iter: int = 100, mode: str = "exp",
-                 accumulation_steps: int = 1, batch_size: int | None = None, weight_decay: float = 0.1,
+                 accumulation_steps: int = 1, batch_size: int | None = None, weight_decay: float | None = None,
                  smooth: float = 0.98, diverge_threshold: float = 5.0, threads: int | None = None) -> RangeTestResult:
     """`find_lr` on a built-in task (`lrlab.bench.tasks.get_task`): its model freshly initialised with `seed`,
     its training batches ``0 .. num_iter * accumulation_steps - 1``, cross-entropy, and the named optimizer built
@@ -404,6 +404,10 @@ def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "ad
     n = _check_int("num_iter", num_iter, 10)
     torch.manual_seed(seed)
     model = t.build_model()
+    if weight_decay is None:  # the optimizer's usual value, as `lrlab.bench.train.train` uses
+        from lrlab.bench.train import DEFAULT_WEIGHT_DECAY
+
+        weight_decay = DEFAULT_WEIGHT_DECAY.get(optimizer, 0.0)  # an unknown name fails in build_optimizer
     opt = build_optimizer(optimizer, param_groups(model, weight_decay), start_lr)
     if hasattr(opt, "train"):  # schedule-free: its steps need train mode (the harness sets it in its loop)
         opt.train()

@@ -79,6 +79,11 @@ OPTIMIZERS: tuple[str, ...] = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "sc
 CHECKPOINT = "checkpoint.pt"
 #: Config fields a resumed run may change: they do not change any number of the run.
 RESUMABLE_CHANGES = ("checkpoint_every",)
+#: weight decay by optimizer when `TrainConfig.weight_decay` is None: decoupled (AdamW-style) 0.1 where the
+#: optimizer decouples it, the classic 5e-4 L2 for SGD with momentum, none for Adam/Adagrad/RMSprop (an L2 term
+#: there is rescaled by the adaptive denominators, which is why AdamW exists)
+DEFAULT_WEIGHT_DECAY: dict[str, float] = {"sgd": 5e-4, "adagrad": 0.0, "rmsprop": 0.0, "adam": 0.0, "adamw": 0.1,
+                                          "schedulefree": 0.1}
 
 
 def _check_int(name: str, value: object, lo: int) -> None:
@@ -110,6 +115,10 @@ class TrainConfig:
         eval_batches: validation batches of ``batch_size`` (>= 1), fixed for the whole run.
         weight_decay: >= 0, on linear-layer weights only (`lrlab.bench.model.param_groups`): decoupled for
             adamw and schedulefree, an L2 term in the gradient for the others (torch's ``weight_decay``).
+            None (default): the optimizer's usual value, `DEFAULT_WEIGHT_DECAY` — 0.1 decoupled for adamw and
+            schedulefree, 5e-4 L2 for sgd, 0 for adam, adagrad and rmsprop. One value for all would be wrong:
+            an L2 of 0.1 under SGD (lr 0.1, momentum 0.9) shrinks the weights ~10 % per update, and the ViT
+            then stayed at chance (loss 2.31 = ln 10) for 1,000 updates at every peak LR tried.
         grad_clip: maximum global gradient norm (> 0); None: no clipping.
         checkpoint_every: updates between checkpoints when ``out_dir`` is given (>= 0; 0: only on stop and at
             the end).
@@ -125,7 +134,7 @@ class TrainConfig:
     batch_size: int | None = None
     eval_every: int = 50
     eval_batches: int = 8
-    weight_decay: float = 0.1
+    weight_decay: float | None = None
     grad_clip: float | None = 1.0
     checkpoint_every: int = 0
 
@@ -147,6 +156,8 @@ class TrainConfig:
             _check_int("batch_size", self.batch_size, 1)
         _check_int("eval_every", self.eval_every, 1)
         _check_int("eval_batches", self.eval_batches, 1)
+        if self.weight_decay is None:
+            object.__setattr__(self, "weight_decay", DEFAULT_WEIGHT_DECAY[self.optimizer])
         _check_number("weight_decay", self.weight_decay, positive=False)
         if self.grad_clip is not None:
             _check_number("grad_clip", self.grad_clip, positive=True)
@@ -347,7 +358,8 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
         np.random.seed(config.seed)
         torch.manual_seed(config.seed)
         model = task.build_model()
-        optimizer = build_optimizer(config.optimizer, param_groups(model, config.weight_decay), config.lr)
+        decay = DEFAULT_WEIGHT_DECAY[config.optimizer] if config.weight_decay is None else config.weight_decay
+        optimizer = build_optimizer(config.optimizer, param_groups(model, decay), config.lr)
         schedule_free = config.optimizer == "schedulefree"
         params = list(model.parameters())
         rank, world = _process_group()
