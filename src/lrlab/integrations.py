@@ -33,24 +33,12 @@ import numpy as np
 
 from lrlab.errors import LrlabError
 from lrlab.schedule import Schedule
-from lrlab.spec import parse
+from lrlab.spec import as_schedule, parse
 
 if TYPE_CHECKING:
     import torch
 
     from lrlab.torch import LRScheduler
-
-
-def _schedule(value: object, total: float | None = None) -> Schedule:
-    if isinstance(value, str):
-        s = parse(value, total=total)
-    elif isinstance(value, Schedule):
-        s = value.bind(total) if total is not None else value
-    else:
-        raise LrlabError(f"schedule must be an lrlab schedule or spec text such as 'cosine()', got {value!r}")
-    if s.needs_total:
-        raise LrlabError(f"schedule {s} has a length given as a fraction of the run, or left open: pass total=N")
-    return s
 
 
 def _scale(value: object) -> float:
@@ -203,7 +191,7 @@ def optax_schedule(schedule: str | Schedule, *, scale: float = 1.0, total: float
     >>> float(jax.jit(f)(50))
     0.05000000074505806
     """
-    return OptaxSchedule(schedule=_schedule(schedule, total), scale=_scale(scale))
+    return OptaxSchedule(schedule=as_schedule(schedule, total), scale=_scale(scale))
 
 
 # ------------------------------------------------------------------------------------------------ lazy classes
@@ -245,7 +233,7 @@ def _make_keras_schedule() -> type:
 
         def __init__(self, spec: str, scale: float = 1.0) -> None:
             super().__init__()
-            self.schedule = _schedule(spec)
+            self.schedule = as_schedule(spec)
             self.spec = str(self.schedule)
             self.scale = _scale(scale)
 
@@ -340,4 +328,4 @@ def keras_schedule(schedule: str | Schedule, *, scale: float = 1.0, total: float
     ``custom_objects={"KerasSchedule": KerasSchedule}``.
     """
     cls = __getattr__("KerasSchedule") if "KerasSchedule" not in globals() else globals()["KerasSchedule"]
-    return cls(str(_schedule(schedule, total)), scale=scale)
+    return cls(str(as_schedule(schedule, total)), scale=scale)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from lrlab import compose, families
-from lrlab.errors import ScheduleError
+from lrlab.errors import LrlabError, ScheduleError
 from lrlab.schedule import Schedule
 
 #: spec name -> schedule class; shared by the parser, `lrlab list` and the docs
@@ -352,6 +352,23 @@ def parse(text: str, total: float | None = None) -> Schedule:
 
 
 # ------------------------------------------------------------------------------------------------ formatting
+
+
+def as_schedule(value: object, total: float | None = None, *, name: str = "schedule",
+                total_hint: str = "pass total=N") -> Schedule:
+    """``value`` (spec text or a `Schedule`) as a schedule bound to ``total``, for APIs that take either.
+
+    Raises `LrlabError` naming ``name`` when ``value`` is neither, or when the result still has a length left as a
+    fraction of the run or open (``total_hint`` says how to give it)."""
+    if isinstance(value, str):
+        s = parse(value, total=total)
+    elif isinstance(value, Schedule):
+        s = value.bind(total) if total is not None else value
+    else:
+        raise LrlabError(f"{name} must be an lrlab schedule or spec text such as 'cosine()', got {value!r}")
+    if s.needs_total:
+        raise LrlabError(f"{name} {s} has a length given as a fraction of the run, or left open: {total_hint}")
+    return s
 
 
 def _fmt_value(v: Any) -> str:

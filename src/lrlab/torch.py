@@ -69,7 +69,7 @@ from torch.optim.lr_scheduler import LRScheduler as _TorchLRScheduler
 from lrlab.errors import LrlabError
 from lrlab.plateau import DivergenceGuard, GuardEvent, GuardState, Plateau, PlateauState
 from lrlab.schedule import BlockCache, Schedule
-from lrlab.spec import parse
+from lrlab.spec import as_schedule
 
 if TYPE_CHECKING:
     from torch import nn
@@ -93,19 +93,8 @@ def _number(name: str, value: object, *, lo: float = -math.inf, lo_open: bool = 
     raise LrlabError(f"{name} must be a finite number{bound}, got {value!r}")
 
 
-def _as_schedule(name: str, value: object, total: float | None, clock: str) -> Schedule:
-    if isinstance(value, str):
-        s = parse(value, total=total)
-    elif isinstance(value, Schedule):
-        s = value.bind(total) if total is not None else value
-    else:
-        raise LrlabError(f"{name} must be an lrlab schedule or spec text such as 'cosine()', got {value!r}")
-    if s.needs_total:
-        raise LrlabError(
-            f"{name} {s} has a length given as a fraction of the run, or left open: pass "
-            f"total=<the run's length in {clock}> to LRScheduler, or bind it first (lrlab.parse(spec, total=N))"
-        )
-    return s
+def _total_hint(clock: str) -> str:
+    return f"pass total=<the run's length in {clock}> to LRScheduler, or bind it first (lrlab.parse(spec, total=N))"
 
 
 class LRScheduler(_TorchLRScheduler):
@@ -184,7 +173,7 @@ class LRScheduler(_TorchLRScheduler):
         groups = optimizer.param_groups
         n = len(groups)
         if isinstance(schedule, (str, Schedule)):
-            one = _as_schedule("schedule", schedule, total, clock)
+            one = as_schedule(schedule, total, name="schedule", total_hint=_total_hint(clock))
             self.schedules: tuple[Schedule, ...] = (one,) * n
             self._spec: str | list[str] = str(one)
         elif isinstance(schedule, Sequence):
@@ -193,7 +182,8 @@ class LRScheduler(_TorchLRScheduler):
                     f"schedule holds {len(schedule)} schedules but the optimizer has {n} param groups: give one "
                     "schedule, or one per group"
                 )
-            self.schedules = tuple(_as_schedule(f"schedule[{i}]", s, total, clock) for i, s in enumerate(schedule))
+            self.schedules = tuple(as_schedule(s, total, name=f"schedule[{i}]", total_hint=_total_hint(clock))
+                                   for i, s in enumerate(schedule))
             self._spec = [str(s) for s in self.schedules]
         else:
             raise LrlabError(f"schedule must be an lrlab schedule, spec text, or one per param group; got {schedule!r}")
@@ -201,7 +191,7 @@ class LRScheduler(_TorchLRScheduler):
         for key, s in (also or {}).items():
             if key == "lr":
                 raise LrlabError("also must not hold 'lr': the LR is driven by schedule")
-            self.also[key] = _as_schedule(f"also[{key!r}]", s, total, clock)
+            self.also[key] = as_schedule(s, total, name=f"also[{key!r}]", total_hint=_total_hint(clock))
         self.absolute = absolute
         self.clock = clock
         self.steps_per_epoch = None if steps_per_epoch is None else _number(
