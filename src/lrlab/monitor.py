@@ -40,7 +40,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from typing import Any
 
 from lrlab.diagnose import Curves, Finding, Thresholds, diagnose, json_float, parse_float
 from lrlab.errors import LrlabError
+from lrlab.files import atomic_write_text
 
 FORMAT = "lrlab.monitor/1"
 JSONL_FILE = "monitor.jsonl"
@@ -497,7 +497,7 @@ class Monitor:
             if self.out_dir is not None:
                 doc = {"format": FORMAT, "findings": [f.to_dict() for f in findings],
                        "n_steps": len(self._log.step), "n_evals": len(self._log.eval_step)}
-                _atomic_write(self.out_dir / FINDINGS_FILE, json.dumps(doc, indent=2) + "\n")
+                atomic_write_text(self.out_dir / FINDINGS_FILE, json.dumps(doc, indent=2) + "\n", fsync=True)
         finally:
             for fh in (self._jsonl, self._steps_csv, self._evals_csv):
                 if fh is not None:
@@ -615,19 +615,6 @@ def _drop_partial_line(path: Path) -> None:
         data = fh.read()
         if data and not data.endswith(b"\n"):
             fh.truncate(data.rfind(b"\n") + 1)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------------------ reading

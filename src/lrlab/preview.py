@@ -6,8 +6,6 @@ matplotlib and plotext are imported inside the drawing functions only.
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -17,6 +15,7 @@ import numpy.typing as npt
 
 from lrlab.compose import Join, Overlay
 from lrlab.errors import LrlabError
+from lrlab.files import atomic_write_bytes
 from lrlab.schedule import FloatArray, Schedule
 
 
@@ -160,22 +159,17 @@ def _need(module: str, what: str) -> NoReturn:
 
 
 def _atomic_save(fig: object, path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    except OSError as e:
-        raise LrlabError(f"cannot write the plot to {str(path)!r}: {e.strerror or e}") from None
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120)  # type: ignore[attr-defined]
-        os.replace(tmp, path)
+        # the format from the file's extension, as savefig(path) would; none: matplotlib's default (png)
+        fig.savefig(buf, format=path.suffix[1:] or None, dpi=120)  # type: ignore[attr-defined]
+        atomic_write_bytes(path, buf.getvalue())
     except OSError as e:
         raise LrlabError(f"cannot write the plot to {str(path)!r}: {e.strerror or e}") from None
     except ValueError as e:  # matplotlib: an extension it has no writer for
         raise LrlabError(f"cannot write the plot to {str(path)!r}: {e}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def plot_png(p: Preview, path: str | Path, *, base_lr: float | None = None) -> Path:

@@ -50,6 +50,7 @@ from typing import Any
 
 from lrlab.bench.train import OPTIMIZERS
 from lrlab.errors import LrlabError
+from lrlab.files import atomic_write_text
 
 FORMAT = "lrlab.compare/1"
 BACKENDS = ("local", "ray")
@@ -491,8 +492,6 @@ def _checkpoint_step(folder: Path) -> int:
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
-    from lrlab.bench.report import atomic_write_text
-
     atomic_write_text(path, json.dumps(obj, indent=1, allow_nan=True))
 
 

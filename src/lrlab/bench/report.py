@@ -34,8 +34,6 @@ import base64
 import html
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from lrlab.errors import LrlabError
+from lrlab.files import atomic_write_bytes, atomic_write_text
 
 RESULTS_FILE = "results.json"
 #: the PNG files `write_plots` produces, in the order reports show them: file name -> caption
@@ -584,37 +583,22 @@ def sensitivity_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
 # ------------------------------------------------------------------------------------------------- plotting
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes it private; give it the permissions open() would
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and `os.replace`."""
-    _atomic_write_bytes(Path(path), text.encode("utf-8"))
-
-
 def _save(fig: Any, path: Path) -> None:
     import io
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _finish(fig: Any, out: Path, name: str, written: list[str]) -> None:
+    """Lay out, write atomically as ``out/name``, close, and record the figure's file name."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    _save(fig, out / name)
+    plt.close(fig)
+    written.append(name)
 
 
 def _runs_at_best(doc: Mapping[str, Any], c: Contender) -> list[Mapping[str, Any]]:
@@ -662,10 +646,7 @@ def write_plots(doc: Mapping[str, Any], a: Analysis, out_dir: str | Path) -> lis
     ax.set_title("Learning-rate schedules at their best peak LR")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    _save(fig, out / "lr_curves.png")
-    plt.close(fig)
-    written.append("lr_curves.png")
+    _finish(fig, out, "lr_curves.png", written)
 
     # validation loss of all schedules on one figure
     fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -686,10 +667,7 @@ def write_plots(doc: Mapping[str, Any], a: Analysis, out_dir: str | Path) -> lis
     ax.set_title("Validation loss at each schedule's best peak LR")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    _save(fig, out / "val_loss.png")
-    plt.close(fig)
-    written.append("val_loss.png")
+    _finish(fig, out, "val_loss.png", written)
 
     # training and validation loss, one panel per schedule
     n = len(shown)
@@ -716,10 +694,7 @@ def write_plots(doc: Mapping[str, Any], a: Analysis, out_dir: str | Path) -> lis
         axes[j // cols][j % cols].axis("off")
     fig.supxlabel("update", fontsize=9)
     fig.supylabel("loss", fontsize=9)
-    fig.tight_layout()
-    _save(fig, out / "loss_curves.png")
-    plt.close(fig)
-    written.append("loss_curves.png")
+    _finish(fig, out, "loss_curves.png", written)
 
     if a.single:  # one run: no sensitivity curve, no bar chart to compare
         return written
@@ -743,10 +718,7 @@ def write_plots(doc: Mapping[str, Any], a: Analysis, out_dir: str | Path) -> lis
     ax.set_title("Sensitivity: final loss vs peak LR (circle: best; x: diverged)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    _save(fig, out / "sensitivity.png")
-    plt.close(fig)
-    written.append("sensitivity.png")
+    _finish(fig, out, "sensitivity.png", written)
 
     # bar chart of final loss at best LR with error bars
     fig, ax = plt.subplots(figsize=(9, 0.45 * n + 1.6))
@@ -761,10 +733,7 @@ def write_plots(doc: Mapping[str, Any], a: Analysis, out_dir: str | Path) -> lis
         ax.set_xlim(lo - 0.2 * (hi - lo + 1e-3), hi + 0.1 * (hi - lo + 1e-3))
     ax.set_xlabel("final validation loss at best peak LR (lower is better)")
     ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    _save(fig, out / "final_loss.png")
-    plt.close(fig)
-    written.append("final_loss.png")
+    _finish(fig, out, "final_loss.png", written)
     return written
 
 
