@@ -138,3 +138,11 @@ def test_plot_without_plot_libraries(module: str, tmp_path: Path, capsys: pytest
     code, out, err = run(["plot", "cosine()", "-n", "100", "--out", str(tmp_path / "lr.png")], capsys)
     assert code == 2 and f"needs {module}" in err and "pip install 'lrlab[plot]'" in err
     assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize("verb", ["plot", "show"])
+def test_warmup_longer_than_the_run_is_refused_by_plot_and_show(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run([verb, "warmup(2000) >> cosine(total=100)", "--total", "1000"], capsys)
+    assert code == 2
+    assert "warmup(2000) takes 2000 clock units but the run's total is 1000" in err
+    assert "Traceback" not in err

@@ -109,10 +109,11 @@ def plot(
     terminal: Annotated[bool, typer.Option(help="draw the plot in the terminal")] = True,
 ) -> None:
     """Plot a schedule in the terminal and/or as a PNG, with phase boundaries and peak/minimum marked."""
-    from lrlab.preview import plot_png, plot_terminal, preview
+    from lrlab.preview import check_total, plot_png, plot_terminal, preview
     from lrlab.spec import load
 
-    p = preview(load(spec), total)
+    check_total(total)
+    p = preview(load(spec, total=total), total)  # bound here, so plot validates the spec as show does
     if terminal:
         typer.echo(plot_terminal(p))
     typer.echo(f"peak {p.peak:.6g} at t={p.peak_t:g}; minimum {p.min:.6g} at t={p.min_t:g}")

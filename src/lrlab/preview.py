@@ -111,6 +111,14 @@ def _decimate(n: int, v: FloatArray, points: int, keep: list[int]) -> npt.NDArra
     return np.unique(np.asarray(idx, dtype=np.int64))
 
 
+def check_total(total: object) -> None:
+    """Raise `LrlabError` unless ``total`` is a finite number of clock units > 0."""
+    if isinstance(total, bool) or not isinstance(total, (int, float, np.integer, np.floating)) or not (
+        0 < total < float("inf")
+    ):
+        raise LrlabError(f"total must be a positive number of clock units, got {total}")
+
+
 def preview(schedule: Schedule, total: float, points: int = 2000) -> Preview:
     """Evaluate a schedule over ``[0, total]`` for a plot: every integer clock when ``total`` is at most
     `EXACT_LIMIT`, else ``points`` samples plus the phase boundaries.
@@ -122,10 +130,7 @@ def preview(schedule: Schedule, total: float, points: int = 2000) -> Preview:
     Returns:
       A `Preview`. Raises `LrlabError` for a bad ``total``.
     """
-    if isinstance(total, bool) or not isinstance(total, (int, float, np.integer, np.floating)) or not (
-        0 < total < float("inf")
-    ):
-        raise LrlabError(f"total must be a positive number of clock units, got {total}")
+    check_total(total)
     if points < 2:
         raise LrlabError(f"points must be >= 2, got {points}")
     bound = schedule.bind(total) if schedule.needs_total else schedule
