@@ -23,8 +23,12 @@ from lrlab.bench.compare import (
     DEFAULT_LR,
     CompareConfig,
     Event,
+    Trial,
+    confirm_trials,
     default_schedules,
     expand_trials,
+    extend_trials,
+    grid_lr,
     lr_centers,
     lr_grid,
     open_run,
@@ -264,6 +268,104 @@ def test_open_run_refuses_to_overwrite_and_resume_needs_a_comparison(tmp_path: P
         run_compare(None, tmp_path / "a", resume=True, backend="slurm")
 
 
+# ------------------------------------------------------------------------- adaptive grid + confirmation
+
+
+def finished(trials: list[Trial], finals: dict[tuple[str, int, int], float]) -> list[dict[str, Any]]:
+    """Trial records as `run_compare` writes them, with results whose final val loss is ``finals[(schedule,
+    lr_index, seed)]`` (nan: diverged)."""
+    out = []
+    for t in trials:
+        f = finals[(t.schedule, t.lr_index, t.seed)]
+        result = {"final_val_loss": f, "best_val_loss": f, "diverged": math.isnan(f), "eval_steps": [100],
+                  "val_loss": [f], "wall_time_s": 1.0}
+        out.append({"id": t.id, "schedule": t.schedule, "optimizer": t.optimizer, "seed": t.seed, "lr": t.lr,
+                    "lr_index": t.lr_index, "phase": t.phase, "branched_from": None, "result": result})
+    return out
+
+
+def results_doc(c: CompareConfig, trials: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"config": c.to_dict(), "status": "complete", "trials": trials, "n_planned": len(trials)}
+
+
+def test_the_grid_is_extended_beyond_an_edge_best_until_the_best_is_inside_or_lr_extend_is_spent() -> None:
+    c = CompareConfig(steps=100, schedules=("constant()", "cosine()", "linear()"), lr=(("adamw", 1e-2),),
+                      lr_extend=2).resolved()
+    centers = lr_centers(c)
+    grid = expand_trials(c, centers)
+    # constant is best at the smallest LR, cosine inside the grid, linear at the largest
+    loss = {("constant()", 0, 0): 2.0, ("constant()", 1, 0): 2.1, ("constant()", 2, 0): 2.4,
+            ("cosine()", 0, 0): 2.2, ("cosine()", 1, 0): 2.0, ("cosine()", 2, 0): 2.3,
+            ("linear()", 0, 0): 2.5, ("linear()", 1, 0): 2.3, ("linear()", 2, 0): 2.1}
+    done = finished(grid, loss)
+    first = extend_trials(c, results_doc(c, done), centers)
+    assert [(t.id, t.lr_index, t.phase) for t in first] == [("00-constant-adamw-lr-1-s0", -1, "extend"),
+                                                            ("02-linear-adamw-lr3-s0", 3, "extend")]
+    # the grid continued: a factor 2 beyond each edge
+    assert first[0].lr == pytest.approx(1e-2 / 4) and first[1].lr == pytest.approx(1e-2 * 4)
+    assert first[0].lr == grid_lr(1e-2, 3, 2.0, -1)
+    # constant improves again (still at the edge), linear's new LR is worse (its best is now inside)
+    loss |= {("constant()", -1, 0): 1.9, ("linear()", 3, 0): 2.6}
+    done += finished(first, loss)
+    second = extend_trials(c, results_doc(c, done), centers)
+    assert [(t.schedule, t.lr_index) for t in second] == [("constant()", -2)]
+    loss[("constant()", -2, 0)] = 1.8  # better still, but lr_extend=2 LRs below the grid are spent
+    done += finished(second, loss)
+    assert extend_trials(c, results_doc(c, done), centers) == []
+    # off, or a one-LR grid (no edge to judge by): no extension
+    assert extend_trials(CompareConfig(**{**_kw(c), "lr_extend": 0}).resolved(), results_doc(c, done), centers) == []
+    one = CompareConfig(**{**_kw(c), "lr_grid": 1}).resolved()
+    assert extend_trials(one, results_doc(one, finished(expand_trials(one, centers), {
+        (s, 0, 0): 2.0 for s in one.schedules or ()})), centers) == []
+
+
+def test_extension_runs_every_seed_and_a_schedule_that_diverged_everywhere_goes_lower() -> None:
+    c = CompareConfig(steps=100, schedules=("constant()",), lr_grid=2, seeds=2).resolved()
+    centers = lr_centers(c)
+    grid = expand_trials(c, centers)
+    done = finished(grid, {("constant()", j, s): math.nan for j in (0, 1) for s in (0, 1)})
+    ext = extend_trials(c, results_doc(c, done), centers)
+    assert [(t.lr_index, t.seed) for t in ext] == [(-1, 0), (-1, 1)]
+    assert ext[0].lr == pytest.approx(DEFAULT_LR["adamw"] * 2**-1.5)  # the grid is 2**-0.5, 2**0.5 x the centre
+
+
+def _kw(c: CompareConfig) -> dict[str, Any]:
+    return {**c.to_dict(), "schedules": c.schedules, "optimizers": c.optimizers, "lr": c.lr}
+
+
+def test_confirmation_reruns_the_best_two_lrs_and_the_best_is_then_chosen_on_every_seed() -> None:
+    from lrlab.bench.report import analyze
+
+    c = CompareConfig(steps=100, schedules=("constant()", "cosine()"), confirm_seeds=2).resolved()
+    centers = lr_centers(c)
+    grid = expand_trials(c, centers)
+    # on seed 0 constant is best at lr1 (1.90) with lr0 a close second (1.91); cosine diverged at lr2
+    loss = {("constant()", 0, 0): 1.91, ("constant()", 1, 0): 1.90, ("constant()", 2, 0): 2.4,
+            ("cosine()", 0, 0): 2.0, ("cosine()", 1, 0): 1.95, ("cosine()", 2, 0): math.nan}
+    done = finished(grid, loss)
+    conf = confirm_trials(c, results_doc(c, done))
+    assert {t.phase for t in conf} == {"confirm"}
+    assert [(t.seed, t.schedule, t.lr_index) for t in conf] == [  # in the grid's order: seed, schedule, LR
+        (1, "constant()", 0), (1, "constant()", 1), (1, "cosine()", 0), (1, "cosine()", 1),
+        (2, "constant()", 0), (2, "constant()", 1), (2, "cosine()", 0), (2, "cosine()", 1)]
+    assert conf[0].id == "00-constant-adamw-lr0-s1"
+    # seed 0's pick for constant was lucky: lr1 is worse on seeds 1 and 2, so lr0 is chosen on the mean
+    loss |= {("constant()", 0, 1): 1.92, ("constant()", 0, 2): 1.93, ("constant()", 1, 1): 2.10,
+             ("constant()", 1, 2): 2.05, ("cosine()", 0, 1): 2.0, ("cosine()", 0, 2): 2.0,
+             ("cosine()", 1, 1): 1.96, ("cosine()", 1, 2): 1.94}
+    a = analyze(results_doc(c, done + finished(conf, loss)))
+    by = {x.schedule: x for x in a.contenders}
+    assert by["constant()"].best_lr == grid[0].lr and by["constant()"].n_seeds == 3
+    assert by["constant()"].final_mean == pytest.approx((1.91 + 1.92 + 1.93) / 3)
+    assert by["cosine()"].best_lr == grid[4].lr and a.paired_seeds == (0, 1, 2)
+    # confirm_top=1 keeps seed 0's choice; --seeds 2 or --confirm 0 have no confirmation phase
+    one = CompareConfig(**{**_kw(c), "confirm_top": 1}).resolved()
+    assert [(t.schedule, t.lr_index) for t in confirm_trials(one, results_doc(one, done))][:2] == [
+        ("constant()", 1), ("cosine()", 1)]
+    assert confirm_trials(CompareConfig(**{**_kw(c), "confirm_seeds": 0}).resolved(), results_doc(c, done)) == []
+    assert confirm_trials(CompareConfig(**{**_kw(c), "seeds": 2}).resolved(), results_doc(c, done)) == []
+
+
 # --------------------------------------------------------------------------------------------- real runs
 
 #: a comparison small enough for a test: 2 schedules that share their first half, 2 peak LRs, 1 seed
@@ -288,10 +390,14 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.mark.slow
 def test_comparison_writes_every_trial_and_results(reference: dict[str, Any]) -> None:
     doc = reference
-    assert doc["status"] == "complete" and doc["n_planned"] == 4
-    assert [t["id"] for t in doc["trials"]] == ["00-constant-adamw-lr0-s0", "00-constant-adamw-lr1-s0",
-                                                "01-step_0_5_factor_0_1-adamw-lr0-s0",
-                                                "01-step_0_5_factor_0_1-adamw-lr1-s0"]
+    assert doc["status"] == "complete" and doc["n_planned"] == len(doc["trials"]) > 4
+    assert [t["id"] for t in doc["trials"][:4]] == ["00-constant-adamw-lr0-s0", "00-constant-adamw-lr1-s0",
+                                                    "01-step_0_5_factor_0_1-adamw-lr0-s0",
+                                                    "01-step_0_5_factor_0_1-adamw-lr1-s0"]
+    # two LRs: each best is at an edge of the grid, so both are extended past it (up to lr_extend=2 LRs)
+    ext = doc["trials"][4:]
+    assert {t["phase"] for t in ext} == {"extend"} and {t["schedule"] for t in ext} == set(TINY["schedules"])
+    assert all(t["lr_index"] in (-2, -1, 2, 3) for t in ext)
     for t in doc["trials"]:
         r = t["result"]
         assert len(r["train_loss"]) == 60 and r["eval_steps"] == [0, 20, 40, 60]
@@ -309,7 +415,8 @@ def test_comparison_writes_every_trial_and_results(reference: dict[str, Any]) ->
 def test_branching_from_a_shared_prefix_gives_identical_results(reference: dict[str, Any], tmp_path: Path) -> None:
     doc = run_compare(CompareConfig(**TINY), tmp_path, workers=2)
     branched = [t for t in doc["trials"] if t["branched_from"]]
-    assert len(branched) == 4 and {t["branched_from"]["step"] for t in branched} == {30}
+    # every trial: the two schedules share [0, 30) at each LR, grid and extension alike
+    assert len(branched) == len(doc["trials"]) and {t["branched_from"]["step"] for t in branched} == {30}
     assert all(t["result"]["resumed_from"] == 30 for t in branched)
     assert numbers(doc) == numbers(reference)  # bit for bit
     assert not (tmp_path / "ckpt").exists()  # checkpoints are removed once the comparison is complete
@@ -424,7 +531,7 @@ def test_ray_backend_via_the_cli_gives_the_local_results_with_progress(
 @pytest.mark.slow
 def test_lr_find_centres_the_grid_on_the_range_test(tmp_path: Path) -> None:
     cfg = CompareConfig(steps=10, schedules=("constant()",), lr_find=True, lr_grid=3, eval_every=10,
-                        eval_batches=1, confirm_seeds=0)
+                        eval_batches=1, confirm_seeds=0, lr_extend=0)
     doc = run_compare(cfg, tmp_path, workers=2)
     find = doc["lr_find"]["adamw"]
     assert [s["rule"] for s in find["suggestions"]] == ["steepest", "valley", "minimum/10"]

@@ -149,14 +149,20 @@ def compare(
     = None,
     lr_grid_factor: Annotated[float | None, typer.Option(
         help="ratio between neighbouring grid LRs" + _default("lr_grid_factor"))] = None,
+    lr_extend: Annotated[int | None, typer.Option(
+        help="where a schedule's best peak LR is at an edge of the grid, try up to N more LRs beyond it (0: off)"
+             + _default("lr_extend"))] = None,
     batch_size: Annotated[int | None, typer.Option(help="batch size  \\[default: the preset's]")] = None,
     eval_every: Annotated[int | None, typer.Option(help="updates between evaluations" + _default("eval_every"))]
     = None,
     eval_batches: Annotated[int | None, typer.Option(
         help="validation batches per evaluation" + _default("eval_batches"))] = None,
     confirm: Annotated[int | None, typer.Option(
-        help="with --seeds 1: re-run every schedule at its best peak LR with N more seeds, to measure noise "
-             "(0: off)" + _default("confirm"))] = None,
+        help="with --seeds 1: re-run every schedule at its best peak LRs with N more seeds, to choose its LR on "
+             "more than one seed and measure noise (0: off)" + _default("confirm"))] = None,
+    confirm_top: Annotated[int | None, typer.Option(
+        help="how many of each schedule's best peak LRs (on seed 0) --confirm re-runs" + _default("confirm_top"))]
+    = None,
     checkpoint_every: Annotated[int | None, typer.Option(
         help="updates between checkpoints" + _default("checkpoint_every"))] = None,
     branch: Annotated[bool | None, typer.Option(
@@ -177,7 +183,8 @@ def compare(
 
     given: dict[str, Any] = {}
     for name, value in (("task", task), ("preset", preset), ("steps", steps), ("seeds", seeds),
-                        ("lr_grid", lr_grid), ("lr_grid_factor", lr_grid_factor), ("batch_size", batch_size),
+                        ("lr_grid", lr_grid), ("lr_grid_factor", lr_grid_factor), ("lr_extend", lr_extend),
+                        ("confirm_top", confirm_top), ("batch_size", batch_size),
                         ("eval_every", eval_every), ("eval_batches", eval_batches), ("confirm", confirm),
                         ("checkpoint_every", checkpoint_every), ("branch", branch),
                         ("target_loss", target_loss)):

@@ -20,10 +20,14 @@ How a comparison runs
        CPU: the thread count is kept from the first session). A resumed session plans the same jobs as the first
        (`pending_jobs`), so it continues a half-trained prefix and branches from a finished one. ``compare.json`` and
        ``results.json`` record the Python version and the data's SHA-256; resuming under another refuses.
-    4. With one seed, every contender is re-run at its best peak LR with ``confirm_seeds`` more seeds. Seeds
-       are paired (same initial weights and data order for every schedule), so this measures the noise in
-       schedule-to-schedule differences that the report's significance marks use.
-    5. ``DIR/results.json`` gathers the config and every run's curves; `lrlab.bench.report` ranks and renders.
+    4. Where a contender's best peak LR is the smallest or largest of its grid, the optimum may lie outside it:
+       `extend_trials` adds the next grid LR beyond that edge (at every seed), up to ``lr_extend`` LRs per side,
+       one round at a time, until the best is inside.
+    5. With one seed, every contender is re-run at its ``confirm_top`` best peak LRs with ``confirm_seeds`` more
+       seeds, and its best LR is then chosen on the mean over all seeds, not on seed 0 alone (which favours an LR
+       that was lucky on it). Seeds are paired (same initial weights and data order for every schedule), so this
+       also measures the noise in schedule-to-schedule differences that the report's significance marks use.
+    6. ``DIR/results.json`` gathers the config and every run's curves; `lrlab.bench.report` ranks and renders.
 
 Ctrl-C (KeyboardInterrupt in the driver) stops the running jobs at their next update — each saves a checkpoint —
 keeps every finished trial, writes ``results.json`` with ``status: "interrupted"`` and returns.
@@ -114,8 +118,14 @@ class CompareConfig:
         lr_find: take each optimizer's grid centre from an LR range test instead (``--lr find``).
         lr_grid: peak LRs per schedule (>= 1), log-spaced around the centre.
         lr_grid_factor: ratio between neighbouring grid LRs (> 1).
-        confirm_seeds: with ``seeds == 1``, re-run every contender at its best peak LR with seeds
-            1 .. confirm_seeds, to measure the noise of the comparison (0: off; significance is then unknown).
+        lr_extend: when a contender's best peak LR is at an edge of its grid (and ``lr_grid >= 2``), try the next
+            LR beyond that edge, ``lr_grid_factor`` further out, at every seed; repeat while the best stays at the
+            edge, up to this many extra LRs (0: off; the report then flags bests at the edge).
+        confirm_seeds: with ``seeds == 1``, re-run every contender at its best peak LRs with seeds
+            1 .. confirm_seeds, to choose its best LR on more than one seed and to measure the noise of the
+            comparison (0: off; significance is then unknown).
+        confirm_top: how many of each contender's best peak LRs on seed 0 the confirmation seeds re-run (>= 1);
+            the best LR is then the one with the lowest mean over all seeds. 1 keeps seed 0's choice.
         schedulefree_schedule: the schedule schedule-free runs with.
         batch_size: None: the preset's.
         eval_every, eval_batches: evaluation period (updates) and size (batches).
@@ -138,7 +148,9 @@ class CompareConfig:
     lr_find: bool = False
     lr_grid: int = 3
     lr_grid_factor: float = 2.0
+    lr_extend: int = 2
     confirm_seeds: int = 1
+    confirm_top: int = 2
     schedulefree_schedule: str = "warmup(0.05) >> constant()"
     batch_size: int | None = None
     eval_every: int = 50
@@ -153,7 +165,9 @@ class CompareConfig:
         _check_int("steps", self.steps, 10)
         _check_int("seeds", self.seeds, 1)
         _check_int("lr_grid", self.lr_grid, 1)
+        _check_int("lr_extend", self.lr_extend, 0)
         _check_int("confirm_seeds", self.confirm_seeds, 0)
+        _check_int("confirm_top", self.confirm_top, 1)
         _check_int("eval_every", self.eval_every, 1)
         _check_int("eval_batches", self.eval_batches, 1)
         _check_int("checkpoint_every", self.checkpoint_every, 0)
@@ -273,8 +287,8 @@ class Trial:
     optimizer: str
     seed: int
     lr: float
-    lr_index: int  # position in the optimizer's grid (0 = smallest)
-    phase: str  # "grid" or "confirm"
+    lr_index: int  # position in the optimizer's grid (0 = its smallest LR; < 0 or >= lr_grid: an extension)
+    phase: str  # "grid", "extend" or "confirm"
 
     def train_kwargs(self, config: CompareConfig) -> dict[str, Any]:
         """Keyword arguments of `lrlab.bench.train.TrainConfig` for this trial."""
@@ -290,9 +304,15 @@ def _slug(spec: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", spec.lower()).strip("_")[:32] or "schedule"
 
 
+def grid_lr(center: float, k: int, factor: float, j: int) -> float:
+    """The ``j``-th LR of the ``k``-point grid around ``center`` (`lr_grid`); ``j`` outside 0 .. k-1 continues
+    the grid beyond its edges, as `extend_trials` does."""
+    return center * factor ** (j - (k - 1) / 2)
+
+
 def lr_grid(center: float, k: int, factor: float) -> list[float]:
     """``k`` peak LRs log-spaced around ``center``, neighbours ``factor`` apart (centre included when k is odd)."""
-    return [center * factor ** (j - (k - 1) / 2) for j in range(k)]
+    return [grid_lr(center, k, factor, j) for j in range(k)]
 
 
 def trial_id(config: CompareConfig, schedule: str, optimizer: str, lr_index: int, seed: int) -> str:
@@ -315,19 +335,68 @@ def expand_trials(config: CompareConfig, centers: Mapping[str, float]) -> list[T
     return trials
 
 
+def _grid_indices(doc: Mapping[str, Any]) -> dict[tuple[str, str], dict[float, int]]:
+    """(schedule, optimizer) -> peak LR -> its grid index, over the trials of a results document."""
+    out: dict[tuple[str, str], dict[float, int]] = {}
+    for t in doc["trials"]:
+        out.setdefault((t["schedule"], t["optimizer"]), {})[float(t["lr"])] = int(t["lr_index"])
+    return out
+
+
+def _in_order(config: CompareConfig, trials: list[Trial]) -> list[Trial]:
+    """``trials`` in `expand_trials`' order: optimizer, seed, schedule, LR."""
+    specs = config.contender_schedules()
+    return sorted(trials, key=lambda t: (config.optimizers.index(t.optimizer), t.seed, specs.index(t.schedule),
+                                         t.lr_index))
+
+
+def extend_trials(config: CompareConfig, doc: Mapping[str, Any], centers: Mapping[str, float]) -> list[Trial]:
+    """One round of grid extension: for every contender whose best peak LR is at an edge of the LRs it has tried
+    (the smallest or the largest), the next grid LR beyond that edge at every seed — unless it has ``lr_extend``
+    extra LRs on that side already. Empty when no contender needs one (or ``lr_grid < 2``: one LR has no edge to
+    judge by). A contender that diverged at every LR extends downwards."""
+    from lrlab.bench.report import analyze
+
+    if config.lr_grid < 2 or not config.lr_extend:
+        return []
+    indices = _grid_indices(doc)
+    out = []
+    for c in analyze(doc).contenders:
+        if not c.at_grid_edge:
+            continue
+        tried = sorted(indices[(c.schedule, c.optimizer)].values())
+        if c.lr_index == 0:  # best at the smallest LR: go one step lower
+            j = tried[0] - 1
+            if -j > config.lr_extend:
+                continue
+        else:
+            j = tried[-1] + 1
+            if j - (config.lr_grid - 1) > config.lr_extend:
+                continue
+        lr = grid_lr(centers[c.optimizer], config.lr_grid, config.lr_grid_factor, j)
+        for seed in range(config.seeds):
+            out.append(Trial(id=trial_id(config, c.schedule, c.optimizer, j, seed), schedule=c.schedule,
+                             optimizer=c.optimizer, seed=seed, lr=lr, lr_index=j, phase="extend"))
+    return _in_order(config, out)
+
+
 def confirm_trials(config: CompareConfig, doc: Mapping[str, Any]) -> list[Trial]:
-    """With one seed: every contender that did not diverge, at its best peak LR, seeds 1 .. confirm_seeds."""
+    """With one seed: every contender that did not diverge, at its ``confirm_top`` best peak LRs on seed 0 (those
+    that did not diverge), seeds 1 .. confirm_seeds; its best LR is then chosen on the mean over all seeds."""
     from lrlab.bench.report import analyze
 
     if config.seeds != 1 or not config.confirm_seeds:
         return []
-    a = analyze(doc)
+    indices = _grid_indices(doc)
     out = []
-    for c in [c for c in a.contenders if math.isfinite(c.final_mean)]:
-        for seed in range(1, config.confirm_seeds + 1):
-            out.append(Trial(id=trial_id(config, c.schedule, c.optimizer, c.lr_index, seed), schedule=c.schedule,
-                             optimizer=c.optimizer, seed=seed, lr=c.best_lr, lr_index=c.lr_index, phase="confirm"))
-    return out
+    for c in [c for c in analyze(doc).contenders if math.isfinite(c.final_mean)]:
+        points = sorted((p for p in c.grid if math.isfinite(p.final_mean)), key=lambda p: (p.final_mean, p.lr))
+        for p in points[: config.confirm_top]:
+            j = indices[(c.schedule, c.optimizer)][p.lr]
+            for seed in range(1, config.confirm_seeds + 1):
+                out.append(Trial(id=trial_id(config, c.schedule, c.optimizer, j, seed), schedule=c.schedule,
+                                 optimizer=c.optimizer, seed=seed, lr=p.lr, lr_index=j, phase="confirm"))
+    return _in_order(config, out)
 
 
 # --------------------------------------------------------------------------------------- branching plan
@@ -766,6 +835,15 @@ def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bo
         engine = (_LocalBackend(ex["workers"]) if backend == "local" else _RayBackend(address, ex["threads"]))
         try:
             status = _execute(run, trials, engine, emit)
+            # later phases are planned from the results so far, so a resumed comparison plans the same ones
+            for _ in range(cfg.lr_extend):
+                if status != "complete":
+                    break
+                extra = extend_trials(cfg, run.document(trials, "running"), run.meta["lr_centers"])
+                if not extra:
+                    break
+                trials = trials + extra
+                status = _execute(run, extra, engine, emit)
             if status == "complete":
                 extra = confirm_trials(cfg, run.document(trials, "running"))
                 if extra:

@@ -206,8 +206,9 @@ def paired_noise(table: Mapping[str, Mapping[int, float]], seeds: Sequence[int])
 def analyze(doc: Mapping[str, Any]) -> Analysis:
     """Rank every (schedule, optimizer) at its own best peak LR. ``doc`` is a results document (results.json).
 
-    * Best peak LR: lowest mean final validation loss over the seeds run at every LR of that contender's grid
-      (so extra seeds run later at one LR do not tilt the choice).
+    * Best peak LR: among the LRs of that contender's grid run with the most seeds (all of them, unless the
+      confirmation seeds re-ran only the best few), the one with the lowest mean final validation loss over the
+      seeds they share — so a confirmed LR is judged on every seed, and LRs are compared on the same seeds.
     * Ranking and gaps: mean final loss at the best LR over the *paired seeds* — those every contender has
       there — so all contenders are compared on the same initial weights and data orders.
     * Significance: see `paired_noise`; a gap is not significant when it is below ``sigma * sqrt(2 / S)``, one
@@ -233,7 +234,10 @@ def analyze(doc: Mapping[str, Any]) -> Analysis:
             bm, _ = _mean_std([_best(r["result"]) for r in runs])
             grid.append(LrPoint(lr=lr, n=len(runs), final_mean=fm, final_std=fs, best_mean=bm,
                                 diverged=sum(1 for r in runs if math.isinf(_final(r["result"])))))
-        shared = set.intersection(*(set(_finals_by_seed(by_lr[p.lr])) for p in grid))
+        seed_sets = [set(_finals_by_seed(by_lr[p.lr])) for p in grid]
+        most = max(len(x) for x in seed_sets)
+        candidates = [i for i, x in enumerate(seed_sets) if len(x) == most]
+        shared = set.intersection(*(seed_sets[i] for i in candidates))
 
         def choose(i: int, by_lr: dict[float, list[Mapping[str, Any]]] = by_lr, grid: list[LrPoint] = grid,
                    shared: set[int] = shared) -> tuple[float, float]:
@@ -241,7 +245,7 @@ def analyze(doc: Mapping[str, Any]) -> Analysis:
             vals = [finals[s] for s in sorted(shared)] or list(finals.values())
             return _mean_std(vals)[0], grid[i].lr
 
-        i_best = min(range(len(grid)), key=choose)
+        i_best = min(candidates, key=choose)
         pre.append({"schedule": schedule, "optimizer": optimizer, "grid": tuple(grid), "i": i_best,
                     "runs": by_lr[grid[i_best].lr]})
 
@@ -397,10 +401,15 @@ def _notes(doc: Mapping[str, Any], contenders: Sequence[Contender], sigma: float
         done = sum(1 for t in doc["trials"] if t.get("result") is not None)
         notes.append(f"Run {status}: {done} of {doc.get('n_planned', len(doc['trials']))} planned runs finished; "
                      "the ranking covers only those (`lrlab compare --resume DIR` finishes the rest).")
+    extended = sorted({(t["schedule"], t["optimizer"]) for t in doc["trials"] if t.get("phase") == "extend"})
+    if extended:
+        with_opt = len({c.optimizer for c in contenders}) > 1
+        notes.append("Grid extended beyond its edge, where the best peak LR was the smallest or largest tried: "
+                     + ", ".join(contender_label(s, o, with_optimizer=with_opt) for s, o in extended) + ".")
     edge = [c.label for c in contenders if c.at_grid_edge and math.isfinite(c.final_mean)]
     if edge:
-        notes.append("Best peak LR at the edge of the grid (the optimum may lie outside; widen --lr-grid or move "
-                     "--lr): " + ", ".join(edge) + ".")
+        notes.append("Best peak LR at the edge of the grid (the optimum may lie outside; raise --lr-extend, widen "
+                     "--lr-grid or move --lr): " + ", ".join(edge) + ".")
     if sigma is None and len(contenders) > 1:
         notes.append("One seed per schedule: no noise estimate, so significance is unknown (?); run with "
                      "--seeds 2 (or more) to test it.")
