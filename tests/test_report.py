@@ -206,6 +206,16 @@ def chained(schedule: str, lr: float, idx: int, final: float, chain: list[tuple[
     return t
 
 
+def test_a_folder_resumed_across_versions_mixes_old_and_chained_branch_records() -> None:
+    # runs of one schedule written before chains were recorded (first update unknown) and after, in one folder:
+    # the summary lists both (sorting them once raised TypeError: None < int)
+    old = trial("constant()", 1e-2, 0, 2.0, branched=True)
+    new = chained("constant()", 2e-2, 1, 2.1, [("p1-1", 0, 34)])
+    a = analyze(document([old, new, trial("step(0.34)", 1e-2, 0, 1.9)], ["constant()", "step(0.34)"]))
+    assert a.branches[1:] == ("constant(): 1 run branched at update 34 from the prefix of its first 34 updates.",
+                              "constant(): 1 run branched at update 34 from the prefix of updates [0, 34).")
+
+
 def test_nested_branches_name_every_prefix_of_the_chain() -> None:
     # `plan_jobs` for constant, wsd(decay=0.2), wsd(decay=0.1), step(0.34) over 1000 updates, at two peak LRs:
     # all four share [0, 340); constant and both WSDs go on to 801; constant and wsd(0.1) to 901

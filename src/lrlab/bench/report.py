@@ -360,7 +360,11 @@ def _branch_summary(trials: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
            f"an LR prefix they share bit for bit with other schedules ({n_prefix} shared prefixes, each trained "
            "once), which gives the same numbers as retraining it."]
     order = {t["schedule"]: i for i, t in enumerate(trials)}
-    for (schedule, links), n in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+    def by_schedule_then_chain(kv: tuple[tuple[str, Any], int]) -> tuple[int, list[tuple[int, int, Any]]]:
+        (schedule, links), _ = kv  # a chain of an older results file has no first update (None): it sorts first
+        return order[schedule], [(-1 if start is None else start, stop, others) for start, stop, others in links]
+
+    for (schedule, links), n in sorted(groups.items(), key=by_schedule_then_chain):
         parts = []
         for start, stop, others in links:
             span = f"updates [{start}, {stop})" if start is not None else f"its first {stop} updates"
