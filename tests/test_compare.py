@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -358,6 +359,11 @@ def test_confirmation_reruns_the_best_two_lrs_and_the_best_is_then_chosen_on_eve
     assert by["constant()"].best_lr == grid[0].lr and by["constant()"].n_seeds == 3
     assert by["constant()"].final_mean == pytest.approx((1.91 + 1.92 + 1.93) / 3)
     assert by["cosine()"].best_lr == grid[4].lr and a.paired_seeds == (0, 1, 2)
+    # that moved constant's best to the grid's lower edge: it is extended there, at all three seeds (so the new LR
+    # is judged on the same seeds as the confirmed ones); cosine's best is inside
+    ext = extend_trials(c, results_doc(c, done + finished(conf, loss)), centers)
+    assert [(t.schedule, t.lr_index, t.seed) for t in ext] == [("constant()", -1, 0), ("constant()", -1, 1),
+                                                               ("constant()", -1, 2)]
     # confirm_top=1 keeps seed 0's choice; --seeds 2 or --confirm 0 have no confirmation phase
     one = CompareConfig(**{**_kw(c), "confirm_top": 1}).resolved()
     assert [(t.schedule, t.lr_index) for t in confirm_trials(one, results_doc(one, done))][:2] == [
@@ -368,9 +374,10 @@ def test_confirmation_reruns_the_best_two_lrs_and_the_best_is_then_chosen_on_eve
 
 # --------------------------------------------------------------------------------------------- real runs
 
-#: a comparison small enough for a test: 2 schedules that share their first half, 2 peak LRs, 1 seed
+#: a comparison small enough for a test: 2 schedules that share their first half, 2 peak LRs (extended past the
+#: edge where the best is), 1 seed, then a confirmation seed at each schedule's two best LRs: every phase
 TINY = {"steps": 60, "schedules": ("constant()", "step(0.5, factor=0.1)"), "lr_grid": 2, "eval_every": 20,
-        "eval_batches": 2, "checkpoint_every": 10, "confirm_seeds": 0}
+        "eval_batches": 2, "checkpoint_every": 10, "confirm_seeds": 1}
 #: what must be identical between two runs of the same trial (wall time, throughput and resume point may differ)
 SAME = ("config", "eval_steps", "val_loss", "val_metrics", "train_loss", "lr", "final_val_loss", "best_val_loss",
         "diverged", "n_params")
@@ -394,10 +401,15 @@ def test_comparison_writes_every_trial_and_results(reference: dict[str, Any]) ->
     assert [t["id"] for t in doc["trials"][:4]] == ["00-constant-adamw-lr0-s0", "00-constant-adamw-lr1-s0",
                                                     "01-step_0_5_factor_0_1-adamw-lr0-s0",
                                                     "01-step_0_5_factor_0_1-adamw-lr1-s0"]
-    # two LRs: each best is at an edge of the grid, so both are extended past it (up to lr_extend=2 LRs)
-    ext = doc["trials"][4:]
-    assert {t["phase"] for t in ext} == {"extend"} and {t["schedule"] for t in ext} == set(TINY["schedules"])
+    # two LRs: each best is at an edge of the grid, so both are extended past it (up to lr_extend=2 LRs); then
+    # seed 1 at each one's two best LRs (and more extension if that moved a best to an edge)
+    ext = [t for t in doc["trials"] if t["phase"] == "extend"]
+    assert {t["schedule"] for t in ext} == set(TINY["schedules"])
     assert all(t["lr_index"] in (-2, -1, 2, 3) for t in ext)
+    confirm = [t for t in doc["trials"] if t["phase"] == "confirm"]
+    assert len(confirm) == 4 and {t["seed"] for t in confirm} == {1}
+    phases = "".join(t["phase"][0] for t in doc["trials"])  # g(rid), e(xtend), c(onfirm), in the order run
+    assert re.fullmatch(r"g{4}e+c{4}e*", phases), phases
     for t in doc["trials"]:
         r = t["result"]
         assert len(r["train_loss"]) == 60 and r["eval_steps"] == [0, 20, 40, 60]
@@ -415,8 +427,13 @@ def test_comparison_writes_every_trial_and_results(reference: dict[str, Any]) ->
 def test_branching_from_a_shared_prefix_gives_identical_results(reference: dict[str, Any], tmp_path: Path) -> None:
     doc = run_compare(CompareConfig(**TINY), tmp_path, workers=2)
     branched = [t for t in doc["trials"] if t["branched_from"]]
-    # every trial: the two schedules share [0, 30) at each LR, grid and extension alike
-    assert len(branched) == len(doc["trials"]) and {t["branched_from"]["step"] for t in branched} == {30}
+    # the two schedules share [0, 30) at each LR and seed they both run (in every phase); a run with no partner
+    # (the confirmation seed at an LR only one of them is confirmed at) trains from scratch
+    partners: dict[tuple[int, float], int] = {}
+    for t in doc["trials"]:
+        partners[(t["seed"], t["lr"])] = partners.get((t["seed"], t["lr"]), 0) + 1
+    assert [t["id"] for t in branched] == [t["id"] for t in doc["trials"] if partners[(t["seed"], t["lr"])] == 2]
+    assert len(branched) >= 8 and {t["branched_from"]["step"] for t in branched} == {30}
     assert all(t["result"]["resumed_from"] == 30 for t in branched)
     assert numbers(doc) == numbers(reference)  # bit for bit
     assert not (tmp_path / "ckpt").exists()  # checkpoints are removed once the comparison is complete
@@ -430,7 +447,7 @@ def test_kill_9_then_resume_gives_identical_results(reference: dict[str, Any], t
     out = tmp_path / "cmp"
     args = [sys.executable, "-m", "lrlab.cli", "compare", "--steps", "60", "--schedules", "; ".join(TINY["schedules"]),
             "--lr-grid", "2", "--eval-every", "20", "--eval-batches", "2", "--checkpoint-every", "10", "--confirm",
-            "0", "--no-branch", "--workers", "2", "--out", str(out)]  # = TINY without branching, as `reference`
+            "1", "--no-branch", "--workers", "2", "--out", str(out)]  # = TINY without branching, as `reference`
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     try:
@@ -514,7 +531,7 @@ def test_ray_backend_via_the_cli_gives_the_local_results_with_progress(
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         code = main(["compare", "--steps", "60", "--schedules", "; ".join(TINY["schedules"]), "--lr-grid", "2",
-                     "--eval-every", "20", "--eval-batches", "2", "--checkpoint-every", "10", "--confirm", "0",
+                     "--eval-every", "20", "--eval-batches", "2", "--checkpoint-every", "10", "--confirm", "1",
                      "--no-branch", "--workers", "2", "--backend", "ray", "--no-plots", "--out", str(tmp_path)])
     finally:
         ray.shutdown()

@@ -256,8 +256,8 @@ def test_best_loss_shows_its_seed_spread_and_the_grid_edge_is_marked() -> None:
     assert table_rows(a)[1][0][4] == "1.520 ± 0.020"
     one = analyze(one_seed_doc())
     row = table_rows(one)[1][0]
-    assert row[2] == "0.03 (best at grid edge: widen --lr-grid)" and table_rows(one)[1][1][2] == "0.01"
-    assert "(best at grid edge: widen --lr-grid)" in LEGEND
+    assert row[2] == "0.03 (best at grid edge)" and table_rows(one)[1][1][2] == "0.01"
+    assert "(best at grid edge)" in LEGEND
 
 
 def test_the_report_names_the_python_and_the_corpus() -> None:
@@ -278,7 +278,7 @@ def test_the_report_names_the_python_and_the_corpus() -> None:
 def test_markdown_has_the_table_and_the_sensitivity_grid() -> None:
     a = analyze(one_seed_doc())
     md = markdown(a, plots=["lr_curves.png"])
-    assert ("| 1 | warmup(0.05) >> cosine() | 0.03 (best at grid edge: widen --lr-grid) | 1.890 | 1.890 | 100 | 2 s "
+    assert ("| 1 | warmup(0.05) >> cosine() | 0.03 (best at grid edge) | 1.890 | 1.890 | 100 | 2 s "
             "| winner |") in md
     assert "| 2 | constant() | 0.01 | 1.920 | 1.920 | 100 | 2 s | +0.030 ? |" in md
     assert "| constant() | 2.050 | 1.920 ← | 2.240 |" in md

@@ -27,6 +27,7 @@ How a comparison runs
        seeds, and its best LR is then chosen on the mean over all seeds, not on seed 0 alone (which favours an LR
        that was lucky on it). Seeds are paired (same initial weights and data order for every schedule), so this
        also measures the noise in schedule-to-schedule differences that the report's significance marks use.
+       If that moves a best LR to an edge, the grid is extended again (step 4, at all of its seeds).
     6. ``DIR/results.json`` gathers the config and every run's curves; `lrlab.bench.report` ranks and renders.
 
 Ctrl-C (KeyboardInterrupt in the driver) stops the running jobs at their next update — each saves a checkpoint —
@@ -352,14 +353,16 @@ def _in_order(config: CompareConfig, trials: list[Trial]) -> list[Trial]:
 
 def extend_trials(config: CompareConfig, doc: Mapping[str, Any], centers: Mapping[str, float]) -> list[Trial]:
     """One round of grid extension: for every contender whose best peak LR is at an edge of the LRs it has tried
-    (the smallest or the largest), the next grid LR beyond that edge at every seed — unless it has ``lr_extend``
-    extra LRs on that side already. Empty when no contender needs one (or ``lr_grid < 2``: one LR has no edge to
-    judge by). A contender that diverged at every LR extends downwards."""
+    (the smallest or the largest), the next grid LR beyond that edge, at the seeds its best LR was run with (every
+    seed of the grid; after the confirmation phase, the confirmation seeds too) — unless it has ``lr_extend`` extra
+    LRs on that side already. Empty when no contender needs one (or ``lr_grid < 2``: one LR has no edge to judge
+    by). A contender that diverged at every LR extends downwards."""
     from lrlab.bench.report import analyze
 
     if config.lr_grid < 2 or not config.lr_extend:
         return []
     indices = _grid_indices(doc)
+    seeds_of = {str(t["id"]): int(t["seed"]) for t in doc["trials"]}
     out = []
     for c in analyze(doc).contenders:
         if not c.at_grid_edge:
@@ -374,7 +377,7 @@ def extend_trials(config: CompareConfig, doc: Mapping[str, Any], centers: Mappin
             if j - (config.lr_grid - 1) > config.lr_extend:
                 continue
         lr = grid_lr(centers[c.optimizer], config.lr_grid, config.lr_grid_factor, j)
-        for seed in range(config.seeds):
+        for seed in sorted({seeds_of[i] for i in c.trial_ids}):
             out.append(Trial(id=trial_id(config, c.schedule, c.optimizer, j, seed), schedule=c.schedule,
                              optimizer=c.optimizer, seed=seed, lr=lr, lr_index=j, phase="extend"))
     return _in_order(config, out)
@@ -834,19 +837,19 @@ def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bo
         ex = run.meta["execution"]
         engine = (_LocalBackend(ex["workers"]) if backend == "local" else _RayBackend(address, ex["threads"]))
         try:
+            # later phases are planned from the results so far, so a resumed comparison plans the same ones;
+            # extension runs again after the confirmation seeds, which can move a best LR to an edge
             status = _execute(run, trials, engine, emit)
-            # later phases are planned from the results so far, so a resumed comparison plans the same ones
-            for _ in range(cfg.lr_extend):
-                if status != "complete":
-                    break
-                extra = extend_trials(cfg, run.document(trials, "running"), run.meta["lr_centers"])
-                if not extra:
-                    break
-                trials = trials + extra
-                status = _execute(run, extra, engine, emit)
-            if status == "complete":
-                extra = confirm_trials(cfg, run.document(trials, "running"))
-                if extra:
+            for phase in ("extend", "confirm", "extend"):
+                rounds = cfg.lr_extend if phase == "extend" else 1
+                for _ in range(rounds):
+                    if status != "complete":
+                        break
+                    so_far = run.document(trials, "running")
+                    extra = (extend_trials(cfg, so_far, run.meta["lr_centers"]) if phase == "extend"
+                             else confirm_trials(cfg, so_far))
+                    if not extra:
+                        break
                     trials = trials + extra
                     status = _execute(run, extra, engine, emit)
         finally:

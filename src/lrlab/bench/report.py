@@ -453,10 +453,11 @@ def _fmt_sig(c: Contender) -> str:
 
 
 #: how the table marks a best peak LR at the edge of its grid (the optimum may lie outside it)
-EDGE_MARK = "(best at grid edge: widen --lr-grid)"
+EDGE_MARK = "(best at grid edge)"
 #: what the marks in the table mean (printed under it)
 LEGEND = ("≈: gap to the winner within seed-to-seed noise (not significant); ?: no spread estimate; "
-          f"{EDGE_MARK}: the best peak LR is the smallest or largest tried, so the optimum may lie outside the grid; "
+          f"{EDGE_MARK}: the best peak LR is the smallest or largest tried, so the optimum may lie outside the grid "
+          "(raise --lr-extend); "
           "†: branched from a shared-prefix checkpoint")
 
 
