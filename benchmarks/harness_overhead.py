@@ -1,41 +1,94 @@
-"""Harness overhead: tokens/s of `lrlab.bench.train.train` vs a plain hand-written PyTorch loop, in one process.
+"""Harness overhead: the per-update cost of `lrlab.bench.train.train` beyond a plain hand-written PyTorch loop.
 
-Both train the same model (same seed, same initial weights) on the same batches with the same optimizer, gradient
-clipping and constant LR for the same number of updates, and both validate on the same fixed batches at update 0
-and at the end; each is timed end to end (model and optimizer construction included), by the wall clock and by the
-process's CPU time (``time.process_time``: steadier on a shared machine, where other jobs steal wall time). The two
-alternate, and the best of ``--repeats`` runs of each is kept. Overhead = 1 - harness rate / plain rate; the target
-is at most 2 %, and the script prints PASS or FAIL against it. The harness is timed twice: bare (no checkpoints) and
-as a real ``lrlab compare`` runs it, with ``out_dir`` set and the default ``checkpoint_every``
-(`lrlab.bench.compare.CompareConfig`), so the atomic checkpoint writes count. Also prints ms per update, which sizes
-the default ``lrlab compare``.
+Target (issue: compare): tokens/s of the training loop within 2 % of a plain loop of the same model. Timing the two
+loops end to end cannot show 2 % on a shared 2-core VM (run-to-run noise is +-10 %), so this script measures what
+the harness adds directly, as ``benchmarks/monitor_overhead.py`` does for the Monitor:
 
-    .venv/bin/python benchmarks/harness_overhead.py --preset tiny --threads 1
+1. Per-update bookkeeping. One run, interleaved: blocks of ``--block`` updates rotate between the plain update
+   (batch, forward, ``loss.item()``, backward, foreach gradient clipping, fused AdamW step, ``zero_grad``) and, per
+   ``--schedules`` spec, the same plus every line of Python that `train` runs around it, in `train`'s order, as
+   ``lrlab compare`` drives it: the loop condition, ``should_stop()``, ``t0``, ``lr = config.lr * schedule(step)``
+   with the real ``BlockCache(lrlab.parse(spec, total=--total))``, the LR of every parameter group, the curve
+   appends, the ``isfinite`` check, ``update_time_s``, the monitor / schedule-free / ``world`` / ``grad_clip`` tests,
+   ``on_step(step, total=...)``, ``step += 1`` and the evaluation and checkpoint tests. ``on_step`` and
+   ``should_stop`` are copies of the closures in `lrlab.bench.compare.run_job` (same bodies, line for line), over
+   a real spawn-context ``multiprocessing`` Queue and Event as ``_LocalBackend`` creates, so the progress post (at
+   most every 0.2 s, with its feeder thread) and the Event's locks are paid. The harness code is bracketed by
+   ``perf_counter`` (3 brackets per update, their own cost included: an upper bound) and the time inside is
+   summed per block: it is measured directly, in the loop (where the code runs with caches the torch work has
+   just evicted: several times its cost in a tight micro-benchmark), not as a difference of two noisy loop
+   times. The best block of each kind is the least disturbed by other processes; median and mean are printed too.
+   The harness blocks run under ``torch.use_deterministic_algorithms(True)`` as `train` does, so their
+   end-to-end best block (a noisy cross-check) includes item 2.
+2. Deterministic mode: `train` turns on ``torch.use_deterministic_algorithms``, which changes the torch work itself,
+   with ``torch.utils.deterministic.fill_uninitialized_memory`` off (torch's default fills every ``torch.empty`` with
+   NaN: ~2 %), so this is timed on the plain update: ``--paired`` updates per mode, the modes alternating update by
+   update (order rotating) so drift hits them alike; the cost is the median over rounds of an update's time over
+   the mode-off update's of the same round (+-1 % on a loaded 2-core VM at 600 rounds). The mode with torch's
+   default fill is timed too, to show what turning it off saves.
+3. Checkpoints: `lrlab.bench.train._save_checkpoint` (atomic, fsynced; what ``save()`` runs) on the real model and
+   optimizer with end-of-run curves, ``--saves`` times into a temporary folder (``--ckpt-dir``, default the
+   system's; use the disk ``lrlab compare`` writes to), median, times the checkpoints a ``--total``-update trial
+   writes — one every ``--checkpoint-every`` updates (default `lrlab.bench.compare.CompareConfig`'s), none at its
+   end (``save_final=False``: a finished trial's checkpoint is deleted) — over its updates.
+4. Per-run fixed cost (config validation, schedule parse and first block fill, env and data facts, the result and
+   its dict), amortised over ``--total`` updates; and the harness's part of each evaluation (everything in
+   `train`'s ``evaluate`` but ``task.evaluate``), amortised over ``--eval-every``.
+
+Verdict: (1) best block + (2) + (3) + (4), as a share of the step (the fastest block of any kind less its harness
+time), against 2 %. Evaluation itself (both loops run it on the same batches) is a config choice, not harness
+overhead: its cost per ``--eval-every`` is printed apart. A secondary, noisy cross-check times `train` end to end
+against `plain_loop` (``--e2e-rounds``, 0: skip), and checks that both give the same final validation loss to the
+last bit, so the plain loop is the same computation.
+
+    .venv/bin/python benchmarks/harness_overhead.py [--blocks 12] [--block 50] [--threads 1] [--e2e-rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import multiprocessing as mp
+import queue as queue_mod
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from lrlab.bench.compare import CompareConfig
+import lrlab
+from lrlab.bench.compare import PROGRESS_EVERY_S, STOP_CHECK_EVERY_S, CompareConfig
 from lrlab.bench.model import param_groups
-from lrlab.bench.tasks import get_task
-from lrlab.bench.train import TrainConfig, build_optimizer, train
+from lrlab.bench.tasks import data_fingerprint, get_task
+from lrlab.bench.train import (
+    CHECKPOINT,
+    TrainConfig,
+    _Curves,
+    _env,
+    _eval_point,
+    _process_group,
+    _result,
+    _save_checkpoint,
+    build_optimizer,
+    train,
+)
+from lrlab.schedule import BlockCache
+
+TARGET = 0.02  # the issue's budget: the harness costs <= 2 % of a plain loop's tokens/s
 
 
 def plain_loop(config: TrainConfig) -> float:
-    """The loop a user would write by hand. Returns the final validation loss."""
+    """The loop a user would write by hand. Returns the final validation loss (end-to-end cross-check)."""
     task = get_task(config.task, config.preset, config.seed)
     torch.manual_seed(config.seed)
     model = task.build_model()
+    assert config.weight_decay is not None  # TrainConfig fills in the optimizer's default
     optimizer = build_optimizer(config.optimizer, param_groups(model, config.weight_decay), config.lr)
     val = task.val_batches(config.eval_batches)
     task.evaluate(model, val)
@@ -50,70 +103,399 @@ def plain_loop(config: TrainConfig) -> float:
     return task.evaluate(model, val)["loss"]
 
 
-def timed(fn: Callable[[], float]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, fn's result)."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    return time.perf_counter() - wall, time.process_time() - cpu, out
+def train_loss(config: TrainConfig, out_dir: Path | None = None) -> float:
+    """`train`'s final validation loss (end-to-end cross-check)."""
+    return train(config, out_dir=out_dir).final_val_loss
+
+
+def compare_closures(progress: Any, stop_event: Any, job_id: str, start: int,
+                     stop_at: int) -> tuple[Callable[..., None], Callable[[], bool]]:
+    """``on_step`` and ``should_stop`` exactly as `lrlab.bench.compare.run_job` builds them (bodies copied)."""
+    clock = {"step": start, "last_post": 0.0, "last_check": 0.0}
+
+    def on_step(step: int, **_: Any) -> None:
+        clock["step"] = step + 1  # `step` is the 0-based update just done
+        now = time.monotonic()
+        if progress is not None and (now - clock["last_post"] > PROGRESS_EVERY_S or step + 1 >= stop_at):
+            clock["last_post"] = now
+            with contextlib.suppress(queue_mod.Full):  # the driver drains it; a lost tick only delays a bar
+                progress.put_nowait((job_id, step + 1, stop_at))
+
+    def should_stop() -> bool:  # train() asks before every update
+        if clock["step"] >= stop_at:  # a prefix job ends where its children branch off
+            return True
+        if stop_event is None:
+            return False
+        now = time.monotonic()
+        if now - clock["last_check"] < STOP_CHECK_EVERY_S:
+            return False
+        clock["last_check"] = now
+        return bool(stop_event.is_set())
+
+    return on_step, should_stop
+
+
+def median_time(fn: Callable[[], object], n: int) -> float:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def end_to_end(args: argparse.Namespace, unit: str, items_per_batch: int) -> None:
+    """The old method, kept as a cross-check: `train` vs `plain_loop`, end to end, best of rounds (noisy)."""
+    steps = args.e2e_steps
+    config = TrainConfig(task="lm", preset="tiny", steps=steps, eval_every=steps, eval_batches=1,
+                         schedule="constant()", optimizer="adamw", lr=1e-2)
+    saving = TrainConfig(**{**config.to_dict(), "checkpoint_every": args.checkpoint_every})
+    train(TrainConfig(**{**config.to_dict(), "steps": 2}))  # warm-up: first-call imports and allocations
+    kinds = ("plain", "train", f"train + checkpoints every {args.checkpoint_every}")
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    finals: set[float] = set()
+    with tempfile.TemporaryDirectory(dir=args.ckpt_dir) as tmp:
+        for i in range(args.e2e_rounds):
+            folder = Path(tmp) / f"r{i}"  # a fresh folder: train() refuses to overwrite a checkpoint
+            fns: list[Callable[[], float]] = [partial(plain_loop, config), partial(train_loss, config),
+                                              partial(train_loss, saving, folder)]
+            order = list(zip(kinds, fns))
+            for kind, fn in order if i % 2 == 0 else order[::-1]:  # alternate which loop runs first
+                t0 = time.perf_counter()
+                finals.add(fn())
+                times[kind].append(time.perf_counter() - t0)
+    if len(finals) != 1:
+        raise SystemExit(f"the loops disagree: final validation losses {sorted(finals)}")
+    best_plain = min(times["plain"])
+    print(f"cross-check, end to end (noisy: +-10 % run to run on a shared VM; not the verdict): {steps} updates, "
+          f"best of {args.e2e_rounds} alternating rounds, same final validation loss in all ({finals.pop():.6f})")
+    for kind in kinds:
+        best = min(times[kind])
+        print(f"  {kind:32s} {steps * items_per_batch / best:9,.0f} {unit}/s {1e3 * best / steps:6.2f} ms/update"
+              + ("" if kind == "plain" else f"  {100 * (best / best_plain - 1):+.1f} % time vs plain"))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", default="lm")
-    parser.add_argument("--preset", default="tiny")
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=8)
-    parser.add_argument("--checkpoint-every", type=int, default=CompareConfig().checkpoint_every,
-                        help="checkpoint period of the checkpointing harness run (default: lrlab compare's)")
-    args = parser.parse_args()
-    target = 2.0  # per cent
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--blocks", type=int, default=12, help="blocks of each kind (interleaved)")
+    ap.add_argument("--block", type=int, default=50, help="updates per block")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (compare workers use 1 each)")
+    ap.add_argument("--schedules", nargs="+", default=["warmup(0.05) >> cosine()", "wsd(warmup=0.05, decay=0.2)"],
+                    help="lrlab specs for the harness's schedule")
+    ap.add_argument("--total", type=int, default=CompareConfig().steps, help="run length the specs are bound to")
+    ap.add_argument("--eval-every", type=int, default=CompareConfig().eval_every)
+    ap.add_argument("--eval-batches", type=int, default=CompareConfig().eval_batches)
+    ap.add_argument("--checkpoint-every", type=int, default=CompareConfig().checkpoint_every,
+                    help="checkpoint period (default: lrlab compare's)")
+    ap.add_argument("--paired", type=int, default=600, help="rounds of the deterministic-mode timing")
+    ap.add_argument("--saves", type=int, default=9, help="timed checkpoint writes (median)")
+    ap.add_argument("--ckpt-dir", default=None, help="folder for the temporary checkpoints (default: the system's)")
+    ap.add_argument("--e2e-rounds", type=int, default=3, help="rounds of the end-to-end cross-check (0: skip)")
+    ap.add_argument("--e2e-steps", type=int, default=300, help="updates per end-to-end run")
+    args = ap.parse_args()
+
     torch.set_num_threads(args.threads)
-    config = TrainConfig(task=args.task, preset=args.preset, steps=args.steps, eval_every=args.steps, eval_batches=1,
-                         schedule="constant()", optimizer="adamw", lr=1e-2)
-    task = get_task(args.task, args.preset)
-    items = args.steps * task.items_per_batch
-    train(TrainConfig(**{**config.to_dict(), "steps": 2}))  # warm-up: first-call imports and allocations
-    saving = TrainConfig(**{**config.to_dict(), "checkpoint_every": args.checkpoint_every})
-    plain: list[tuple[float, float]] = []
-    harness: list[tuple[float, float]] = []
-    harness_ckpt: list[tuple[float, float]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.repeats):
-            folder = Path(tmp) / f"run{i}"  # a fresh folder: train() refuses to overwrite a checkpoint
-            variants: list[tuple[list[tuple[float, float]], Callable[[], float]]] = [
-                (plain, lambda: plain_loop(config)),
-                (harness, lambda: train(config).final_val_loss),
-                (harness_ckpt, lambda f=folder: train(saving, out_dir=f).final_val_loss),  # type: ignore[misc]
-            ]
-            # the order alternates (ABC, CBA, ...): whichever runs first in a round is not always the same loop
-            finals = {}
-            for sink, fn in (variants if i % 2 == 0 else variants[::-1]):
-                wall, cpu, final = timed(fn)
-                sink.append((wall, cpu))
-                finals[id(sink)] = final
-            plain_final, harness_final, ckpt_final = (finals[id(plain)], finals[id(harness)],
-                                                      finals[id(harness_ckpt)])
-            if not harness_final == ckpt_final == plain_final:
-                raise SystemExit(f"the loops disagree: final validation loss {harness_final} (harness), {ckpt_final} "
-                                 f"(harness with checkpoints), {plain_final} (plain)")
+    det_before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.manual_seed(0)
+    task = get_task("lm", "tiny", 0)
     unit = "tokens" if task.kind == "lm" else "images"
-    n_params = sum(p.numel() for p in task.build_model().parameters())
-    print(f"{args.task}/{args.preset}: {n_params:,} parameters, {task.items_per_batch} {unit}/update, "
-          f"{args.steps} updates, {args.threads} thread(s), best of {args.repeats}")
-    for label, runs in (("lrlab train", harness), (f"lrlab train, checkpoint every {args.checkpoint_every}",
-                                                      harness_ckpt)):
-        print(f" {label}:")
-        for clock, i in (("wall", 0), ("cpu", 1)):
-            p, h = min(t[i] for t in plain), min(t[i] for t in runs)
-            overhead = 100 * (1 - p / h)
-            print(f"  {clock:4s} plain {items / p:9,.0f} {unit}/s {1e3 * p / args.steps:6.2f} ms/update | "
-                  f"harness {items / h:9,.0f} {unit}/s {1e3 * h / args.steps:6.2f} ms/update | "
-                  f"ratio {p / h:.4f} (overhead {overhead:+.2f} %: {'PASS' if overhead <= target else 'FAIL'} "
-                  f"against <= {target:g} %)")
-        med = statistics.median(h[0] / p[0] for p, h in zip(plain, runs))  # paired by round
-        print(f"  median over rounds of (harness / plain) wall time: {med:.4f} (overhead {100 * (1 - 1 / med):+.2f} %)")
-    print(f"  same final validation loss in all loops: {plain_final:.6f}")
+    model = task.build_model()
+    optimizer = build_optimizer("adamw", param_groups(model, 0.1), 1e-2)
+    params = list(model.parameters())
+    n_params = sum(p.numel() for p in params)
+    world, rank = 1, 0
+    monitor = None
+    schedule_free = False
+    net = model
+    ctx = mp.get_context("spawn")  # what _LocalBackend uses
+    progress, stop_event = ctx.Queue(), ctx.Event()
+    step_data = 0  # the batch clock of the plain updates (all kinds draw fresh batches)
+
+    def plain_update() -> None:
+        nonlocal step_data
+        x, y = task.get_batch(step_data)
+        loss = F.cross_entropy(net(x).flatten(0, -2), y.flatten())
+        loss.item()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step_data += 1
+
+    class Harness:
+        """The state of one `train` call as ``lrlab compare`` makes it; a new one when its run ends."""
+
+        def __init__(self, spec: str) -> None:
+            self.spec = spec
+            self.reset()
+
+        def reset(self) -> None:
+            """A new train() call: fresh curves, clock, schedule cache and compare closures."""
+            spec = self.spec
+            self.config = TrainConfig(task="lm", preset="tiny", schedule=spec, optimizer="adamw", lr=1e-2,
+                                      steps=args.total, eval_every=args.eval_every, eval_batches=args.eval_batches,
+                                      checkpoint_every=args.checkpoint_every)
+            self.schedule = BlockCache(lrlab.parse(spec, total=args.total))  # the first update fills its block
+            self.run = _Curves()
+            self.step = 0
+            self.on_step, self.should_stop = compare_closures(progress, stop_event, "job", 0, args.total)
+
+        def update(self) -> float:
+            """One update of `train`'s loop; returns the seconds spent in the harness's own code."""
+            nonlocal step_data
+            config, run, schedule, on_step, should_stop = (self.config, self.run, self.schedule, self.on_step,
+                                                           self.should_stop)
+            step = self.step
+            c = time.perf_counter()
+            # -- train(), from the `while` line to `x, y = task.get_batch(step)`
+            if not (step < config.steps and not run.diverged):
+                raise AssertionError("the run ended")  # a new Harness is made before
+            stop = should_stop is not None and should_stop()
+            if world > 1:
+                raise AssertionError
+            if stop:
+                raise AssertionError("stopped")
+            t0 = time.perf_counter()
+            lr = config.lr * schedule(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            inside = time.perf_counter() - c
+            x, y = task.get_batch(step_data)  # fresh batches, like the other kinds (the data is not harness work)
+            c = time.perf_counter()
+            if world > 1:  # this rank's slice of the global batch
+                raise AssertionError
+            inside += time.perf_counter() - c
+            logits = net(x)
+            loss = torch.nn.functional.cross_entropy(logits.flatten(0, -2), y.flatten())
+            loss_value = loss.item()
+            c = time.perf_counter()
+            # -- `world == 1` (in the item() line), then from `run.lr.append` to `loss.backward()`
+            run.lr.append(lr)
+            if not math.isfinite(loss_value):
+                raise AssertionError("diverged")
+            grad_norm = None
+            ok = config.grad_clip is not None
+            inside += time.perf_counter() - c
+            loss.backward()
+            if ok:
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            c = time.perf_counter()
+            # -- from `if schedule_free` to the end of the loop body (evaluation and checkpoints: measured apart)
+            if schedule_free:
+                run.lr[-1] = optimizer.param_groups[0]["scheduled_lr"]
+            run.train_loss.append(loss_value)
+            run.update_time_s += time.perf_counter() - t0
+            if monitor is not None:
+                raise AssertionError
+            if on_step is not None:
+                on_step(step, total=config.steps)
+            step += 1
+            if step % config.eval_every == 0 or step == config.steps:
+                pass  # evaluate(): not run here
+            save_final = False  # as run_job calls train()
+            if config.checkpoint_every and step % config.checkpoint_every == 0 and (save_final or step < config.steps):
+                pass  # save(): not run here
+            inside += time.perf_counter() - c
+            del grad_norm
+            self.step = step
+            step_data += 1
+            if step == config.steps:  # the run is over: the next update belongs to a new train() call
+                self.reset()
+            return inside
+
+    harnesses = {spec: Harness(spec) for spec in args.schedules}
+    kinds = ["plain"] + [f"harness, {spec}" for spec in args.schedules]
+    block_time: dict[str, list[float]] = {k: [] for k in kinds}
+    block_inside: dict[str, list[float]] = {k: [] for k in kinds[1:]}
+    # deterministic mode: (name, use_deterministic_algorithms, fill_uninitialized_memory)
+    det_modes = [("off (plain loop)", False, True), ("on (as train sets it: no NaN fill)", True, False),
+                 ("on, with torch's default NaN fill", True, True)]
+    det_times: dict[str, list[float]] = {name: [] for name, _, _ in det_modes}
+    deterministic: Any = torch.utils.deterministic  # (its attribute is a property torch's stubs do not declare)
+    fill_before = deterministic.fill_uninitialized_memory
+
+    def drain() -> None:  # the driver's job in lrlab compare; here between blocks, outside the timing
+        with contextlib.suppress(queue_mod.Empty):
+            while True:
+                progress.get_nowait()
+
+    try:
+        for _ in range(20):  # warm up kernels and allocator
+            plain_update()
+        for h in harnesses.values():
+            for _ in range(5):
+                h.update()
+            h.reset()  # the measured runs start at update 0 (their first block fill included)
+        for _ in range(args.blocks):
+            for kind in kinds:
+                torch.use_deterministic_algorithms(kind != "plain")  # train() runs under it, without the fill
+                deterministic.fill_uninitialized_memory = kind == "plain"
+                t0 = time.perf_counter()
+                if kind.startswith("harness"):
+                    update = harnesses[kind.split(", ", 1)[1]].update
+                    inside = 0.0
+                    for _ in range(args.block):
+                        inside += update()
+                    block_inside[kind].append(inside / args.block)
+                else:
+                    for _ in range(args.block):
+                        plain_update()
+                block_time[kind].append((time.perf_counter() - t0) / args.block)
+                drain()
+        # deterministic mode changes the torch work, not the Python around it: the update itself is timed, the
+        # modes alternating update by update (the order rotating each round) so that drift hits them alike
+        for i in range(args.paired):
+            for j in range(len(det_modes)):
+                name, det, fill = det_modes[(i + j) % len(det_modes)]
+                torch.use_deterministic_algorithms(det)
+                deterministic.fill_uninitialized_memory = fill
+                t0 = time.perf_counter()
+                plain_update()
+                det_times[name].append(time.perf_counter() - t0)
+    finally:
+        torch.use_deterministic_algorithms(det_before[0], warn_only=det_before[1])
+        deterministic.fill_uninitialized_memory = fill_before
+
+    # the cost of one timer bracket (3 per update are included in the inside time)
+    def bracket() -> float:
+        c = time.perf_counter()
+        return time.perf_counter() - c
+
+    timer = statistics.median(bracket() for _ in range(10_000))
+
+    # checkpoints: what save() runs, on this model and optimizer, with the curves of a whole run
+    config = harnesses[args.schedules[0]].config
+    run = _Curves(train_loss=[2.0] * args.total, lr=[1e-3] * args.total)
+    for s in range(0, args.total + 1, args.eval_every):
+        run.record_eval(s, {"loss": 2.0, "bits_per_byte": 2.9})
+    fingerprint = data_fingerprint(task.info)
+    with tempfile.TemporaryDirectory(dir=args.ckpt_dir) as tmp:
+        ckpt = Path(tmp) / "job" / CHECKPOINT
+        t_start, wall_before, last_saved, step = time.perf_counter(), 0.0, -1, args.checkpoint_every
+
+        def save() -> None:  # train()'s save(), as it runs every checkpoint_every updates
+            nonlocal last_saved
+            run.wall_time_s = wall_before + time.perf_counter() - t_start
+            if ckpt is not None and last_saved != step and rank == 0:
+                _save_checkpoint(ckpt, config, step, model, optimizer, schedule_free, run, fingerprint)
+                last_saved = -1  # so that the next call writes again
+
+        save()  # the first write creates the folder
+        saves = []
+        for _ in range(args.saves):
+            t0 = time.perf_counter()
+            save()
+            saves.append(time.perf_counter() - t0)
+        ckpt_bytes = ckpt.stat().st_size
+    save_s = statistics.median(saves)
+
+    # per run: what train() and run_job do once beyond building the task, model and optimizer
+    def per_run(spec: str) -> None:
+        cfg = TrainConfig(**config.to_dict() | {"schedule": spec})  # validates the schedule over every update
+        (Path(tempfile.gettempdir()) / "absent" / CHECKPOINT).exists()
+        torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+        BlockCache(lrlab.parse(spec, total=args.total))(0)
+        _process_group()
+        _env(task, 1)
+        data_fingerprint(task.info)
+        _result(cfg, run, n_params, {}, None, task.items_per_batch).to_dict()
+
+    fixed_s = max(median_time(partial(per_run, spec), 15) for spec in args.schedules)
+
+    # evaluation: the harness's part of train()'s evaluate() (all but task.evaluate), and task.evaluate itself
+    val_batches = task.val_batches(args.eval_batches)
+    eval_run = _Curves()
+    metrics_out = {"loss": 2.0, "bits_per_byte": 2.9}
+
+    def evaluate_extras() -> None:
+        metrics: dict[str, float] = {}
+        if rank == 0:
+            with _eval_point(model, optimizer, schedule_free):
+                metrics = dict(metrics_out)  # task.evaluate(model, val_batches): timed apart
+        if world > 1:
+            raise AssertionError
+        eval_run.record_eval(0, metrics)
+        eval_run.diverged = eval_run.diverged or not math.isfinite(metrics["loss"])
+        if monitor is not None:
+            raise AssertionError
+
+    eval_extra_s = median_time(evaluate_extras, 2_000)
+    eval_s = median_time(lambda: task.evaluate(model, val_batches), 7)
+
+    # ---------------------------------------------------------------------------------------------- report
+    plain = block_time["plain"]
+    best_plain, med_plain = min(plain), statistics.median(plain)
+    # the step the shares are of: the fastest block of any kind, less that block's harness time (the lowest
+    # estimate of an undisturbed plain update, so the shares are upper bounds)
+    step = min([best_plain] + [t - h for kind in kinds[1:] for t, h in zip(block_time[kind], block_inside[kind])])
+    print(f"lm/tiny: {n_params:,} parameters, {task.items_per_batch} {unit}/update, {args.threads} thread(s), "
+          f"{args.blocks} interleaved blocks x {args.block} updates per kind")
+    print(f"plain update: best block {best_plain * 1e3:.3f} ms (median {med_plain * 1e3:.3f} ms; noise "
+          f"{100 * (med_plain / best_plain - 1):.0f} % between best and median block); reference step (fastest "
+          f"block of any kind less its harness time) {step * 1e3:.3f} ms")
+    worst = 0.0
+    for kind in kinds[1:]:
+        per_block = block_inside[kind]
+        best_in, mean_in, med_in = min(per_block), statistics.fmean(per_block), statistics.median(per_block)
+        best_kind = min(block_time[kind])
+        worst = max(worst, best_in)
+        print(f"{kind}: inside the harness code {best_in * 1e6:.2f} us/update best block "
+              f"({100 * best_in / step:.3f} % of the step), median block {med_in * 1e6:.2f} us, mean "
+              f"{mean_in * 1e6:.2f} us ({100 * mean_in / med_plain:.3f} % of the median plain block); cross-check, "
+              f"best block end to end (deterministic mode on) {best_kind * 1e3:.3f} ms = "
+              f"{100 * (best_kind / best_plain - 1):+.1f} % vs the best plain block")
+    print(f"  (the inside time includes 3 timer brackets per update, {3 * timer * 1e6:.2f} us in a tight loop; an "
+          f"update's bookkeeping is pure Python, the {len(optimizer.param_groups)} param groups' LRs included)")
+    off_name, on_name = det_modes[0][0], det_modes[1][0]
+    off_times = det_times[off_name]
+    print(f"deterministic algorithms, {args.paired} rounds of one update per mode (order rotating); cost = median "
+          "over rounds of the update's time / the mode-off update's of the same round:")
+    det_cost = {}
+    for name, times in det_times.items():
+        det_cost[name] = statistics.median(t / o for t, o in zip(times, off_times)) - 1
+        p10, p10_off = sorted(times)[len(times) // 10], sorted(off_times)[len(times) // 10]
+        print(f"  {name:36s} paired {100 * det_cost[name]:+.2f} %; p10 {p10 * 1e3:.3f} ms "
+              f"({100 * (p10 / p10_off - 1):+.2f} %), median {statistics.median(times) * 1e3:.3f} ms")
+    det_share = max(0.0, det_cost[on_name])  # noise below 0 counts as 0
+    # a compare trial writes one every checkpoint_every updates but none at its end (save_final=False: deleted)
+    n_saves = (args.total - 1) // args.checkpoint_every if args.checkpoint_every else 0
+    ckpt_share = save_s * n_saves / args.total / step
+    print(f"checkpoint ({ckpt_bytes / 1e3:.0f} kB, atomic + fsync): median {save_s * 1e3:.1f} ms of {args.saves} "
+          f"(min {min(saves) * 1e3:.1f}, max {max(saves) * 1e3:.1f}); every {args.checkpoint_every} updates, none "
+          f"at the end: {n_saves} per {args.total}-update run = {save_s * n_saves / args.total * 1e6:.1f} us/update "
+          f"= {100 * ckpt_share:.2f} % of the step")
+    fixed_share = fixed_s / args.total / step
+    print(f"per run (config check, schedule parse + first block fill, env, result dict): {fixed_s * 1e3:.2f} ms "
+          f"over {args.total} updates = {fixed_s / args.total * 1e6:.2f} us/update = {100 * fixed_share:.3f} %")
+    eval_extra_share = eval_extra_s / args.eval_every / step
+    print(f"harness part of each evaluation: {eval_extra_s * 1e6:.2f} us every {args.eval_every} updates = "
+          f"{100 * eval_extra_share:.4f} %")
+    print(f"not harness overhead: evaluation itself ({args.eval_batches} batches, both loops run it) "
+          f"{eval_s * 1e3:.1f} ms every {args.eval_every} updates = {100 * eval_s / args.eval_every / step:.1f}"
+          f" % of the step (a config choice: --eval-every, --eval-batches)")
+    bookkeeping_share = worst / step
+    python_share = bookkeeping_share + fixed_share + eval_extra_share
+    total = python_share + det_share + ckpt_share
+    print(f"tokens/s: plain {task.items_per_batch / step:,.0f} {unit}/s, harness "
+          f"{task.items_per_batch / (step * (1 + total)):,.0f} {unit}/s (the step + the harness's costs per update; "
+          "evaluation excluded from both)")
+    if args.checkpoint_every:
+        room = TARGET - python_share - det_share
+        fits = (f"from checkpoint_every >= {math.ceil(save_s / (room * step))}" if room > 0 else
+                "at no checkpoint_every: the rest already exceeds the budget")
+        bare = TARGET - python_share
+        print(f"checkpoints fit the budget {fits} on this disk" + (
+            f" (without deterministic mode's cost: from >= {math.ceil(save_s / (bare * step))})" if bare > 0 else ""))
+    verdict = "PASS" if total <= TARGET else "FAIL"
+    print(f"target: harness <= {TARGET:.0%} of a tiny step: bookkeeping {100 * bookkeeping_share:.3f} % + "
+          f"deterministic mode {100 * det_share:.2f} % + checkpoints every {args.checkpoint_every} "
+          f"{100 * ckpt_share:.2f} % + per run {100 * fixed_share:.3f} % + per evaluation "
+          f"{100 * eval_extra_share:.4f} % = {100 * total:.2f} % -> {verdict}")
+    progress.close()
+    if args.e2e_rounds:
+        end_to_end(args, unit, task.items_per_batch)
 
 
 if __name__ == "__main__":

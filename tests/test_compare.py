@@ -163,7 +163,7 @@ def test_trials_cover_the_grid_with_shared_seeds_and_unique_ids() -> None:
     kw = trials[0].train_kwargs(c)
     assert kw == {"task": "lm", "preset": "tiny", "schedule": "constant()", "optimizer": "adamw",
                   "lr": pytest.approx(1e-2 / 2), "steps": 100, "seed": 0, "batch_size": None, "eval_every": 50,
-                  "eval_batches": 8, "checkpoint_every": 250}
+                  "eval_batches": 8, "checkpoint_every": 500}
 
 
 def test_branch_plan_is_a_tree_of_shared_lr_prefixes() -> None:

@@ -246,6 +246,37 @@ def test_resume_without_a_checkpoint_starts_fresh(tmp_path: Path) -> None:
     assert r.resumed_from is None and len(r.train_loss) == 5 and (tmp_path / "new" / CHECKPOINT).exists()
 
 
+def test_without_save_final_a_finished_run_keeps_its_last_periodic_checkpoint_and_a_stopped_run_saves(
+        tmp_path: Path) -> None:
+    config = TrainConfig(steps=20, eval_every=10, eval_batches=1, checkpoint_every=10)
+    full = train(config, out_dir=tmp_path / "a", save_final=False)
+    # no write at update 20 (lrlab compare deletes a finished trial's checkpoint at once); update 10's is there
+    assert torch.load(tmp_path / "a" / CHECKPOINT, weights_only=True)["step"] == 10
+    # and resuming from it still gives the run, bit for bit
+    assert numbers(train(config, out_dir=tmp_path / "a", resume=True, save_final=False)) == numbers(full)
+    on_step, should_stop = stop_after(15)
+    train(config, out_dir=tmp_path / "b", on_step=on_step, should_stop=should_stop, save_final=False)
+    assert torch.load(tmp_path / "b" / CHECKPOINT, weights_only=True)["step"] == 15
+
+
+def test_deterministic_mode_without_its_nan_fill_is_on_only_while_training() -> None:
+    import torch.utils.deterministic
+
+    seen = set()
+
+    def on_step(step: int, **_: Any) -> None:
+        seen.add((torch.are_deterministic_algorithms_enabled(),
+                  torch.utils.deterministic.fill_uninitialized_memory))  # type: ignore[attr-defined]
+
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.utils.deterministic.fill_uninitialized_memory)  # type: ignore[attr-defined]
+    train(TrainConfig(steps=3, eval_every=3, eval_batches=1), on_step=on_step)
+    # deterministic kernels, but not the debugging fill of every new tensor with NaN (~2 % of a step)
+    assert seen == {(True, False)}
+    assert (torch.are_deterministic_algorithms_enabled(),
+            torch.utils.deterministic.fill_uninitialized_memory) == before  # type: ignore[attr-defined]
+
+
 # ------------------------------------------------------------------------------------------ schedule-free
 
 

@@ -258,7 +258,7 @@ def train_cmd(
     seed: Annotated[int, typer.Option(help="initial weights and data order")] = 0,
     batch_size: Annotated[int | None, typer.Option(help="batch size  \\[default: the preset's]")] = None,
     eval_every: Annotated[int, typer.Option(help="updates between evaluations")] = 50,
-    checkpoint_every: Annotated[int, typer.Option(help="updates between checkpoints (0: never)")] = 250,
+    checkpoint_every: Annotated[int, typer.Option(help="updates between checkpoints (0: never)")] = 500,
     out: Annotated[Path | None, typer.Option(help="output folder  \\[default: lrlab-runs/train-TIMESTAMP]")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="write PNG plots")] = True,

@@ -60,6 +60,10 @@ from lrlab.files import atomic_write_text
 FORMAT = "lrlab.compare/1"
 BACKENDS = ("local", "ray")
 CONFIG_FILE = "compare.json"
+#: a worker posts its progress at most this often (seconds); the bars refresh 4 times a second
+PROGRESS_EVERY_S = 0.5
+#: a worker looks at the driver's stop request (Ctrl-C) at most this often (seconds)
+STOP_CHECK_EVERY_S = 0.1
 RESULTS_FILE = "results.json"
 
 #: centre of each optimizer's peak-LR grid when ``--lr`` does not name one. Measured on the `lm` task, tiny preset,
@@ -131,8 +135,9 @@ class CompareConfig:
         batch_size: None: the preset's.
         eval_every, eval_batches: evaluation period (updates) and size (batches).
         checkpoint_every: updates between checkpoints (what a crash can lose); 0: never (no resume mid-run).
-            250 by default: each atomic, fsynced checkpoint costs ~40 ms on the tiny model, so every 100 updates
-            cost 5 % of the training time and every 250 about 2 % (BENCHMARKS.md).
+            500 by default: each atomic, fsynced checkpoint costs ~25 ms on the tiny model (~6.5 ms per update),
+            so every 250 updates cost 1.5 % of the training time and every 500 about 0.8 % (BENCHMARKS.md); a
+            finished trial writes none at its end, since it is deleted at once.
         branch: let trials that share an LR prefix branch from one checkpoint; branch_min: the shortest shared
             prefix worth branching for, as a fraction of ``steps``.
         target_loss: loss for "steps to target"; None: the baseline's final loss at its best peak LR.
@@ -156,7 +161,7 @@ class CompareConfig:
     batch_size: int | None = None
     eval_every: int = 50
     eval_batches: int = 8
-    checkpoint_every: int = 250
+    checkpoint_every: int = 500
     branch: bool = True
     branch_min: float = 0.1
     target_loss: float | None = None
@@ -517,12 +522,15 @@ def run_job(payload: Mapping[str, Any]) -> dict[str, Any]:
     progress = _WORKER.get("progress")
     stop_event = _WORKER.get("stop")
     # updates done so far: a job resumed after a crash starts where its own checkpoint stands
-    clock = {"step": _checkpoint_step(ckpt) if _has_checkpoint(ckpt) else int(payload["start"]), "last_post": 0.0}
+    clock = {"step": _checkpoint_step(ckpt) if _has_checkpoint(ckpt) else int(payload["start"]), "last_post": 0.0,
+             "last_check": 0.0}
 
+    # both run every update, so each does its costly part on a timer (benchmarks/harness_overhead.py): a put on
+    # the progress queue wakes its feeder thread, and a multiprocessing Event's is_set() takes ~10 us of locks
     def on_step(step: int, **_: Any) -> None:
         clock["step"] = step + 1  # `step` is the 0-based update just done
         now = time.monotonic()
-        if progress is not None and (now - clock["last_post"] > 0.2 or step + 1 >= stop_at):
+        if progress is not None and (now - clock["last_post"] > PROGRESS_EVERY_S or step + 1 >= stop_at):
             clock["last_post"] = now
             with contextlib.suppress(queue_mod.Full):  # the driver drains it; a lost tick only delays a bar
                 progress.put_nowait((job_id, step + 1, stop_at))
@@ -530,12 +538,20 @@ def run_job(payload: Mapping[str, Any]) -> dict[str, Any]:
     def should_stop() -> bool:  # train() asks before every update
         if clock["step"] >= stop_at:  # a prefix job ends where its children branch off
             return True
-        return bool(stop_event is not None and stop_event.is_set())
+        if stop_event is None:
+            return False
+        now = time.monotonic()
+        if now - clock["last_check"] < STOP_CHECK_EVERY_S:
+            return False
+        clock["last_check"] = now
+        return bool(stop_event.is_set())
 
     if progress is not None:
         progress.put_nowait((job_id, clock["step"], stop_at))
+    # a finished trial's checkpoint is deleted at once: not writing it saves an fsynced write per run (a prefix job
+    # is stopped by should_stop at its end, and a stopped run always writes the checkpoint its children need)
     result = train(TrainConfig(**payload["train"]), out_dir=ckpt, resume=True, on_step=on_step,
-                   should_stop=should_stop)
+                   should_stop=should_stop, save_final=False)
     if stop_at < total:  # a prefix job: done when its checkpoint stands at the end of the prefix
         if result.steps_done < stop_at and not result.diverged:
             return {"id": job_id, "status": "stopped", "result": None}
@@ -1015,7 +1031,7 @@ def lr_range_test(config: CompareConfig, optimizer: str, *, threads: int) -> dic
 
 def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimizer: str = "adamw", lr: float = 1e-2,
               steps: int = 1000, seed: int = 0, batch_size: int | None = None, eval_every: int = 50,
-              checkpoint_every: int = 250, out_dir: str | Path, resume: bool = False,
+              checkpoint_every: int = 500, out_dir: str | Path, resume: bool = False,
               on_event: EventSink | None = None) -> dict[str, Any]:
     """`lrlab train`: one run in this process with the Monitor attached (when `lrlab.monitor` is installed).
 
