@@ -252,6 +252,8 @@ def test_without_save_final_a_finished_run_keeps_its_last_periodic_checkpoint_an
     full = train(config, out_dir=tmp_path / "a", save_final=False)
     # no write at update 20 (lrlab compare deletes a finished trial's checkpoint at once); update 10's is there
     assert torch.load(tmp_path / "a" / CHECKPOINT, weights_only=True)["step"] == 10
+    # the wall time still covers the whole run (it was once last set by the last save): >= the updates' own time
+    assert full.wall_time_s >= 20 * get_task("lm").items_per_batch / full.tokens_per_s
     # and resuming from it still gives the run, bit for bit
     assert numbers(train(config, out_dir=tmp_path / "a", resume=True, save_final=False)) == numbers(full)
     on_step, should_stop = stop_after(15)

@@ -469,6 +469,7 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
                 save()
         if save_final or step < config.steps:  # stopped early or diverged: resumable (or inspectable) from here
             save()
+        run.wall_time_s = wall_before + time.perf_counter() - t_start
         return _result(config, run, count_params(model), env, resumed_from, task.items_per_batch)
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
