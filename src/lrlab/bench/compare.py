@@ -135,9 +135,9 @@ class CompareConfig:
         batch_size: None: the preset's.
         eval_every, eval_batches: evaluation period (updates) and size (batches).
         checkpoint_every: updates between checkpoints (what a crash can lose); 0: never (no resume mid-run).
-            500 by default: each atomic, fsynced checkpoint costs ~25 ms on the tiny model (~6.5 ms per update),
-            so every 250 updates cost 1.5 % of the training time and every 500 about 0.8 % (BENCHMARKS.md); a
-            finished trial writes none at its end, since it is deleted at once.
+            500 by default: each atomic, fsynced checkpoint costs 11-25 ms on the tiny model (a 6-9 ms update),
+            so one every 250 updates cost up to 1.5 % of the training time and every 500 ~0.2-0.4 %
+            (BENCHMARKS.md); a finished trial writes none at its end, since it is deleted at once.
         branch: let trials that share an LR prefix branch from one checkpoint; branch_min: the shortest shared
             prefix worth branching for, as a fraction of ``steps``.
         target_loss: loss for "steps to target"; None: the baseline's final loss at its best peak LR.
