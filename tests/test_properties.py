@@ -29,7 +29,7 @@ def peak_floor(draw: st.DrawFn) -> tuple[float, float]:
 @st.composite
 def family(draw: st.DrawFn) -> lrlab.Schedule:
     kind = draw(st.sampled_from(["constant", "step", "multistep", "exp", "linear", "poly", "cosine", "sgdr",
-                                 "tanh", "rsqrt", "onecycle", "cyclic", "cooldown", "piecewise"]))
+                                 "tanh", "rsqrt", "noam", "onecycle", "cyclic", "cooldown", "piecewise"]))
     peak, floor = draw(peak_floor())
     if kind == "constant":
         return F.Constant(value=peak)
@@ -57,6 +57,9 @@ def family(draw: st.DrawFn) -> lrlab.Schedule:
         return F.Tanh(period=draw(length), peak=peak, floor=floor, limit=draw(st.integers(0, 3)))
     if kind == "rsqrt":
         return F.InverseSqrt(timescale=draw(st.floats(1.0, 1000.0)), peak=peak)
+    if kind == "noam":
+        return F.Noam(d_model=draw(st.sampled_from([64.0, 512.0, 1024.0])), warmup=draw(st.floats(1.0, 4000.0)),
+                      scale=draw(pos))
     if kind == "onecycle":
         three = draw(st.booleans())
         return F.OneCycle(total=draw(st.integers(10, 1000)), peak=peak, three_phase=three,
@@ -76,13 +79,49 @@ def family(draw: st.DrawFn) -> lrlab.Schedule:
 
 
 @st.composite
+def compat_built(draw: st.DrawFn) -> lrlab.Schedule:
+    """A schedule as the optax-compatible constructors build it (joins, delays, fitted pieces)."""
+    from lrlab.compat import optax as O
+
+    kind = draw(st.sampled_from(["warmup_cosine", "warmup_exp", "onecycle", "exp", "piecewise", "sgdr", "poly"]))
+    peak, floor = draw(peak_floor())
+    w = draw(st.integers(0, 200))
+    if kind == "warmup_cosine":
+        return O.warmup_cosine_decay_schedule(floor, peak, w, w + draw(st.integers(1, 1000)), end_value=floor,
+                                              exponent=draw(st.floats(0.5, 2.0)))
+    if kind == "warmup_exp":
+        return O.warmup_exponential_decay_schedule(floor, peak, w, draw(st.integers(1, 500)),
+                                                   draw(st.floats(0.1, 0.99)), staircase=draw(st.booleans()))
+    if kind == "onecycle":
+        build = O.cosine_onecycle_schedule if draw(st.booleans()) else O.linear_onecycle_schedule
+        return build(draw(st.integers(10, 1000)), peak, pct_start=draw(st.floats(0.1, 0.8)))
+    if kind == "exp":
+        return O.exponential_decay(peak, draw(st.integers(1, 500)), draw(st.floats(0.1, 0.99)),
+                                   transition_begin=w, staircase=draw(st.booleans()))
+    if kind == "piecewise":
+        bounds = sorted(set(draw(st.lists(st.integers(1, 1000), min_size=1, max_size=4))))
+        return O.piecewise_constant_schedule(peak, {b: draw(st.floats(0.1, 2.0)) for b in bounds})
+    if kind == "sgdr":
+        return O.sgdr_schedule([{"init_value": floor, "peak_value": peak, "warmup_steps": draw(st.integers(0, 20)),
+                                 "decay_steps": draw(st.integers(30, 300))} for _ in range(draw(st.integers(1, 3)))])
+    return O.polynomial_schedule(peak, floor, draw(st.floats(0.5, 3.0)), draw(st.integers(1, 1000)),
+                                 transition_begin=w)
+
+
+@st.composite
 def schedule(draw: st.DrawFn) -> lrlab.Schedule:
-    kind = draw(st.sampled_from(["family", "warmup-join", "join", "overlay", "product", "clamp", "repeat"]))
+    kind = draw(st.sampled_from(["family", "warmup-join", "beta2-join", "join", "overlay", "product", "clamp",
+                                 "repeat", "compat"]))
     if kind == "family":
         return draw(family())
+    if kind == "compat":
+        return draw(compat_built())
     if kind == "warmup-join":
         w = F.Warmup(total=draw(st.integers(0, 50)), start=draw(unit) * 0.1,
                      shape=draw(st.sampled_from(["linear", "cosine", "sqrt", "exponential"])))
+        return Join(pieces=(w, draw(family())))
+    if kind == "beta2-join":  # the untuned rule of thumb: 2 / (1 - beta2) updates
+        w = F.Warmup(beta2=draw(st.floats(0.9, 0.999)), shape=draw(st.sampled_from(["linear", "exponential"])))
         return Join(pieces=(w, draw(family())))
     if kind == "join":
         a = draw(family())
