@@ -56,8 +56,11 @@ from lrlab.errors import LrlabError
         ({"schedules": ("cosine()", "cosine()")}, "schedules lists one twice"),
         ({"branch_min": 2.0}, "branch_min must be in [0, 1]"),
         ({"eval_every": 0}, "eval_every must be an integer >= 1, got 0"),
+        ({"confirm_close": 1.5}, "confirm_close must be a number in [0, 1] (a share of the contenders), got 1.5"),
+        ({"lr_extend": -1}, "lr_extend must be an integer >= 0, got -1"),
     ],
-    ids=["steps", "seeds", "grid", "factor", "optimizer", "no-optimizer", "lr", "duplicate", "branch-min", "eval"],
+    ids=["steps", "seeds", "grid", "factor", "optimizer", "no-optimizer", "lr", "duplicate", "branch-min", "eval",
+         "confirm-close", "lr-extend"],
 )
 def test_config_errors_name_field_value_and_allowed(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(LrlabError) as e:
@@ -337,7 +340,7 @@ def _kw(c: CompareConfig) -> dict[str, Any]:
 def test_confirmation_reruns_the_best_two_lrs_and_the_best_is_then_chosen_on_every_seed() -> None:
     from lrlab.bench.report import analyze
 
-    c = CompareConfig(steps=100, schedules=("constant()", "cosine()"), confirm_seeds=2).resolved()
+    c = CompareConfig(steps=100, schedules=("constant()", "cosine()"), confirm_seeds=2, confirm_close=1.0).resolved()
     centers = lr_centers(c)
     grid = expand_trials(c, centers)
     # on seed 0 constant is best at lr1 (1.90) with lr0 a close second (1.91); cosine diverged at lr2
@@ -350,6 +353,16 @@ def test_confirmation_reruns_the_best_two_lrs_and_the_best_is_then_chosen_on_eve
         (1, "constant()", 0), (1, "constant()", 1), (1, "cosine()", 0), (1, "cosine()", 1),
         (2, "constant()", 0), (2, "constant()", 1), (2, "cosine()", 0), (2, "cosine()", 1)]
     assert conf[0].id == "00-constant-adamw-lr0-s1"
+    # by default only the closer half of the calls get their runner-up re-run: constant's (0.01 behind), not
+    # cosine's (0.05 behind)
+    half = CompareConfig(**{**_kw(c), "confirm_close": 0.5}).resolved()
+    assert [(t.seed, t.schedule, t.lr_index) for t in confirm_trials(half, results_doc(half, done))] == [
+        (1, "constant()", 0), (1, "constant()", 1), (1, "cosine()", 1),
+        (2, "constant()", 0), (2, "constant()", 1), (2, "cosine()", 1)]
+    assert CompareConfig().confirm_close == 0.5
+    none = CompareConfig(**{**_kw(c), "confirm_close": 0.0}).resolved()
+    assert [(t.schedule, t.lr_index) for t in confirm_trials(none, results_doc(none, done))][:2] == [
+        ("constant()", 1), ("cosine()", 1)]
     # seed 0's pick for constant was lucky: lr1 is worse on seeds 1 and 2, so lr0 is chosen on the mean
     loss |= {("constant()", 0, 1): 1.92, ("constant()", 0, 2): 1.93, ("constant()", 1, 1): 2.10,
              ("constant()", 1, 2): 2.05, ("cosine()", 0, 1): 2.0, ("cosine()", 0, 2): 2.0,
@@ -359,17 +372,33 @@ def test_confirmation_reruns_the_best_two_lrs_and_the_best_is_then_chosen_on_eve
     assert by["constant()"].best_lr == grid[0].lr and by["constant()"].n_seeds == 3
     assert by["constant()"].final_mean == pytest.approx((1.91 + 1.92 + 1.93) / 3)
     assert by["cosine()"].best_lr == grid[4].lr and a.paired_seeds == (0, 1, 2)
-    # that moved constant's best to the grid's lower edge: it is extended there, at all three seeds (so the new LR
-    # is judged on the same seeds as the confirmed ones); cosine's best is inside
-    ext = extend_trials(c, results_doc(c, done + finished(conf, loss)), centers)
-    assert [(t.schedule, t.lr_index, t.seed) for t in ext] == [("constant()", -1, 0), ("constant()", -1, 1),
-                                                               ("constant()", -1, 2)]
+    # that moved constant's best to the grid's lower edge: the grid is extended there, screened on seed 0 first
+    # (as the grid was); cosine's best is inside
+    done += finished(conf, loss)
+    ext = extend_trials(c, results_doc(c, done), centers)
+    assert [(t.schedule, t.lr_index, t.seed, t.phase) for t in ext] == [("constant()", -1, 0, "extend")]
+    # worse than the best on seed 0 (1.91): not run further, and the best (3 seeds) is now inside the LRs tried
+    worse = finished(ext, {**loss, ("constant()", -1, 0): 1.95})
+    assert extend_trials(c, results_doc(c, done + worse), centers) == []
+    a = analyze(results_doc(c, done + worse))
+    assert {x.schedule: (x.best_lr, x.at_grid_edge) for x in a.contenders}["constant()"] == (grid[0].lr, False)
+    # better on seed 0: it is run on the confirmation seeds too, and then judged on all three
+    better = finished(ext, {**loss, ("constant()", -1, 0): 1.85})
+    more = extend_trials(c, results_doc(c, done + better), centers)
+    assert [(t.schedule, t.lr_index, t.seed) for t in more] == [("constant()", -1, 1), ("constant()", -1, 2)]
+    loss |= {("constant()", -1, 0): 1.85, ("constant()", -1, 1): 1.86, ("constant()", -1, 2): 1.87}
+    a = analyze(results_doc(c, done + better + finished(more, loss)))
+    assert {x.schedule: x.best_lr for x in a.contenders}["constant()"] == pytest.approx(grid[0].lr / 2)
+    # ... at the new lower edge, so the next round screens the LR below it
+    nxt = extend_trials(c, results_doc(c, done + better + finished(more, loss)), centers)
+    assert [(t.lr_index, t.seed) for t in nxt] == [(-2, 0)]
     # confirm_top=1 keeps seed 0's choice; --seeds 2 or --confirm 0 have no confirmation phase
     one = CompareConfig(**{**_kw(c), "confirm_top": 1}).resolved()
-    assert [(t.schedule, t.lr_index) for t in confirm_trials(one, results_doc(one, done))][:2] == [
+    assert [(t.schedule, t.lr_index) for t in confirm_trials(one, results_doc(one, done[:len(grid)]))][:2] == [
         ("constant()", 1), ("cosine()", 1)]
-    assert confirm_trials(CompareConfig(**{**_kw(c), "confirm_seeds": 0}).resolved(), results_doc(c, done)) == []
-    assert confirm_trials(CompareConfig(**{**_kw(c), "seeds": 2}).resolved(), results_doc(c, done)) == []
+    grid_doc = results_doc(c, done[:len(grid)])
+    assert confirm_trials(CompareConfig(**{**_kw(c), "confirm_seeds": 0}).resolved(), grid_doc) == []
+    assert confirm_trials(CompareConfig(**{**_kw(c), "seeds": 2}).resolved(), grid_doc) == []
 
 
 # --------------------------------------------------------------------------------------------- real runs

@@ -163,6 +163,9 @@ def compare(
     confirm_top: Annotated[int | None, typer.Option(
         help="how many of each schedule's best peak LRs (on seed 0) --confirm re-runs" + _default("confirm_top"))]
     = None,
+    confirm_close: Annotated[float | None, typer.Option(
+        help="share of the schedules, closest calls on seed 0 first, whose LRs after the best --confirm re-runs "
+             "(1: all)" + _default("confirm_close"))] = None,
     checkpoint_every: Annotated[int | None, typer.Option(
         help="updates between checkpoints" + _default("checkpoint_every"))] = None,
     branch: Annotated[bool | None, typer.Option(
@@ -184,7 +187,7 @@ def compare(
     given: dict[str, Any] = {}
     for name, value in (("task", task), ("preset", preset), ("steps", steps), ("seeds", seeds),
                         ("lr_grid", lr_grid), ("lr_grid_factor", lr_grid_factor), ("lr_extend", lr_extend),
-                        ("confirm_top", confirm_top), ("batch_size", batch_size),
+                        ("confirm_top", confirm_top), ("confirm_close", confirm_close), ("batch_size", batch_size),
                         ("eval_every", eval_every), ("eval_batches", eval_batches), ("confirm", confirm),
                         ("checkpoint_every", checkpoint_every), ("branch", branch),
                         ("target_loss", target_loss)):

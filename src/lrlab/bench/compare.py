@@ -23,11 +23,12 @@ How a comparison runs
     4. Where a contender's best peak LR is the smallest or largest of its grid, the optimum may lie outside it:
        `extend_trials` adds the next grid LR beyond that edge (at every seed), up to ``lr_extend`` LRs per side,
        one round at a time, until the best is inside.
-    5. With one seed, every contender is re-run at its ``confirm_top`` best peak LRs with ``confirm_seeds`` more
-       seeds, and its best LR is then chosen on the mean over all seeds, not on seed 0 alone (which favours an LR
-       that was lucky on it). Seeds are paired (same initial weights and data order for every schedule), so this
-       also measures the noise in schedule-to-schedule differences that the report's significance marks use.
-       If that moves a best LR to an edge, the grid is extended again (step 4, at all of its seeds).
+    5. With one seed, every contender is re-run at its best peak LR with ``confirm_seeds`` more seeds — the closest
+       calls (``confirm_close``) at their runner-up LR too — and its best LR is then chosen on the mean over all
+       seeds, not on seed 0 alone (which favours an LR that was lucky on it). Seeds are paired (same initial weights
+       and data order for every schedule), so this also measures the noise in schedule-to-schedule differences that
+       the report's significance marks use. If that moves a best LR to an edge, the grid is extended again (step 4):
+       the new LR on seed 0 first, and on the other seeds only if it beats the best there.
     6. ``DIR/results.json`` gathers the config and every run's curves; `lrlab.bench.report` ranks and renders.
 
 Ctrl-C (KeyboardInterrupt in the driver) stops the running jobs at their next update — each saves a checkpoint —
@@ -131,6 +132,8 @@ class CompareConfig:
             comparison (0: off; significance is then unknown).
         confirm_top: how many of each contender's best peak LRs on seed 0 the confirmation seeds re-run (>= 1);
             the best LR is then the one with the lowest mean over all seeds. 1 keeps seed 0's choice.
+        confirm_close: the share of contenders (in [0, 1]) whose LRs after the best are re-run too: those whose
+            choice on seed 0 was the closest call (smallest gap from the best to the runner-up) first. 1: all.
         schedulefree_schedule: the schedule schedule-free runs with.
         batch_size: None: the preset's.
         eval_every, eval_batches: evaluation period (updates) and size (batches).
@@ -157,6 +160,7 @@ class CompareConfig:
     lr_extend: int = 2
     confirm_seeds: int = 1
     confirm_top: int = 2
+    confirm_close: float = 0.5
     schedulefree_schedule: str = "warmup(0.05) >> constant()"
     batch_size: int | None = None
     eval_every: int = 50
@@ -174,6 +178,9 @@ class CompareConfig:
         _check_int("lr_extend", self.lr_extend, 0)
         _check_int("confirm_seeds", self.confirm_seeds, 0)
         _check_int("confirm_top", self.confirm_top, 1)
+        if not (isinstance(self.confirm_close, (int, float)) and 0 <= self.confirm_close <= 1):
+            raise LrlabError(f"confirm_close must be a number in [0, 1] (a share of the contenders), got "
+                             f"{self.confirm_close!r}")
         _check_int("eval_every", self.eval_every, 1)
         _check_int("eval_batches", self.eval_batches, 1)
         _check_int("checkpoint_every", self.checkpoint_every, 0)
@@ -358,18 +365,40 @@ def _in_order(config: CompareConfig, trials: list[Trial]) -> list[Trial]:
 
 def extend_trials(config: CompareConfig, doc: Mapping[str, Any], centers: Mapping[str, float]) -> list[Trial]:
     """One round of grid extension: for every contender whose best peak LR is at an edge of the LRs it has tried
-    (the smallest or the largest), the next grid LR beyond that edge, at the seeds its best LR was run with (every
-    seed of the grid; after the confirmation phase, the confirmation seeds too) — unless it has ``lr_extend`` extra
-    LRs on that side already. Empty when no contender needs one (or ``lr_grid < 2``: one LR has no edge to judge
-    by). A contender that diverged at every LR extends downwards."""
+    (the smallest or the largest), the next grid LR beyond that edge, at the grid's seeds — unless it has
+    ``lr_extend`` extra LRs on that side already. Empty when no contender needs one (or ``lr_grid < 2``: one LR has
+    no edge to judge by). A contender that diverged at every LR extends downwards.
+
+    After the confirmation seeds, a contender's best LR has more seeds than the grid's: a new LR is then screened
+    on the grid's seeds first, like the grid itself, and run on the best's other seeds (in the next round) only if
+    it beats the best there. One that does not is the evidence that the best is inside; having fewer seeds, it is
+    never chosen as best (`lrlab.bench.report.analyze`)."""
     from lrlab.bench.report import analyze
 
     if config.lr_grid < 2 or not config.lr_extend:
         return []
     indices = _grid_indices(doc)
-    seeds_of = {str(t["id"]): int(t["seed"]) for t in doc["trials"]}
+    grid_seeds = set(range(config.seeds))
+    by_id = {str(t["id"]): t for t in doc["trials"]}
     out = []
     for c in analyze(doc).contenders:
+        best_runs = [by_id[i] for i in c.trial_ids]
+        best_seeds = {int(t["seed"]) for t in best_runs}
+        if best_seeds > grid_seeds:  # confirmed: complete the extension LRs that passed the screen
+            by_lr: dict[float, list[Mapping[str, Any]]] = {}
+            for t in doc["trials"]:
+                if (t["schedule"], t["optimizer"], t["phase"]) == (c.schedule, c.optimizer, "extend") and t["result"]:
+                    by_lr.setdefault(float(t["lr"]), []).append(t)
+            best_on_grid = _mean_final([t for t in best_runs if int(t["seed"]) in grid_seeds])
+            passed = [(lr, runs) for lr, runs in sorted(by_lr.items())
+                      if {int(t["seed"]) for t in runs} == grid_seeds and _mean_final(runs) < best_on_grid]
+            for lr, runs in passed:
+                j = int(runs[0]["lr_index"])
+                for seed in sorted(best_seeds - grid_seeds):
+                    out.append(Trial(id=trial_id(config, c.schedule, c.optimizer, j, seed), schedule=c.schedule,
+                                     optimizer=c.optimizer, seed=seed, lr=lr, lr_index=j, phase="extend"))
+            if passed:
+                continue
         if not c.at_grid_edge:
             continue
         tried = sorted(indices[(c.schedule, c.optimizer)].values())
@@ -382,24 +411,44 @@ def extend_trials(config: CompareConfig, doc: Mapping[str, Any], centers: Mappin
             if j - (config.lr_grid - 1) > config.lr_extend:
                 continue
         lr = grid_lr(centers[c.optimizer], config.lr_grid, config.lr_grid_factor, j)
-        for seed in sorted({seeds_of[i] for i in c.trial_ids}):
+        for seed in sorted(grid_seeds):
             out.append(Trial(id=trial_id(config, c.schedule, c.optimizer, j, seed), schedule=c.schedule,
                              optimizer=c.optimizer, seed=seed, lr=lr, lr_index=j, phase="extend"))
     return _in_order(config, out)
 
 
+def _mean_final(runs: Sequence[Mapping[str, Any]]) -> float:
+    """Mean final validation loss of finished runs (inf if any diverged; inf for none)."""
+    from lrlab.bench.report import final_loss
+
+    vals = [final_loss(t["result"]) for t in runs]
+    return math.fsum(vals) / len(vals) if vals else math.inf
+
+
 def confirm_trials(config: CompareConfig, doc: Mapping[str, Any]) -> list[Trial]:
-    """With one seed: every contender that did not diverge, at its ``confirm_top`` best peak LRs on seed 0 (those
-    that did not diverge), seeds 1 .. confirm_seeds; its best LR is then chosen on the mean over all seeds."""
+    """With one seed: every contender that did not diverge at its best peak LR on seed 0, and for the
+    ``confirm_close`` share of them whose choice was the closest call (smallest seed-0 gap from the best to the
+    runner-up) at their next ``confirm_top - 1`` best too (those that did not diverge), seeds 1 .. confirm_seeds;
+    its best LR is then chosen on the mean over all seeds.
+
+    Re-running the runner-up guards against the winner's curse of choosing on one seed (the default run's warm-up
+    + linear: 1.2e-2 won seed 0 by 0.010, 1.897 against 6e-3's 1.907, then gave 2.058 on seed 1 against 1.928).
+    Only the closest calls get it by default: a third more runs for every contender does not fit the default
+    comparison in its 4 minutes, and a runner-up far behind on seed 0 rarely wins on the mean."""
     from lrlab.bench.report import analyze
 
     if config.seeds != 1 or not config.confirm_seeds:
         return []
     indices = _grid_indices(doc)
     out = []
+    ranked = {}
     for c in [c for c in analyze(doc).contenders if math.isfinite(c.final_mean)]:
-        points = sorted((p for p in c.grid if math.isfinite(p.final_mean)), key=lambda p: (p.final_mean, p.lr))
-        for p in points[: config.confirm_top]:
+        ranked[c] = sorted((p for p in c.grid if math.isfinite(p.final_mean)), key=lambda p: (p.final_mean, p.lr))
+    gaps = sorted((points[1].final_mean - points[0].final_mean, c.label) for c, points in ranked.items()
+                  if len(points) > 1)
+    close = {label for _, label in gaps[: math.ceil(config.confirm_close * len(gaps) - 1e-9)]}
+    for c, points in ranked.items():
+        for p in points[: config.confirm_top if c.label in close else 1]:
             j = indices[(c.schedule, c.optimizer)][p.lr]
             for seed in range(1, config.confirm_seeds + 1):
                 out.append(Trial(id=trial_id(config, c.schedule, c.optimizer, j, seed), schedule=c.schedule,
@@ -856,8 +905,7 @@ def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bo
             # later phases are planned from the results so far, so a resumed comparison plans the same ones;
             # extension runs again after the confirmation seeds, which can move a best LR to an edge
             status = _execute(run, trials, engine, emit)
-            for phase in ("extend", "confirm", "extend"):
-                rounds = cfg.lr_extend if phase == "extend" else 1
+            for phase, rounds in (("extend", cfg.lr_extend), ("confirm", 1), ("extend", 2 * cfg.lr_extend)):
                 for _ in range(rounds):
                     if status != "complete":
                         break

@@ -143,7 +143,8 @@ def _mean_std(xs: Sequence[float]) -> tuple[float, float | None]:
     return mean, (float(a.std(ddof=1)) if a.size >= 2 else None)
 
 
-def _final(result: Mapping[str, Any]) -> float:
+def final_loss(result: Mapping[str, Any]) -> float:
+    """A run's final validation loss; inf when it diverged or has none."""
     v = result.get("final_val_loss")
     if result.get("diverged") or v is None or not math.isfinite(float(v)):
         return math.inf
@@ -186,7 +187,7 @@ def load_results(out_dir: str | Path) -> dict[str, Any]:
 
 
 def _finals_by_seed(runs: Sequence[Mapping[str, Any]]) -> dict[int, float]:
-    return {int(r["seed"]): _final(r["result"]) for r in runs}
+    return {int(r["seed"]): final_loss(r["result"]) for r in runs}
 
 
 def paired_noise(table: Mapping[str, Mapping[int, float]], seeds: Sequence[int]) -> tuple[float | None, int]:
@@ -230,10 +231,10 @@ def analyze(doc: Mapping[str, Any]) -> Analysis:
         grid = []
         for lr in sorted(by_lr):
             runs = by_lr[lr]
-            fm, fs = _mean_std([_final(r["result"]) for r in runs])
+            fm, fs = _mean_std([final_loss(r["result"]) for r in runs])
             bm, _ = _mean_std([_best(r["result"]) for r in runs])
             grid.append(LrPoint(lr=lr, n=len(runs), final_mean=fm, final_std=fs, best_mean=bm,
-                                diverged=sum(1 for r in runs if math.isinf(_final(r["result"])))))
+                                diverged=sum(1 for r in runs if math.isinf(final_loss(r["result"])))))
         seed_sets = [set(_finals_by_seed(by_lr[p.lr])) for p in grid]
         most = max(len(x) for x in seed_sets)
         candidates = [i for i, x in enumerate(seed_sets) if len(x) == most]
