@@ -11,15 +11,15 @@ the harness adds directly, as ``benchmarks/monitor_overhead.py`` does for the Mo
    with the real ``BlockCache(lrlab.parse(spec, total=--total))``, the LR of every parameter group, the curve
    appends, the ``isfinite`` check, ``update_time_s``, the monitor / schedule-free / ``world`` / ``grad_clip`` tests,
    ``on_step(step, total=...)``, ``step += 1`` and the evaluation and checkpoint tests. ``on_step`` and
-   ``should_stop`` are copies of the closures in `lrlab.bench.compare.run_job` (same bodies, line for line), over
-   a real spawn-context ``multiprocessing`` Queue and Event as ``_LocalBackend`` creates, so the progress post (at
-   most every 0.2 s, with its feeder thread) and the Event's locks are paid. The harness code is bracketed by
-   ``perf_counter`` (3 brackets per update, their own cost included: an upper bound) and the time inside is
-   summed per block: it is measured directly, in the loop (where the code runs with caches the torch work has
-   just evicted: several times its cost in a tight micro-benchmark), not as a difference of two noisy loop
-   times. The best block of each kind is the least disturbed by other processes; median and mean are printed too.
-   The harness blocks run under ``torch.use_deterministic_algorithms(True)`` as `train` does, so their
-   end-to-end best block (a noisy cross-check) includes item 2.
+   ``should_stop`` are the ones `lrlab.bench.compare.run_job` passes (`lrlab.bench.compare.worker_hooks`), over a
+   real spawn-context ``multiprocessing`` Queue and Event as ``_LocalBackend`` creates, so the progress post (at most
+   every 0.5 s, with its feeder thread) and the Event's reads (at most every 0.1 s) are paid. The harness code is
+   bracketed by ``perf_counter`` (3 brackets per update, their own cost included: an upper bound) and the time inside
+   is summed per block: it is measured directly, in the loop (where the code runs with caches the torch work has just
+   evicted: several times its cost in a tight micro-benchmark), not as a difference of two noisy loop times. The best
+   block of each kind is the least disturbed by other processes; median and mean are printed too. The harness blocks
+   run under ``torch.use_deterministic_algorithms(True)`` as `train` does, so their end-to-end best block (a noisy
+   cross-check) includes item 2.
 2. Deterministic mode: `train` turns on ``torch.use_deterministic_algorithms``, which changes the torch work itself,
    with ``torch.utils.deterministic.fill_uninitialized_memory`` off (torch's default fills every ``torch.empty`` with
    NaN: ~2 %), so this is timed on the plain update: ``--paired`` updates per mode, the modes alternating update by
@@ -63,7 +63,7 @@ import torch
 import torch.nn.functional as F
 
 import lrlab
-from lrlab.bench.compare import PROGRESS_EVERY_S, STOP_CHECK_EVERY_S, CompareConfig
+from lrlab.bench.compare import CompareConfig, worker_hooks
 from lrlab.bench.model import param_groups
 from lrlab.bench.tasks import data_fingerprint, get_task
 from lrlab.bench.train import (
@@ -106,33 +106,6 @@ def plain_loop(config: TrainConfig) -> float:
 def train_loss(config: TrainConfig, out_dir: Path | None = None) -> float:
     """`train`'s final validation loss (end-to-end cross-check)."""
     return train(config, out_dir=out_dir).final_val_loss
-
-
-def compare_closures(progress: Any, stop_event: Any, job_id: str, start: int,
-                     stop_at: int) -> tuple[Callable[..., None], Callable[[], bool]]:
-    """``on_step`` and ``should_stop`` exactly as `lrlab.bench.compare.run_job` builds them (bodies copied)."""
-    clock = {"step": start, "last_post": 0.0, "last_check": 0.0}
-
-    def on_step(step: int, **_: Any) -> None:
-        clock["step"] = step + 1  # `step` is the 0-based update just done
-        now = time.monotonic()
-        if progress is not None and (now - clock["last_post"] > PROGRESS_EVERY_S or step + 1 >= stop_at):
-            clock["last_post"] = now
-            with contextlib.suppress(queue_mod.Full):  # the driver drains it; a lost tick only delays a bar
-                progress.put_nowait((job_id, step + 1, stop_at))
-
-    def should_stop() -> bool:  # train() asks before every update
-        if clock["step"] >= stop_at:  # a prefix job ends where its children branch off
-            return True
-        if stop_event is None:
-            return False
-        now = time.monotonic()
-        if now - clock["last_check"] < STOP_CHECK_EVERY_S:
-            return False
-        clock["last_check"] = now
-        return bool(stop_event.is_set())
-
-    return on_step, should_stop
 
 
 def median_time(fn: Callable[[], object], n: int) -> float:
@@ -238,7 +211,7 @@ def main() -> None:
             self.schedule = BlockCache(lrlab.parse(spec, total=args.total))  # the first update fills its block
             self.run = _Curves()
             self.step = 0
-            self.on_step, self.should_stop = compare_closures(progress, stop_event, "job", 0, args.total)
+            self.on_step, self.should_stop = worker_hooks(progress, stop_event, "job", 0, args.total)
 
         def update(self) -> float:
             """One update of `train`'s loop; returns the seconds spent in the harness's own code."""

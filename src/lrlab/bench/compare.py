@@ -548,6 +548,37 @@ def _has_checkpoint(folder: Path) -> bool:
     return (folder / CHECKPOINT).is_file()
 
 
+def worker_hooks(progress: Any, stop_event: Any, job_id: str, done: int,
+                 stop_at: int) -> tuple[Callable[..., None], Callable[[], bool]]:
+    """`train`'s ``on_step`` and ``should_stop`` for a job that has ``done`` updates and ends at ``stop_at``:
+    progress goes to the ``progress`` queue (None: nowhere), and the run stops at ``stop_at`` or when the driver
+    sets ``stop_event`` (None: never). `run_job` uses them; ``benchmarks/harness_overhead.py`` times them."""
+    clock = {"step": done, "last_post": 0.0, "last_check": 0.0}
+
+    # both run every update, so each does its costly part on a timer (benchmarks/harness_overhead.py): a put on
+    # the progress queue wakes its feeder thread, and a multiprocessing Event's is_set() takes ~10 us of locks
+    def on_step(step: int, **_: Any) -> None:
+        clock["step"] = step + 1  # `step` is the 0-based update just done
+        now = time.monotonic()
+        if progress is not None and (now - clock["last_post"] > PROGRESS_EVERY_S or step + 1 >= stop_at):
+            clock["last_post"] = now
+            with contextlib.suppress(queue_mod.Full):  # the driver drains it; a lost tick only delays a bar
+                progress.put_nowait((job_id, step + 1, stop_at))
+
+    def should_stop() -> bool:  # train() asks before every update
+        if clock["step"] >= stop_at:  # a prefix job ends where its children branch off
+            return True
+        if stop_event is None:
+            return False
+        now = time.monotonic()
+        if now - clock["last_check"] < STOP_CHECK_EVERY_S:
+            return False
+        clock["last_check"] = now
+        return bool(stop_event.is_set())
+
+    return on_step, should_stop
+
+
 def run_job(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Run one job in this process (pool worker or Ray task). Returns ``{"id", "status", "result"}``: status is
     ``done`` (result: RunResult dict for a trial job, None for a prefix job) or ``stopped`` (asked to stop; the
@@ -571,32 +602,10 @@ def run_job(payload: Mapping[str, Any]) -> dict[str, Any]:
     progress = _WORKER.get("progress")
     stop_event = _WORKER.get("stop")
     # updates done so far: a job resumed after a crash starts where its own checkpoint stands
-    clock = {"step": _checkpoint_step(ckpt) if _has_checkpoint(ckpt) else int(payload["start"]), "last_post": 0.0,
-             "last_check": 0.0}
-
-    # both run every update, so each does its costly part on a timer (benchmarks/harness_overhead.py): a put on
-    # the progress queue wakes its feeder thread, and a multiprocessing Event's is_set() takes ~10 us of locks
-    def on_step(step: int, **_: Any) -> None:
-        clock["step"] = step + 1  # `step` is the 0-based update just done
-        now = time.monotonic()
-        if progress is not None and (now - clock["last_post"] > PROGRESS_EVERY_S or step + 1 >= stop_at):
-            clock["last_post"] = now
-            with contextlib.suppress(queue_mod.Full):  # the driver drains it; a lost tick only delays a bar
-                progress.put_nowait((job_id, step + 1, stop_at))
-
-    def should_stop() -> bool:  # train() asks before every update
-        if clock["step"] >= stop_at:  # a prefix job ends where its children branch off
-            return True
-        if stop_event is None:
-            return False
-        now = time.monotonic()
-        if now - clock["last_check"] < STOP_CHECK_EVERY_S:
-            return False
-        clock["last_check"] = now
-        return bool(stop_event.is_set())
-
+    done = _checkpoint_step(ckpt) if _has_checkpoint(ckpt) else int(payload["start"])
+    on_step, should_stop = worker_hooks(progress, stop_event, job_id, done, stop_at)
     if progress is not None:
-        progress.put_nowait((job_id, clock["step"], stop_at))
+        progress.put_nowait((job_id, done, stop_at))
     # a finished trial's checkpoint is deleted at once: not writing it saves an fsynced write per run (a prefix job
     # is stopped by should_stop at its end, and a stopped run always writes the checkpoint its children need)
     result = train(TrainConfig(**payload["train"]), out_dir=ckpt, resume=True, on_step=on_step,
