@@ -68,8 +68,8 @@ class Step(Schedule):
     t=0 gives peak; there is no end. Matches: torch 2.13 ``StepLR(step_size=every, gamma=factor)`` (closed
     form; torch multiplies recursively, a few ulps apart), timm 1.0.31 ``StepLRScheduler(decay_t, decay_rate)``.
 
-    >>> Step(every=30, factor=0.1)(65)
-    0.010000000000000002
+    >>> Step(every=30, factor=0.5)(65)
+    0.25
     """
 
     name: ClassVar[str] = "step"

@@ -1,4 +1,4 @@
-"""The `Schedule` base class, length fields that resolve against the run's total, and validators.
+"""The `Schedule` base class and length fields that resolve against the run's total (validators: `lrlab.checks`).
 
 A schedule is a value: a frozen, keyword-only dataclass holding the arguments of one closed-form formula.
 `s(t)` and `s.values(ts)` run the same NumPy float64 code, so the scalar and array paths return identical
@@ -24,6 +24,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from lrlab.checks import Checks, describe
 from lrlab.errors import ScheduleError
 
 FloatArray = npt.NDArray[np.float64]
@@ -46,67 +47,17 @@ def lengths_field(doc: str = "") -> Any:
 # ---------------------------------------------------------------------------------------------- validators
 
 
-def _describe(value: object) -> str:
-    return repr(value)
-
-
 def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    text = text if len(text) <= limit else text[: limit - 3] + "..."
-    return f"{text} ({type(value).__name__})"
+    return f"{describe(value, limit)} ({type(value).__name__})"
 
 
-def check_number(name: str, value: object) -> float:
-    """A finite real number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ScheduleError(f"{name} must be a number, got {_describe(value)}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ScheduleError(f"{name} must be a finite number, got {v}")
-    return v
-
-
-def check_nonneg(name: str, value: object) -> float:
-    v = check_number(name, value)
-    if v < 0:
-        raise ScheduleError(f"{name} must be >= 0, got {v}")
-    return v
-
-
-def check_positive(name: str, value: object) -> float:
-    v = check_number(name, value)
-    if v <= 0:
-        raise ScheduleError(f"{name} must be > 0, got {v}")
-    return v
-
-
-def check_range(name: str, value: object, lo: float, hi: float, *, lo_open: bool = False,
-                hi_open: bool = False) -> float:
-    v = check_number(name, value)
-    bad_lo = v <= lo if lo_open else v < lo
-    bad_hi = v >= hi if hi_open else v > hi
-    if bad_lo or bad_hi:
-        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ScheduleError(f"{name} must be in {interval}, got {v}")
-    return v
-
-
-def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
-    if value not in choices:
-        allowed = ", ".join(choices)
-        raise ScheduleError(f"{name} must be one of {allowed}; got {_describe(value)}")
-    return str(value)
-
-
-def check_int(name: str, value: object, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ScheduleError(f"{name} must be a whole number >= {minimum}, got {_describe(value)}")
-    if value < minimum:
-        raise ScheduleError(f"{name} must be a whole number >= {minimum}, got {value}")
-    return int(value)
+_CHECK = Checks(ScheduleError)
+check_number = _CHECK.number
+check_nonneg = _CHECK.nonneg
+check_positive = _CHECK.positive
+check_range = _CHECK.range
+check_choice = _CHECK.choice
+check_int = _CHECK.whole
 
 
 def check_length(name: str, value: object, *, allow_none: bool = True, allow_zero: bool = False) -> None:
