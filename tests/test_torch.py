@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import doctest
 import io
+import json
 import pickle
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ import torch
 import lrlab
 import lrlab.torch as lt
 from lrlab import LrlabError
-from lrlab.plateau import Plateau
+from lrlab.plateau import DivergenceGuard, Plateau
 from lrlab.torch import LRScheduler, layerwise_groups
 
 torch.set_num_threads(1)
@@ -846,3 +848,33 @@ def test_layerwise_groups() -> None:
 
 def test_doctests() -> None:
     assert doctest.testmod(lt, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+# ---------------------------------------------------------------------------------------------- saved states
+
+#: state dicts written by lrlab 0.1.0 before the clock moved to `lrlab.clock` (steps; epochs resumed at a new
+#: rate, so with an anchor; tokens with pending tokens and `also`; samples with plateau and guard state)
+SAVED_STATES = Path(__file__).parent / "data" / "torch_states_v1.json"
+
+
+@pytest.mark.parametrize("case", ["steps", "epochs", "tokens", "samples"])
+def test_a_state_saved_by_an_earlier_version_loads_and_continues(case: str) -> None:
+    saved = json.loads(SAVED_STATES.read_text())[case]
+    build = dict(saved["build"])
+    n_groups = build.pop("groups", 1)
+    if "plateau" in build:
+        build["plateau"] = Plateau(**build["plateau"])
+    if "guard" in build:
+        build["guard"] = DivergenceGuard(**build["guard"])
+    params = [torch.nn.Parameter(torch.zeros(2)) for _ in range(n_groups)]
+    opt = torch.optim.SGD([{"params": [p], "lr": 0.1 * (i + 1)} for i, p in enumerate(params)], lr=0.1, momentum=0.9)
+    sched = LRScheduler(opt, build.pop("schedule"), **build)
+    sched.load_state_dict(saved["state"])
+    assert sched.get_last_lr() == saved["lrs"]
+    assert sched.state_dict() == saved["state"]
+    clock = saved["build"].get("clock", "steps")
+    amount = {"tokens": {"tokens": 256}, "samples": {"samples": 32}}.get(clock, {})
+    for expected in saved["after"]:
+        opt.step()
+        sched.step(**amount)
+        assert sched.get_last_lr() == expected
