@@ -12,9 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lrlab
+import lrlab.guard as lg
 import lrlab.plateau as lp
 from lrlab import LrlabError
-from lrlab.plateau import DivergenceError, DivergenceGuard, Plateau, PlateauState, phase_window
+from lrlab.guard import DivergenceError, DivergenceGuard
+from lrlab.plateau import Plateau, PlateauState, phase_window
 from lrlab.torch import LRScheduler
 
 torch.set_num_threads(1)
@@ -280,5 +282,11 @@ def test_guard_state_resumes_in_the_scheduler() -> None:
         assert fresh.check(10.0) is sched.check(10.0) is False  # the reference (1.0, 1.1) came along
 
 
-def test_doctests() -> None:
-    assert doctest.testmod(lp, optionflags=doctest.ELLIPSIS).failed == 0
+def test_the_guard_is_still_importable_from_plateau() -> None:
+    assert lp.DivergenceGuard is lg.DivergenceGuard and lp.DivergenceError is lg.DivergenceError
+    assert lp.GuardEvent is lg.GuardEvent and lp.GuardState is lg.GuardState
+
+
+@pytest.mark.parametrize("module", [lp, lg], ids=["plateau", "guard"])
+def test_doctests(module: object) -> None:
+    assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0  # type: ignore[arg-type]

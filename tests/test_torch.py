@@ -17,7 +17,8 @@ import torch
 import lrlab
 import lrlab.torch as lt
 from lrlab import LrlabError
-from lrlab.plateau import DivergenceGuard, Plateau
+from lrlab.guard import DivergenceGuard
+from lrlab.plateau import Plateau
 from lrlab.torch import LRScheduler, layerwise_groups
 
 torch.set_num_threads(1)
@@ -297,7 +298,7 @@ def test_tokens_of_a_grad_scaler_skipped_update_are_carried_to_the_next_update()
 
 def test_reduce_without_a_process_group_is_the_count_itself() -> None:
     assert lt.global_count(4096) == 4096.0
-    with pytest.raises(LrlabError, match="n must be a finite number >= 0, got -1"):
+    with pytest.raises(LrlabError, match="n must be >= 0, got -1"):
         lt.global_count(-1)
     model, opt = _model(1)
     sched = LRScheduler(opt, "cosine(10000)", clock="tokens")
@@ -620,7 +621,7 @@ def test_bad_arguments_name_the_field() -> None:
     tok = LRScheduler(opt, "cosine(1000)", clock="tokens")
     with pytest.raises(LrlabError, match=r"clock='tokens': call scheduler.step\(tokens=n\)"):
         tok.step()
-    with pytest.raises(LrlabError, match="tokens must be a finite number >= 0, got -5"):
+    with pytest.raises(LrlabError, match="tokens must be >= 0, got -5"):
         tok.step(tokens=-5)
     with pytest.raises(LrlabError, match="report\\(\\) needs a plateau controller"):
         sched.report(1.0)
@@ -682,8 +683,6 @@ def test_plateau_inside_a_phase_sequence_resumes() -> None:
 
 
 def test_divergence_guard_keeps_nan_out_of_the_weights() -> None:
-    from lrlab.plateau import DivergenceGuard
-
     model, opt = _model(1)
     sched = LRScheduler(opt, "constant()", guard=DivergenceGuard(window=3, spike=4.0, factor=0.5))
     x = torch.randn(4, 3)
@@ -724,8 +723,6 @@ def test_divergence_guard_keeps_nan_out_of_the_weights() -> None:
 
 
 def test_guard_events_are_bounded_and_each_skip_is_warned(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lrlab.plateau import DivergenceGuard
-
     monkeypatch.setattr(lt, "GUARD_EVENTS_KEPT", 3)
     _, opt = _model(1)
     sched = LRScheduler(opt, "constant()", guard=DivergenceGuard(max_skips=0, factor=0.5))
@@ -741,8 +738,6 @@ def test_guard_events_are_bounded_and_each_skip_is_warned(monkeypatch: pytest.Mo
 
 def _amp_guard_run(use_scaler: bool, inf_at: int = -1) -> tuple[LRScheduler, torch.amp.GradScaler, list[bool]]:
     """fp16-style overflow: a GradScaler whose initial scale overflows the scaled gradients for the first updates."""
-    from lrlab.plateau import DivergenceGuard
-
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -791,8 +786,6 @@ def test_guard_without_the_scaler_misreads_scaled_gradients() -> None:
 
 
 def test_guard_accepts_gradients_the_caller_already_unscaled() -> None:
-    from lrlab.plateau import DivergenceGuard
-
     model = torch.nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     sched = LRScheduler(opt, "constant()", guard=DivergenceGuard())

@@ -1,20 +1,14 @@
-"""Feedback on top of a schedule: a plateau controller and a divergence guard, each a value plus explicit state.
+"""`Plateau`: reduce the LR when a reported metric stops improving; a value plus explicit state.
 
-Both follow optax's stateful-schedule shape: a frozen config dataclass with ``init(...) -> state`` and
+It follows optax's stateful-schedule shape: a frozen config dataclass with ``init(...) -> state`` and
 ``update(state, ...) -> state``; the state is a frozen dataclass with ``to_dict()``/``from_dict()``, so it lives
 in a checkpoint (``lrlab.torch.LRScheduler.state_dict()``) and a resumed run continues exactly.
 
-- `Plateau` reduces a per-group *level* by ``factor`` when a reported metric stops improving, with the exact
-  arithmetic of ``torch.optim.lr_scheduler.ReduceLROnPlateau`` (mode, threshold, threshold_mode, patience,
-  cooldown, min_lr, eps). The scheduler sets ``lr = level * s(t)``: the level starts at the group's base LR, so
-  with ``constant()`` the LR sequence is torch's, number for number; with any other schedule the reductions
-  multiply the schedule. ``start``/``stop`` restrict it to a window of the clock, e.g. one phase of a join
-  (`phase_window`), which torch cannot do (ReduceLROnPlateau does not fit in SequentialLR or ChainedScheduler).
-- `DivergenceGuard` inspects each update's loss (and gradient norm) before the optimizer applies it: a NaN/inf,
-  or a loss above ``spike`` times the mean of the last ``window`` accepted losses, skips the update and multiplies
-  the LR by ``factor``.
-
-Neither imports torch.
+`Plateau` reduces a per-group *level* by ``factor`` with the exact arithmetic of
+``torch.optim.lr_scheduler.ReduceLROnPlateau``; the scheduler sets ``lr = level * s(t)``. ``start``/``stop``
+restrict it to a window of the clock, e.g. one phase of a join (`phase_window`), which torch cannot do
+(ReduceLROnPlateau does not fit in SequentialLR or ChainedScheduler). The divergence guard, the other feedback
+controller, is `lrlab.guard` (re-exported here for older imports). This module does not import torch.
 """
 
 from __future__ import annotations
@@ -25,25 +19,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lrlab.checks import check, describe
 from lrlab.errors import LrlabError
-from lrlab.schedule import Schedule, check_choice, check_int, check_nonneg, check_number, check_range
+from lrlab.guard import DivergenceError, DivergenceGuard, GuardEvent, GuardState
+from lrlab.schedule import Schedule
 
-
-class DivergenceError(LrlabError):
-    """The divergence guard skipped ``max_skips`` updates in a row: the run is not recovering."""
-
-
-def _field_error(name: str, value: object, allowed: str) -> LrlabError:
-    return LrlabError(f"{name} must be {allowed}, got {value!r}")
-
-
-def _checked(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a `lrlab.schedule.check_*` validator, re-raising as a plain LrlabError (these are not schedules)."""
-    try:
-        return fn(*args, **kwargs)
-    except LrlabError as e:
-        raise LrlabError(str(e)) from None
-
+# DivergenceError .. GuardState: re-exported, the guard lived here before `lrlab.guard`
+__all__ = [
+    "PLATEAU_MODES",
+    "THRESHOLD_MODES",
+    "DivergenceError",
+    "DivergenceGuard",
+    "GuardEvent",
+    "GuardState",
+    "Plateau",
+    "PlateauState",
+    "phase_window",
+]
 
 # ---------------------------------------------------------------------------------------------------- plateau
 
@@ -138,24 +130,22 @@ class Plateau:
     stop: float | None = None
 
     def __post_init__(self) -> None:
-        _checked(check_choice, "plateau.mode", self.mode, PLATEAU_MODES)
-        _checked(check_range, "plateau.factor", self.factor, 0.0, 1.0, lo_open=True, hi_open=True)
-        object.__setattr__(self, "patience", _checked(check_int, "plateau.patience", self.patience))
-        _checked(check_nonneg, "plateau.threshold", self.threshold)
-        _checked(check_choice, "plateau.threshold_mode", self.threshold_mode, THRESHOLD_MODES)
-        object.__setattr__(self, "cooldown", _checked(check_int, "plateau.cooldown", self.cooldown))
+        check.choice("plateau.mode", self.mode, PLATEAU_MODES)
+        check.range("plateau.factor", self.factor, 0.0, 1.0, lo_open=True, hi_open=True)
+        object.__setattr__(self, "patience", check.whole("plateau.patience", self.patience))
+        check.nonneg("plateau.threshold", self.threshold)
+        check.choice("plateau.threshold_mode", self.threshold_mode, THRESHOLD_MODES)
+        object.__setattr__(self, "cooldown", check.whole("plateau.cooldown", self.cooldown))
         if isinstance(self.min_lr, (list, tuple)):
             object.__setattr__(self, "min_lr", tuple(self.min_lr))
             for i, m in enumerate(self.min_lr):
-                _checked(check_nonneg, f"plateau.min_lr[{i}]", m)
+                check.nonneg(f"plateau.min_lr[{i}]", m)
         else:
-            _checked(check_nonneg, "plateau.min_lr", self.min_lr)
-        _checked(check_nonneg, "plateau.eps", self.eps)
-        _checked(check_nonneg, "plateau.start", self.start)
-        if self.stop is not None:
-            _checked(check_number, "plateau.stop", self.stop)
-            if self.stop <= self.start:
-                raise _field_error("plateau.stop", self.stop, f"> plateau.start ({self.start:g}) or None")
+            check.nonneg("plateau.min_lr", self.min_lr)
+        check.nonneg("plateau.eps", self.eps)
+        check.nonneg("plateau.start", self.start)
+        if self.stop is not None and check.number("plateau.stop", self.stop) <= self.start:
+            raise LrlabError(f"plateau.stop must be > plateau.start ({self.start:g}) or None, got {self.stop!r}")
 
     # ------------------------------------------------------------------------------------------ functions
     def min_lrs(self, groups: int) -> tuple[float, ...]:
@@ -242,138 +232,9 @@ def phase_window(schedule: Schedule, index: int) -> tuple[float, float | None]:
         raise LrlabError(f"phase_window needs a bound schedule (lrlab.parse(..., total=N)), got {schedule}")
     n = len(schedule.pieces)
     if isinstance(index, bool) or not isinstance(index, int) or not -n <= index < n:
-        raise _field_error("index", index, f"a piece index in [0, {n - 1}] (or negative from the end)")
+        raise LrlabError(f"index must be a piece index in [0, {n - 1}] (or negative from the end), got "
+                         f"{describe(index)}")
     index %= n
     starts = schedule.boundaries()
     stop = starts[index + 1] if index + 1 < n else None
     return (float(starts[index]), None if stop is None else float(stop))
-
-
-# ---------------------------------------------------------------------------------------------------- guard
-
-
-@dataclass(frozen=True, kw_only=True)
-class GuardEvent:
-    """One skipped update.
-
-    Attributes:
-      kind: ``nan`` / ``inf`` (the loss), ``grad`` (non-finite gradient norm), or ``spike``.
-      t: the scheduler's clock at the skipped update.
-      loss: the loss of the skipped update.
-      reference: mean of the recent accepted losses the spike test compared against (nan when none).
-      scale: the LR multiplier after this event.
-    """
-
-    kind: str
-    t: float
-    loss: float
-    reference: float
-    scale: float
-
-    def __str__(self) -> str:
-        why = {"nan": "the loss is NaN", "inf": "the loss is infinite", "grad": "the gradient norm is not finite",
-               "spike": f"the loss spiked to {self.loss:g}, over the recent mean {self.reference:g}"}.get(
-                   self.kind, self.kind)
-        return f"skipped the update at t={self.t:g}: {why}; LR multiplier now {self.scale:g}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class GuardState:
-    """Guard state: the LR multiplier, recent accepted losses, skip counters."""
-
-    scale: float = 1.0
-    recent: tuple[float, ...] = ()
-    consecutive: int = 0
-    skipped: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "recent": list(self.recent), "consecutive": self.consecutive,
-                "skipped": self.skipped}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GuardState:
-        try:
-            return cls(scale=float(d["scale"]), recent=tuple(float(x) for x in d["recent"]),
-                       consecutive=int(d["consecutive"]), skipped=int(d["skipped"]))
-        except (KeyError, TypeError, ValueError) as e:
-            raise LrlabError(f"guard state must hold scale, recent, consecutive, skipped; got {d!r} ({e})") from None
-
-
-@dataclass(frozen=True, kw_only=True)
-class DivergenceGuard:
-    """Skip an update whose loss is NaN/inf, whose gradient norm is non-finite, or whose loss spikes; then
-    multiply the LR by ``factor``.
-
-    A spike is ``loss > spike * mean(last window accepted losses)``, tested once ``window`` losses have been
-    accepted (it assumes a positive loss, such as cross-entropy). Skipped losses never enter the reference.
-
-    Args:
-      spike: ratio to the recent mean that counts as a spike (> 1; ``inf``: only NaN/inf are caught).
-      window: accepted losses in the reference mean (whole number >= 1).
-      factor: LR multiplier applied at each skip, in (0, 1] (1: skip without reducing).
-      min_scale: floor of the accumulated multiplier (>= 0).
-      max_skips: after this many consecutive skips, raise `DivergenceError` (0: never).
-      check_grads: also skip when the gradient norm is non-finite (the scheduler computes it when not given).
-
-    >>> g = DivergenceGuard(window=2, spike=2.0, factor=0.5)
-    >>> s = g.init()
-    >>> for loss in (1.0, 1.2):
-    ...     s, event = g.update(s, loss, t=0)
-    >>> s, event = g.update(s, 5.0, t=2)
-    >>> event.kind, event.reference, s.scale
-    ('spike', 1.1, 0.5)
-    """
-
-    spike: float = 3.0
-    window: int = 20
-    factor: float = 0.5
-    min_scale: float = 0.0
-    max_skips: int = 10
-    check_grads: bool = True
-
-    def __post_init__(self) -> None:
-        if isinstance(self.spike, bool) or not isinstance(self.spike, (int, float)) or not self.spike > 1:
-            raise _field_error("guard.spike", self.spike, "a number > 1 (or inf to catch only NaN/inf)")
-        object.__setattr__(self, "window", _checked(check_int, "guard.window", self.window, minimum=1))
-        _checked(check_range, "guard.factor", self.factor, 0.0, 1.0, lo_open=True)
-        _checked(check_nonneg, "guard.min_scale", self.min_scale)
-        object.__setattr__(self, "max_skips", _checked(check_int, "guard.max_skips", self.max_skips))
-        if not isinstance(self.check_grads, bool):
-            raise _field_error("guard.check_grads", self.check_grads, "True or False")
-
-    def init(self) -> GuardState:
-        return GuardState()
-
-    def update(self, state: GuardState, loss: float, t: float,
-               grad_norm: float | None = None) -> tuple[GuardState, GuardEvent | None]:
-        """Judge one update. Returns the new state and the event when the update must be skipped (else None).
-
-        Raises `DivergenceError` when this skip makes ``max_skips`` in a row.
-        """
-        loss = float(loss)
-        ref = math.fsum(state.recent) / len(state.recent) if state.recent else math.nan
-        kind = None
-        if math.isnan(loss):
-            kind = "nan"
-        elif math.isinf(loss):
-            kind = "inf"
-        elif grad_norm is not None and not math.isfinite(float(grad_norm)):
-            kind = "grad"
-        elif len(state.recent) >= self.window and loss > self.spike * ref:
-            kind = "spike"
-        if kind is None:
-            recent = (*state.recent, loss)[-self.window:]
-            return dataclasses.replace(state, recent=recent, consecutive=0), None
-        scale = max(state.scale * self.factor, self.min_scale)
-        new = GuardState(scale=scale, recent=state.recent, consecutive=state.consecutive + 1,
-                         skipped=state.skipped + 1)
-        if self.max_skips and new.consecutive >= self.max_skips:
-            raise DivergenceError(
-                f"the divergence guard skipped {new.consecutive} updates in a row (guard.max_skips="
-                f"{self.max_skips}); last loss {loss!r} ({kind}) at t={t:g}, LR multiplier now {scale:g}: the run "
-                "is not recovering — lower the peak LR, lengthen the warm-up, or raise guard.max_skips"
-            )
-        return new, GuardEvent(kind=kind, t=float(t), loss=loss, reference=ref, scale=scale)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)

@@ -1,56 +1,11 @@
 """`LRScheduler`: a ``torch.optim.lr_scheduler.LRScheduler`` that sets each param group's LR from an lrlab schedule.
 
-Each param group gets ``lr = base_lr * s(t)`` (``absolute=True``: ``lr = s(t)``), where ``base_lr`` is the group's
-LR when the scheduler is built and ``t`` is the clock. The state is the clock (plus the plateau / guard state when
-used), so ``state_dict()`` is ``{"spec": str(schedule), "clock": ..., "t": ..., "updates": ...}``: it pickles,
-loads with ``torch.load(weights_only=True)``, and a fresh scheduler that loads it continues the exact LR sequence.
-
-The clock
-    The scheduler counts the updates the optimizer really makes, through ``optimizer.register_step_post_hook``
-    (torch's public hook; nothing is patched). ``scheduler.step()`` moves the clock to the updates made so far
-    and writes the LRs for the next update:
-
-    - ``clock="steps"`` (default): ``t`` = optimizer updates done.
-    - ``clock="epochs"`` with ``steps_per_epoch=N``: ``t`` = updates / N, fractional epochs.
-    - ``clock="tokens"`` / ``"samples"``: ``t`` = tokens (samples) consumed so far; pass them with
-      ``scheduler.step(tokens=n)``: ``n`` consumed since the last ``step()`` call. Each process may pass its own
-      count with ``step(tokens=n, reduce=True)``, which sums it over the processes (`global_count`). A run that
-      changes its batch size or number of processes keeps the same LR per token (Megatron-LM's sample-based
-      schedules work this way).
-
-    Gradient accumulation: the clock moves per optimizer update, not per micro-batch; a ``step()`` called after a
-    micro-batch with no optimizer update leaves the clock and the LR where they are. With a token/sample clock
-    the tokens passed on such a call are kept pending and taken in at the next optimizer update, so calling
-    ``step(tokens=micro)`` after every micro-batch counts every token. AMP: when ``GradScaler`` skips an update
-    (inf/NaN gradients) the optimizer makes no update, so the clock and the LR stay where they are and nothing is
-    warned; with a token clock the tokens of the skipped update stay pending too and are counted at the next
-    update that is made (the scheduler cannot tell a skipped update from a micro-batch, and this way ``t`` is
-    the data consumed, which is where a resumed data loader continues; Megatron-LM's scheduler drops them
-    instead, a difference of one batch per skip). Pending tokens are part of ``state_dict()``. For the same
-    reason the order of ``optimizer.step()`` and ``scheduler.step()`` in a loop does not shift the schedule.
-    When ``step()`` is called ``warn_idle_after`` times in a row with no optimizer update, the scheduler warns
-    (once per such stretch): the optimizer it watches is not being stepped (a different optimizer object, a
-    missing ``optimizer.step()``, a loop that "fast-forwards" the scheduler, or every update skipped).
-
-Tensor LRs
-    Where ``group["lr"]`` is a tensor, it is updated in place (``fill_``), so a ``torch.compile``d optimizer step
-    sees a new value without being recompiled. Build the optimizer with ``lr=torch.tensor(3e-4)`` for that. The
-    base LR is then read from that tensor, in its precision (``torch.tensor(3e-4)`` is float32: pass
-    ``dtype=torch.float64`` for the exact float64 value); ``get_last_lr()`` returns Python floats.
-
-Feedback
-    ``plateau=lrlab.plateau.Plateau(...)`` with ``scheduler.report(metric)``; ``guard=DivergenceGuard(...)``
-    with ``if scheduler.check(loss): optimizer.step()`` (see `lrlab.plateau`). The LR is
-    ``level * s(t) * guard_scale``, the plateau level starting at the base LR. Under AMP pass the scaler,
-    ``if scheduler.check(loss, scaler=scaler): scaler.step(optimizer)``: the guard then reads unscaled gradients
-    and leaves an fp16 overflow to the GradScaler (see `LRScheduler.check`).
-
-Resuming
-    ``state_dict()`` also holds ``absolute`` and (with ``absolute=False``) the base LRs; `load_state_dict`
-    refuses a state saved with another schedule, clock, ``absolute``, base LRs, ``also``, plateau or guard, since
-    each would change the LR sequence (a base LR 10x off, silently).
-
-This module imports torch; ``import lrlab`` does not import it.
+Each group gets ``lr = base_lr * s(t)`` (``absolute=True``: ``lr = s(t)``), ``t`` being the clock of real
+optimizer updates (`lrlab.clock.UpdateClock`: steps, epochs, tokens or samples; gradient accumulation and AMP
+skips hold it). ``state_dict()`` is the spec and the clock, so a resumed run continues the exact LR sequence.
+Also here: `global_count` (a token count summed over processes) and `layerwise_groups`. The user manual (the
+clock, tensor LRs, plateau and guard, resuming): docs/torch.md. This module imports torch; ``import lrlab``
+does not.
 """
 
 from __future__ import annotations
@@ -61,20 +16,23 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
 import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler as _TorchLRScheduler
 
+from lrlab.checks import check
+from lrlab.clock import CLOCKS, UpdateClock
 from lrlab.errors import LrlabError
-from lrlab.plateau import DivergenceGuard, GuardEvent, GuardState, Plateau, PlateauState
+from lrlab.guard import DivergenceGuard, GuardEvent, GuardState
+from lrlab.plateau import Plateau, PlateauState
 from lrlab.schedule import BlockCache, Schedule
 from lrlab.spec import as_schedule
 
 if TYPE_CHECKING:
     from torch import nn
 
-CLOCKS = ("steps", "epochs", "tokens", "samples")
+__all__ = ["CLOCKS", "LRScheduler", "global_count", "layerwise_groups"]
+
 #: clocks computed ahead at a time for the epoch / token / sample clocks
 AHEAD = 256
 #: ``also=`` keys that name one element of a tuple in the param group
@@ -83,14 +41,6 @@ TUPLE_KEYS: dict[str, tuple[str, int]] = {"beta1": ("betas", 0), "beta2": ("beta
 GUARD_EVENTS_KEPT = 1000
 
 ScheduleLike = Schedule | str
-
-
-def _number(name: str, value: object, *, lo: float = -math.inf, lo_open: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and (value > lo if lo_open else value >= lo):  # type: ignore[operator]
-        return float(value)  # type: ignore[arg-type]
-    bound = "" if lo == -math.inf else f" {'>' if lo_open else '>='} {lo:g}"
-    raise LrlabError(f"{name} must be a finite number{bound}, got {value!r}")
 
 
 def _total_hint(clock: str) -> str:
@@ -115,7 +65,7 @@ class LRScheduler(_TorchLRScheduler):
         the group's initial value, or the value itself with ``absolute=True``). One-cycle momentum:
         ``also={"momentum": "onecycle(peak=0.85, start=0.95, end=0.95)"}`` with ``absolute=True``.
       plateau: a `lrlab.plateau.Plateau` fed by `report`.
-      guard: a `lrlab.plateau.DivergenceGuard` consulted by `check`.
+      guard: a `lrlab.guard.DivergenceGuard` consulted by `check`.
       warn_idle_after: warn when ``step()`` is called this many times in a row without an optimizer update
         (whole number >= 0; 0: never). The default 100 is far above GradScaler's usual run of skipped updates at
         the start of fp16 training (one per halving of the initial 2**16 scale) and above the micro-batches per
@@ -151,23 +101,16 @@ class LRScheduler(_TorchLRScheduler):
         # this class counts real updates with the optimizer's public post-step hook instead.
         if not isinstance(optimizer, Optimizer):
             raise LrlabError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-        if clock not in CLOCKS:
-            raise LrlabError(f"clock must be one of {', '.join(CLOCKS)}; got {clock!r}")
-        if (clock == "epochs") != (steps_per_epoch is not None):
-            raise LrlabError(
-                "steps_per_epoch goes with clock='epochs' (optimizer updates per epoch) and only with it; got "
-                f"clock={clock!r}, steps_per_epoch={steps_per_epoch!r}"
-            )
+        self._clock = UpdateClock(clock, steps_per_epoch=steps_per_epoch)
         if total is not None:
-            _number("total", total, lo=0, lo_open=True)
+            check.positive("total", total)
         if not isinstance(absolute, bool):
             raise LrlabError(f"absolute must be True or False, got {absolute!r}")
         if plateau is not None and not isinstance(plateau, Plateau):
             raise LrlabError(f"plateau must be an lrlab.plateau.Plateau, got {plateau!r}")
         if guard is not None and not isinstance(guard, DivergenceGuard):
-            raise LrlabError(f"guard must be an lrlab.plateau.DivergenceGuard, got {guard!r}")
-        if isinstance(warn_idle_after, bool) or not isinstance(warn_idle_after, int) or warn_idle_after < 0:
-            raise LrlabError(f"warn_idle_after must be a whole number >= 0, got {warn_idle_after!r}")
+            raise LrlabError(f"guard must be an lrlab.guard.DivergenceGuard, got {guard!r}")
+        warn_idle_after = check.whole("warn_idle_after", warn_idle_after)
 
         self.optimizer = optimizer
         groups = optimizer.param_groups
@@ -194,8 +137,7 @@ class LRScheduler(_TorchLRScheduler):
             self.also[key] = as_schedule(s, total, name=f"also[{key!r}]", total_hint=_total_hint(clock))
         self.absolute = absolute
         self.clock = clock
-        self.steps_per_epoch = None if steps_per_epoch is None else _number(
-            "steps_per_epoch", steps_per_epoch, lo=0, lo_open=True)
+        self.steps_per_epoch = self._clock.steps_per_epoch
         self.plateau = plateau
         self.guard = guard
         self.warn_idle_after = warn_idle_after
@@ -209,8 +151,6 @@ class LRScheduler(_TorchLRScheduler):
         self._evals: list[Callable[[float], float]] = [BlockCache(s) for s in distinct] if clock == "steps" else []
         self._which = [distinct[s] for s in self.schedules]
         self._ahead: dict[float, list[float]] = {}  # clock -> values, for the clocks the next updates will reach
-        self._stride = 0.0  # the last update's tokens / samples
-        self._pending = 0.0  # tokens / samples passed to step() since the last update (micro-batches, AMP skips)
 
         self.base_lrs: list[float] = []  # type: ignore[assignment]
         for group in groups:
@@ -229,13 +169,7 @@ class LRScheduler(_TorchLRScheduler):
         #: the most recent skipped updates (`GUARD_EVENTS_KEPT`); each is also warned
         self.guard_events: deque[GuardEvent] = deque(maxlen=GUARD_EVENTS_KEPT)
 
-        # the clock
-        self._t = 0.0
-        self._updates = 0  # updates the clock has taken in
-        self._seen = 0  # updates the optimizer has made (post-step hook)
-        self._anchor = (0.0, 0)  # epochs: t = anchor_t + (updates - anchor_updates) / steps_per_epoch
-        self._idle = 0
-        self._veto = False
+        self._veto = False  # the guard refused the coming update
         self.last_epoch = 0
         self._step_count = 0
         self._register_hooks()
@@ -286,7 +220,7 @@ class LRScheduler(_TorchLRScheduler):
         if self._veto:  # the guard emptied this update's gradients: nothing was applied
             self._veto = False
             return
-        self._seen += 1
+        self._clock.update_made()
 
     def _before_update(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
         if self._veto:
@@ -319,31 +253,17 @@ class LRScheduler(_TorchLRScheduler):
                 "a metric to the plateau controller call scheduler.report(metric); to restore a clock use "
                 "load_state_dict()"
             )
-        amount = 0.0
-        if self.clock in ("tokens", "samples"):
-            given, other = (tokens, samples) if self.clock == "tokens" else (samples, tokens)
-            if given is None or other is not None:
-                raise LrlabError(
-                    f"clock={self.clock!r}: call scheduler.step({self.clock}=n) with the {self.clock} of the update "
-                    f"just made; got tokens={tokens!r}, samples={samples!r}"
-                )
-            amount = _number(self.clock, given, lo=0)
-            if reduce:
-                amount = global_count(amount)
-        elif tokens is not None or samples is not None or reduce:
-            raise LrlabError(
-                f"step(tokens=..)/step(samples=..)/step(reduce=True) need LRScheduler(..., clock='tokens'/'samples'); "
-                f"this scheduler's clock is {self.clock!r}"
-            )
+        clock = self._clock
+        amount = clock.amount(tokens=tokens, samples=samples, reduce=reduce)
+        if reduce:
+            amount = global_count(amount)
         self._step_count += 1
         self._veto = False
-        if self._seen == self._updates:
-            self._pending += amount  # a micro-batch or a skipped update: its tokens count at the next update
-            self._idle += 1
-            if self._idle == self.warn_idle_after:
+        if not clock.advance(amount):  # a micro-batch or a skipped update: its tokens count at the next update
+            if clock.idle == self.warn_idle_after:
                 warnings.warn(
-                    f"lrlab LRScheduler.step() was called {self._idle} times in a row without an optimizer update, "
-                    f"so the clock stays at t={self._t:g} (it counts updates the optimizer makes). Call "
+                    f"lrlab LRScheduler.step() was called {clock.idle} times in a row without an optimizer update, "
+                    f"so the clock stays at t={clock.t:g} (it counts updates the optimizer makes). Call "
                     "optimizer.step() (or scaler.step(optimizer)) before scheduler.step(), on the optimizer the "
                     "scheduler was built with; if a GradScaler is skipping every update, the gradients have been "
                     "inf/NaN throughout. To set the clock without training use load_state_dict().",
@@ -351,19 +271,7 @@ class LRScheduler(_TorchLRScheduler):
                     stacklevel=2,
                 )
             return
-        self._idle = 0
-        self._updates = self._seen
-        if self.clock == "steps":
-            self._t = float(self._updates)
-        elif self.clock == "epochs":
-            t0, u0 = self._anchor
-            self._t = t0 + (self._updates - u0) / self.steps_per_epoch  # type: ignore[operator]
-        else:
-            amount += self._pending
-            self._pending = 0.0
-            self._t += amount
-            self._stride = amount
-        self.last_epoch = self._updates
+        self.last_epoch = clock.updates
         self._apply()
 
     def _apply(self) -> None:
@@ -374,7 +282,7 @@ class LRScheduler(_TorchLRScheduler):
                 f"the optimizer has {len(groups)} param groups but had {len(self._scales)} when the scheduler was "
                 "built: build the scheduler after the last add_param_group()"
             )
-        t = self._t
+        t = self._clock.t
         mult = 1.0 if self._guard_state is None else self._guard_state.scale
         vals = [f(t) for f in self._evals] if self._evals else self._values_ahead(t)
         if len(vals) == 1:
@@ -422,16 +330,7 @@ class LRScheduler(_TorchLRScheduler):
         got = self._ahead.get(t)
         if got is not None:
             return got
-        n = AHEAD
-        if self.clock == "epochs":
-            t0, u0 = self._anchor
-            spe = cast(float, self.steps_per_epoch)
-            later = t0 + (np.arange(self._updates + 1, self._updates + n, dtype=np.float64) - u0) / spe
-        elif self._stride > 0:
-            later = t + self._stride * np.arange(1, n, dtype=np.float64)
-        else:
-            later = np.zeros(0)
-        ts = np.concatenate([np.array([t]), later])
+        ts = self._clock.ahead(AHEAD)
         columns = [s.values(ts).tolist() for s in self._distinct]
         self._ahead = {x: [c[i] for c in columns] for i, x in enumerate(ts.tolist())}
         return self._ahead[t]
@@ -440,12 +339,12 @@ class LRScheduler(_TorchLRScheduler):
     @property
     def t(self) -> float:
         """The clock: updates (``steps``), epochs, tokens or samples taken in so far."""
-        return self._t
+        return self._clock.t
 
     @property
     def updates(self) -> int:
         """Optimizer updates the clock has taken in."""
-        return self._updates
+        return self._clock.updates
 
     @property
     def schedule(self) -> Schedule:
@@ -468,7 +367,7 @@ class LRScheduler(_TorchLRScheduler):
             raise LrlabError("report() needs a plateau controller: LRScheduler(..., plateau=lrlab.plateau.Plateau())")
         before = self._plateau_state.reductions
         value = float(metric.detach()) if isinstance(metric, torch.Tensor) else float(metric)
-        self._plateau_state = self.plateau.update(self._plateau_state, value, self._t)
+        self._plateau_state = self.plateau.update(self._plateau_state, value, self._clock.t)
         if self._plateau_state.reductions == before:
             return False
         self._refresh_scales()
@@ -501,7 +400,7 @@ class LRScheduler(_TorchLRScheduler):
         """
         if self.guard is None or self._guard_state is None:
             raise LrlabError(
-                "check() needs a divergence guard: LRScheduler(..., guard=lrlab.plateau.DivergenceGuard())")
+                "check() needs a divergence guard: LRScheduler(..., guard=lrlab.guard.DivergenceGuard())")
         if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
             raise LrlabError(f"scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}")
         scaling = scaler is not None and scaler.is_enabled()
@@ -516,7 +415,7 @@ class LRScheduler(_TorchLRScheduler):
         if scaling and norm is not None and not math.isfinite(norm):
             norm = None  # an fp16 overflow: the scaler skips this update itself and lowers its scale
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
-        self._guard_state, event = self.guard.update(self._guard_state, value, self._t, norm)
+        self._guard_state, event = self.guard.update(self._guard_state, value, self._clock.t, norm)
         self._veto = event is not None
         if event is None:
             return True
@@ -542,15 +441,9 @@ class LRScheduler(_TorchLRScheduler):
     # ---------------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         """The schedule spec and the clock (plus plateau / guard state when used); plain types only."""
-        d: dict[str, Any] = {"spec": self._spec, "clock": self.clock, "t": self._t, "updates": self._updates,
-                             "absolute": self.absolute}
+        d: dict[str, Any] = {"spec": self._spec, **self._clock.state_dict(), "absolute": self.absolute}
         if not self.absolute:
             d["base_lrs"] = list(self.base_lrs)
-        if self.clock in ("tokens", "samples"):
-            d["pending"] = self._pending
-        if self.clock == "epochs":
-            d["steps_per_epoch"] = self.steps_per_epoch
-            d["epoch_anchor"] = [self._anchor[0], self._anchor[1]]
         if self.also:
             d["also"] = {k: str(s) for k, s in self.also.items()}
         if self.plateau is not None and self._plateau_state is not None:
@@ -585,30 +478,24 @@ class LRScheduler(_TorchLRScheduler):
         for name, cfg in (("plateau", self.plateau), ("guard", self.guard)):
             saved = state_dict.get(name)
             self._same(name, None if saved is None else saved.get("config"), None if cfg is None else cfg.to_dict())
-        t = _number("state_dict['t']", state_dict["t"], lo=0)
-        updates = state_dict["updates"]
-        if isinstance(updates, bool) or not isinstance(updates, int) or updates < 0:
-            raise LrlabError(f"state_dict['updates'] must be a whole number >= 0, got {updates!r}")
-        if self.clock == "epochs":
-            anchor = state_dict.get("epoch_anchor")
-            if state_dict.get("steps_per_epoch") == self.steps_per_epoch and anchor is not None:
-                self._anchor = (float(anchor[0]), int(anchor[1]))
-            else:
-                self._anchor = (t, updates)
+        plateau_state = guard_state = None
         if self.plateau is not None:
-            self._plateau_state = PlateauState.from_dict(state_dict["plateau"]["state"])
-            if len(self._plateau_state.levels) != len(self.base_lrs):
+            plateau_state = PlateauState.from_dict(state_dict["plateau"]["state"])
+            if len(plateau_state.levels) != len(self.base_lrs):
                 raise LrlabError(
-                    f"the saved plateau state has {len(self._plateau_state.levels)} param groups, the optimizer "
+                    f"the saved plateau state has {len(plateau_state.levels)} param groups, the optimizer "
                     f"{len(self.base_lrs)}"
                 )
-            self._refresh_scales()
         if self.guard is not None:
-            self._guard_state = GuardState.from_dict(state_dict["guard"]["state"])
-        pending = _number("state_dict['pending']", state_dict.get("pending", 0.0), lo=0)
-        self._t, self._updates, self._seen, self._pending = t, updates, updates, pending
-        self._idle, self._veto = 0, False
-        self.last_epoch = updates
+            guard_state = GuardState.from_dict(state_dict["guard"]["state"])
+        self._clock.load_state_dict(state_dict)
+        if plateau_state is not None:
+            self._plateau_state = plateau_state
+            self._refresh_scales()
+        if guard_state is not None:
+            self._guard_state = guard_state
+        self._veto = False
+        self.last_epoch = self._clock.updates
         self._apply()
 
     @staticmethod
@@ -642,7 +529,7 @@ def global_count(n: float, *, group: Any = None) -> float:
     """
     import torch.distributed as dist
 
-    value = _number("n", n, lo=0)
+    value = check.nonneg("n", n)
     if not (dist.is_available() and dist.is_initialized()):
         return value
     device = torch.device("cpu")
@@ -683,11 +570,9 @@ def layerwise_groups(
       ``weight_decay``, ``layer`` and ``lr_scale``. Give the scheduler one schedule per group for a different
       warm-up per layer (``[warm_emb if g["layer"] == 0 else s for g in groups]``).
     """
-    lr = _number("lr", lr, lo=0, lo_open=True)
-    decay = _number("decay", decay, lo=0, lo_open=True)
-    if decay > 1:
-        raise LrlabError(f"decay must be in (0, 1], got {decay!r}")
-    weight_decay = _number("weight_decay", weight_decay, lo=0)
+    lr = check.positive("lr", lr)
+    decay = check.range("decay", decay, 0.0, 1.0, lo_open=True)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
     blocks = list(blocks)
     if not blocks:
         raise LrlabError("blocks must hold at least one module (the Transformer's blocks), got none")
