@@ -22,7 +22,7 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["list", "--json"], capsys)
     assert code == 0
     names = {r["name"] for r in json.loads(out)["schedules"]}
-    assert {"cosine", "warmup", "wsd", "join", "onecycle"} <= names
+    assert {"cosine", "warmup", "wsd", "join", "one_cycle"} <= names
 
 
 def test_show_json(capsys: pytest.CaptureFixture[str]) -> None:

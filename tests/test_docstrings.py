@@ -29,7 +29,7 @@ def test_doctests(name: str) -> None:
 
 
 def test_every_family_is_checked() -> None:
-    assert len(FAMILIES) >= 16 and {"cosine", "noam", "warmup", "onecycle"} <= set(FAMILIES)
+    assert len(FAMILIES) >= 16 and {"cosine", "noam", "warmup", "one_cycle"} <= set(FAMILIES)
     assert {"join", "overlay", "sum", "shift"} <= set(COMPOSITES)
 
 

@@ -139,13 +139,16 @@ BAD = [
     ("sgdr-mult", lambda: CosineRestarts(period=10, mult=0.5), "cosine_restarts.mult must be in [1, inf]"),
     ("sgdr-limit", lambda: CosineRestarts(period=10, limit=-1), "cosine_restarts.limit must be a whole number"),
     ("tanh-bounds", lambda: Tanh(period=10, lb=3, ub=-7), "tanh.lb must be < tanh.ub"),
-    ("onecycle-pct", lambda: OneCycle(total=10, pct_start=1.2), "onecycle.pct_start must be in (0, 1)"),
+    ("onecycle-pct", lambda: OneCycle(total=10, pct_start=1.2), "one_cycle.pct_start must be in (0, 1)"),
     ("onecycle-3p-pct", lambda: OneCycle(total=10, pct_start=0.6, three_phase=True), "(0, 0.5)"),
     ("cyclic-mode", lambda: Cyclic(mode="saw"), "cyclic.mode must be one of triangular"),
     ("pw-len", lambda: Piecewise(times=(1, 2), levels=(1.0,)), "piecewise.levels must hold len(times) + 1"),
     ("pw-order", lambda: Piecewise(times=(2, 1), levels=(1.0, 2.0, 3.0)), "strictly increasing"),
     ("bool-number", lambda: Constant(value=True), "constant.value must be a number"),
-    ("string-number", lambda: Linear(start="1", total=10), "linear.start must be a number"),  # type: ignore[arg-type]
+    ("string-number", lambda: Linear(peak="1", total=10), "linear.peak must be a number"),  # type: ignore[arg-type]
+    ("old-name-string", lambda: Linear(start="1", total=10), "linear.peak must be a number"),
+    ("old-and-new-name", lambda: Linear(start=0.5, peak=2.0, total=10),
+     "linear: give peak or its old name start, not both; got peak=2.0, start=0.5"),
 ]
 
 

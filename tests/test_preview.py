@@ -18,7 +18,7 @@ def test_phases_of_a_join_start_at_each_boundary() -> None:
     ph = phases(s, 1000)
     assert [(p.start, p.end) for p in ph] == [(0.0, 100.0), (100.0, 600.0), (600.0, 1000.0)]
     assert [p.spec for p in ph] == ["warmup(100)", "constant(total=500)", "cosine(floor=0.1, total=400)"]
-    assert ph[0].formula.startswith("(end - start) * f(t / total) + start with f by shape: linear p")
+    assert ph[0].formula.startswith("(peak - floor) * f(t / total) + floor with f by shape: linear p")
     assert ph[2].formula.startswith("c = 0.5 * (1 + cos(pi * cycles * 2 * p))")
 
 

@@ -68,7 +68,11 @@ ERRORS = [
     ("cosin()", "unknown schedule 'cosin'; did you mean cosine?", 1),
     ("warmup(0.1) >> cosin()", "did you mean cosine?", 16),
     ("cosine(flor=0.1)", "cosine has no argument 'flor'; did you mean floor?", 8),
-    ("cosine(", "got end of text", 8),
+    ("cosine(", "unbalanced parenthesis: '(' is never closed (add ')')", 7),
+    ("warmup(0.1 >> cosine()", "unbalanced parenthesis: '(' is never closed", 7),
+    ("cosine())", "unbalanced parenthesis: ')' closes nothing", 9),
+    ("piecewise([0, 1), levels=[1, 2])", "unbalanced parenthesis: ')' does not close '[' at column 11", 16),
+    ("cosine(floor=)", "expected a schedule or a number, got ')'", 14),
     ("cosine() >>", "expected a schedule", 12),
     ("cosine() cosine()", "unexpected 'cosine' after a complete schedule", 10),
     ("cosine(floor=0.1, floor=0.2)", "given twice", 19),
@@ -155,8 +159,8 @@ def test_sum_accepts_a_list_and_numbers() -> None:
 
 
 def test_registry_covers_every_family() -> None:
-    assert {"constant", "step", "multistep", "exponential", "linear", "polynomial", "cosine", "cosine_restarts",
-            "tanh", "inverse_sqrt", "noam", "warmup", "cooldown", "onecycle", "cyclic", "piecewise", "join",
+    assert {"constant", "step", "multi_step", "exponential", "linear", "polynomial", "cosine", "cosine_restarts",
+            "tanh", "inverse_sqrt", "noam", "warmup", "cooldown", "one_cycle", "cyclic", "piecewise", "join",
             "overlay", "product", "sum", "shift", "clamp", "repeat"} <= set(REGISTRY)
 
 

@@ -49,7 +49,7 @@ class Join(Schedule):
 
     Piece ``i`` starts when pieces ``0..i-1`` have used their lengths (their ``total``). One piece may be left
     open (``total`` not given): it takes the rest of the run when bound. The last piece runs on past the end.
-    A ``warmup(..)`` piece with ``end=None`` ramps to the value the next piece starts at.
+    A ``warmup(..)`` piece with ``peak=None`` (the default) ramps to the value the next piece starts at.
 
     >>> from lrlab.families import Warmup, Cosine
     >>> s = Join(pieces=(Warmup(total=10), Cosine(total=90)))
@@ -88,7 +88,7 @@ class Join(Schedule):
             return True
         return any(is_fraction(p.length) for p in self.pieces) or any(p.needs_total for p in self.pieces)
 
-    def bind(self, total: float, length: float | None = None) -> Join:
+    def _bind(self, total: float, length: float | None = None) -> Join:
         total = check_positive("total", total)
         span = float(total if length is None else length)
         known = [None if p.length is None else resolve_length(p.length, total) for p in self.pieces]
@@ -112,7 +112,7 @@ class Join(Schedule):
             # every length fixed, yet the warm-up alone outlasts the run: the rest would never be reached
             _warmup_too_long(first, known[0], total)
         bound = tuple(
-            _bind_piece(p, total, L) if L is not None else p.bind(total, span) for p, L in zip(self.pieces, known)
+            _bind_piece(p, total, L) if L is not None else p._bind(total, span) for p, L in zip(self.pieces, known)
         )
         return dataclasses.replace(self, pieces=bound)
 
@@ -166,7 +166,7 @@ def _warmup_too_long(w: Schedule, length: float, total: float) -> None:
 
 def _eval_piece(piece: Schedule, t: FloatArray, nxt: Schedule | None) -> FloatArray:
     """Evaluate a piece; a warm-up with an open end ramps to where `nxt` starts."""
-    if isinstance(piece, Warmup) and piece.end is None:
+    if isinstance(piece, Warmup) and piece.peak is None:
         target = 1.0 if nxt is None else float(nxt._values(np.zeros(1))[0])
         return piece.ramp(t, target)
     return piece._values(t)
@@ -204,7 +204,7 @@ class Overlay(Schedule):
     def length(self) -> float | None:
         return self.base.length
 
-    def bind(self, total: float, length: float | None = None) -> Overlay:
+    def _bind(self, total: float, length: float | None = None) -> Overlay:
         total = check_positive("total", total)
         span = float(total if length is None else length)
         L = resolve_length(self.head.length, total)
@@ -217,7 +217,7 @@ class Overlay(Schedule):
             raise ScheduleError(
                 f"overlay: head {self.head} takes {L:g} of the total {span:g} clock units; it must be shorter"
             )
-        base = self.base.bind(total, span)
+        base = self.base._bind(total, span)
         return dataclasses.replace(self, head=_bind_piece(self.head, total, L), base=base)
 
     def _values(self, t: FloatArray) -> FloatArray:
@@ -239,7 +239,7 @@ def _bind_piece(p: S, total: float, length: float) -> S:
     """Bind a piece to the span `length`, its own length field replaced by that absolute span."""
     if "total" in {f.name for f in dataclasses.fields(p)} and getattr(p, "beta2", None) is None:
         p = dataclasses.replace(p, total=length)  # type: ignore[call-arg]
-    return p.bind(total, length)
+    return p._bind(total, length)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -268,8 +268,8 @@ class Product(Schedule):
         lengths = [f.length for f in self.factors if f.length is not None]
         return max(lengths) if lengths and not any(is_fraction(x) for x in lengths) else None
 
-    def bind(self, total: float, length: float | None = None) -> Product:
-        return dataclasses.replace(self, factors=tuple(f.bind(total, length) for f in self.factors))
+    def _bind(self, total: float, length: float | None = None) -> Product:
+        return dataclasses.replace(self, factors=tuple(f._bind(total, length) for f in self.factors))
 
     def _values(self, t: FloatArray) -> FloatArray:
         out = self.factors[0]._values(t)
@@ -281,11 +281,12 @@ class Product(Schedule):
         lo, hi = self.factors[0].bounds()
         for f in self.factors[1:]:
             a, b = f.bounds()
-            corners = [x * y for x in (lo, hi) for y in (a, b) if np.isfinite(x * y)] or [0.0]
-            inf = any(not np.isfinite(v) for v in (lo, hi, a, b))
+            if not all(np.isfinite(v) for v in (lo, hi, a, b)):
+                lo, hi = -np.inf, np.inf  # inf * 0 has no bound
+                continue
+            # a corner that overflows is inf, as the product of the values may be (1e200 * 1e200)
+            corners = [x * y for x in (lo, hi) for y in (a, b)]
             lo, hi = min(corners), max(corners)
-            if inf:
-                lo, hi = -np.inf, np.inf
         return (lo, hi)
 
 
@@ -315,8 +316,8 @@ class Sum(Schedule):
         lengths = [f.length for f in self.terms if f.length is not None]
         return max(lengths) if lengths and not any(is_fraction(x) for x in lengths) else None
 
-    def bind(self, total: float, length: float | None = None) -> Sum:
-        return dataclasses.replace(self, terms=tuple(f.bind(total, length) for f in self.terms))
+    def _bind(self, total: float, length: float | None = None) -> Sum:
+        return dataclasses.replace(self, terms=tuple(f._bind(total, length) for f in self.terms))
 
     def _values(self, t: FloatArray) -> FloatArray:
         out = self.terms[0]._values(t)
@@ -362,8 +363,8 @@ class Shift(Schedule):
             return None
         return max(float(L) - self.by, 0.0)
 
-    def bind(self, total: float, length: float | None = None) -> Shift:
-        return dataclasses.replace(self, inner=self.inner.bind(total, None if length is None else length + self.by))
+    def _bind(self, total: float, length: float | None = None) -> Shift:
+        return dataclasses.replace(self, inner=self.inner._bind(total, None if length is None else length + self.by))
 
     def _values(self, t: FloatArray) -> FloatArray:
         return self.inner._values(t + self.by)
@@ -405,8 +406,8 @@ class Clamp(Schedule):
     def length(self) -> float | None:
         return self.inner.length
 
-    def bind(self, total: float, length: float | None = None) -> Clamp:
-        return dataclasses.replace(self, inner=self.inner.bind(total, length))
+    def _bind(self, total: float, length: float | None = None) -> Clamp:
+        return dataclasses.replace(self, inner=self.inner._bind(total, length))
 
     def _values(self, t: FloatArray) -> FloatArray:
         v = self.inner._values(t)
@@ -455,7 +456,7 @@ class Repeat(Schedule):
             return None
         return L * self.times
 
-    def bind(self, total: float, length: float | None = None) -> Repeat:
+    def _bind(self, total: float, length: float | None = None) -> Repeat:
         L = resolve_length(self.inner.length, total)
         return dataclasses.replace(self, inner=_bind_piece(self.inner, total, L))
 
@@ -489,6 +490,6 @@ def wsd(*, warmup: float = 0.0, decay: float = 0.2, total: float | None = None, 
     if warmup:
         pieces.append(Warmup(total=warmup, shape=warmup_shape))
     pieces.append(Constant(value=peak, total=None))
-    pieces.append(Cooldown(total=decay, shape=shape, start=peak, end=floor))
+    pieces.append(Cooldown(total=decay, shape=shape, peak=peak, floor=floor))
     s: Schedule = Join(pieces=tuple(pieces))
     return s.bind(total) if total is not None else s

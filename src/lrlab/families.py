@@ -2,6 +2,13 @@
 
 Every family evaluates on its own clock `t >= 0` (inside a join: the clock local to its piece). Values are
 unitless by default (factors of a base LR, `peak=1.0`); give `peak`/`floor` in LR units for absolute values.
+
+One vocabulary for the values: `peak` is the top of a schedule and `floor` its bottom, in every family. A decay
+(step, exponential, linear, polynomial, cosine, cooldown, ...) runs from `peak` at t=0 towards `floor`; a warm-up
+rises from `floor` to `peak`; `cyclic` moves between them; `one_cycle` rises from `initial` (its one other value)
+to `peak` and ends at `floor`. The formulas do not require ``peak >= floor``: `linear` and `polynomial` with
+``peak < floor`` rise, as torch's ``LinearLR`` and optax's ``linear_schedule`` do in warm-ups. Older names
+(`start`/`end`, `low`/`high`) are still accepted (`Schedule.renamed`) and written in the new ones.
 Arithmetic follows the peer library named under `Matches:` operation by operation where that is possible, so
 parity holds to the last bit or within a few ulps (see tests/test_compat_parity.py).
 """
@@ -9,13 +16,15 @@ parity holds to the last bit or within a few ulps (see tests/test_compat_parity.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import InitVar, dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
 from lrlab.errors import ScheduleError
 from lrlab.schedule import (
+    NOT_GIVEN,
     FloatArray,
     Schedule,
     check_choice,
@@ -106,7 +115,7 @@ class MultiStep(Schedule):
     0.5
     """
 
-    name: ClassVar[str] = "multistep"
+    name: ClassVar[str] = "multi_step"
     milestones: tuple[float, ...] = field(default=(), metadata={"lrlab_length": "many"})
     factor: float = 0.1
     peak: float = 1.0
@@ -115,16 +124,16 @@ class MultiStep(Schedule):
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(self.milestones))
         if not self.milestones:
-            raise ScheduleError("multistep.milestones must hold at least one clock position, got ()")
+            raise ScheduleError("multi_step.milestones must hold at least one clock position, got ()")
         for i, m in enumerate(self.milestones):
-            check_length(f"multistep.milestones[{i}]", m, allow_none=False)
+            check_length(f"multi_step.milestones[{i}]", m, allow_none=False)
         ms = list(self.milestones)
         same_kind = all(not (0 < m < 1) for m in ms) or all(0 < m < 1 for m in ms)
         if same_kind and any(b <= a for a, b in itertools.pairwise(ms)):
-            raise ScheduleError(f"multistep.milestones must be strictly increasing, got {self.milestones}")
-        check_positive("multistep.factor", self.factor)
-        check_number("multistep.peak", self.peak)
-        check_length("multistep.total", self.total, allow_zero=True)
+            raise ScheduleError(f"multi_step.milestones must be strictly increasing, got {self.milestones}")
+        check_positive("multi_step.factor", self.factor)
+        check_number("multi_step.peak", self.peak)
+        check_length("multi_step.total", self.total, allow_zero=True)
 
     def _values(self, t: FloatArray) -> FloatArray:
         k = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), t, side="right")
@@ -192,26 +201,31 @@ class Exponential(Schedule):
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Linear(Schedule):
-    """Linear interpolation from ``start`` to ``end`` over ``total`` clock units, then ``end``.
+    """Linear decay from ``peak`` to ``floor`` over ``total`` clock units, then ``floor``.
 
-    Formula: ``(start * (total - t) + end * t) / total`` for t < total, else ``end``. Written so that the
+    Formula: ``(peak * (total - t) + floor * t) / total`` for t < total, else ``floor``. Written so that the
     BERT recipe's ``(T - t) / (T - w)`` is reproduced to the last bit.
-    Args: start, end (finite); total (> 0; a fraction of the run; or open: the rest of the run).
+    Args: peak (value at t=0), floor (value from ``total`` on) (finite; ``peak < floor`` rises); total (> 0; a
+    fraction of the run; or open: the rest of the run). Old names: start, end.
     Matches: HF transformers 5.x ``get_linear_schedule_with_warmup`` (after warm-up, to the last bit), torch 2.13
     ``LinearLR`` (closed form; torch's recursion is a few ulps apart).
 
-    >>> Linear(start=1.0, end=0.0, total=100)(25)
+    >>> Linear(peak=1.0, floor=0.0, total=100)(25)
     0.75
     """
 
     name: ClassVar[str] = "linear"
-    start: float = 1.0
-    end: float = 0.0
+    renamed: ClassVar[Mapping[str, str]] = {"start": "peak", "end": "floor"}
+    peak: float = 1.0
+    floor: float = 0.0
     total: float | None = length_field()
+    start: InitVar[float] = NOT_GIVEN
+    end: InitVar[float] = NOT_GIVEN
 
-    def __post_init__(self) -> None:
-        check_number("linear.start", self.start)
-        check_number("linear.end", self.end)
+    def __post_init__(self, start: float, end: float) -> None:
+        self._take_renamed(start=start, end=end)
+        check_number("linear.peak", self.peak)
+        check_number("linear.floor", self.floor)
         check_length("linear.total", self.total)
 
     def _open_total_ok(self) -> bool:
@@ -220,35 +234,40 @@ class Linear(Schedule):
     def _values(self, t: FloatArray) -> FloatArray:
         T = float(self.total)  # type: ignore[arg-type]
         tc = np.minimum(t, T)
-        return np.where(t < T, (self.start * (T - tc) + self.end * tc) / T, self.end)
+        return np.where(t < T, (self.peak * (T - tc) + self.floor * tc) / T, self.floor)
 
     def bounds(self) -> tuple[float, float]:
-        return _ordered(self.start, self.end)
+        return _ordered(self.peak, self.floor)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Polynomial(Schedule):
-    """Polynomial decay from ``start`` to ``end`` over ``total``, then ``end``.
+    """Polynomial decay from ``peak`` to ``floor`` over ``total``, then ``floor``.
 
-    Formula: ``(start - end) * (1 - min(t, total) / total) ** power + end``.
-    Args: start, end (finite); power (> 0); total (> 0, fraction, or open).
+    Formula: ``(peak - floor) * (1 - min(t, total) / total) ** power + floor``.
+    Args: peak, floor (finite; ``peak < floor`` rises); power (> 0); total (> 0, fraction, or open). Old names:
+    start, end.
     Matches: HF transformers 5.x ``get_polynomial_decay_schedule_with_warmup`` (after warm-up; a few ulps: HF
     divides by the initial LR and multiplies again), optax 0.2.8 ``polynomial_schedule`` and ``linear_schedule``
     (power 1), torch 2.13 ``PolynomialLR`` (closed form; torch steps recursively).
 
-    >>> Polynomial(start=1.0, end=0.0, power=2.0, total=10)(5)
+    >>> Polynomial(peak=1.0, floor=0.0, power=2.0, total=10)(5)
     0.25
     """
 
     name: ClassVar[str] = "polynomial"
-    start: float = 1.0
-    end: float = 0.0
+    renamed: ClassVar[Mapping[str, str]] = {"start": "peak", "end": "floor"}
+    peak: float = 1.0
+    floor: float = 0.0
     power: float = 1.0
     total: float | None = length_field()
+    start: InitVar[float] = NOT_GIVEN
+    end: InitVar[float] = NOT_GIVEN
 
-    def __post_init__(self) -> None:
-        check_number("polynomial.start", self.start)
-        check_number("polynomial.end", self.end)
+    def __post_init__(self, start: float, end: float) -> None:
+        self._take_renamed(start=start, end=end)
+        check_number("polynomial.peak", self.peak)
+        check_number("polynomial.floor", self.floor)
         check_positive("polynomial.power", self.power)
         check_length("polynomial.total", self.total)
 
@@ -258,10 +277,10 @@ class Polynomial(Schedule):
     def _values(self, t: FloatArray) -> FloatArray:
         T = float(self.total)  # type: ignore[arg-type]
         frac = 1.0 - np.minimum(t, T) / T
-        return (self.start - self.end) * np.power(frac, self.power) + self.end
+        return (self.peak - self.floor) * np.power(frac, self.power) + self.floor
 
     def bounds(self) -> tuple[float, float]:
-        return _ordered(self.start, self.end)
+        return _ordered(self.peak, self.floor)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -549,14 +568,15 @@ def _ramp(shape: str, p: FloatArray) -> FloatArray:
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Warmup(Schedule):
-    """A warm-up ramp from ``start`` to ``end`` over ``total`` clock units, then ``end``.
+    """A warm-up ramp from ``floor`` up to ``peak`` over ``total`` clock units, then ``peak``.
 
-    Formula: ``(end - start) * f(t / total) + start`` with ``f`` by shape: linear ``p``; cosine
+    Formula: ``(peak - floor) * f(t / total) + floor`` with ``f`` by shape: linear ``p``; cosine
     ``(1 - cos(pi p)) / 2``; sqrt ``1 - sqrt(1 - p)``; exponential ``(1 - exp(-2p)) / (1 - exp(-2))``
-    (the untuned exponential warm-up ``1 - exp(-t/tau)`` with ``tau = total / 2``, made to reach ``end``).
-    ``end=None`` ramps to the value the next piece of a join starts at (1.0 when alone). ``beta2`` instead of
+    (the untuned exponential warm-up ``1 - exp(-t/tau)`` with ``tau = total / 2``, made to reach ``peak``).
+    ``peak=None`` ramps to the value the next piece of a join starts at (1.0 when alone). ``beta2`` instead of
     ``total`` applies the untuned rule of thumb for Adam (Ma & Yarats 2021): ``total = 2 / (1 - beta2)``.
-    Args: total (>= 0 clock units, fraction of the run); start; end; shape; beta2 (in (0, 1)).
+    Args: total (>= 0 clock units, fraction of the run); floor (value at t=0, default 0); peak (finite, or None);
+    shape; beta2 (in (0, 1)). Old names: start (floor), end (peak).
     Matches: HF transformers 5.x linear warm-up ``t / w`` to the last bit; torch 2.13 ``LinearLR`` / timm 1.0.31
     ``warmup_t``/``warmup_lr_init`` within a few ulps; HF 5.x WSD ``warmup_type`` linear/cosine/1-sqrt.
 
@@ -565,13 +585,17 @@ class Warmup(Schedule):
     """
 
     name: ClassVar[str] = "warmup"
+    renamed: ClassVar[Mapping[str, str]] = {"start": "floor", "end": "peak"}
     total: float | None = length_field()
-    start: float = 0.0
-    end: float | None = None
+    floor: float = 0.0
+    peak: float | None = None
     shape: str = "linear"
     beta2: float | None = None
+    start: InitVar[float] = NOT_GIVEN
+    end: InitVar[float | None] = NOT_GIVEN
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, start: float, end: float | None) -> None:
+        self._take_renamed(start=start, end=end)
         if self.beta2 is not None:
             check_range("warmup.beta2", self.beta2, 0.0, 1.0, lo_open=True, hi_open=True)
             if self.total is not None:
@@ -581,9 +605,9 @@ class Warmup(Schedule):
                 )
         else:
             check_length("warmup.total", self.total, allow_zero=True, allow_none=False)
-        check_number("warmup.start", self.start)
-        if self.end is not None:
-            check_number("warmup.end", self.end)
+        check_number("warmup.floor", self.floor)
+        if self.peak is not None:
+            check_number("warmup.peak", self.peak)
         check_choice("warmup.shape", self.shape, WARMUP_SHAPES)
 
     @property
@@ -592,23 +616,24 @@ class Warmup(Schedule):
             return float(np.ceil(2.0 / (1.0 - self.beta2) - 1e-9))
         return self.total
 
-    def bind(self, total: float, length: float | None = None) -> Warmup:
+    def _bind(self, total: float, length: float | None = None) -> Warmup:
         if self.beta2 is not None:
             return self  # the rule of thumb fixes the length
-        return super().bind(total, length)
+        return super()._bind(total, length)
 
-    def ramp(self, t: FloatArray, end: float) -> FloatArray:
+    def ramp(self, t: FloatArray, peak: float) -> FloatArray:
+        """The ramp up to ``peak`` (this warm-up's own, or where the next piece of a join starts)."""
         L = float(self.length)  # type: ignore[arg-type]
         if L == 0:
-            return np.full_like(t, end)
+            return np.full_like(t, peak)
         p = np.minimum(t / L, 1.0)
-        return np.where(t < L, (end - self.start) * _ramp(self.shape, p) + self.start, end)
+        return np.where(t < L, (peak - self.floor) * _ramp(self.shape, p) + self.floor, peak)
 
     def _values(self, t: FloatArray) -> FloatArray:
-        return self.ramp(t, 1.0 if self.end is None else self.end)
+        return self.ramp(t, 1.0 if self.peak is None else self.peak)
 
     def bounds(self) -> tuple[float, float]:
-        return _ordered(self.start, 1.0 if self.end is None else self.end)
+        return _ordered(self.floor, 1.0 if self.peak is None else self.peak)
 
 
 DECAY_SHAPES = ("linear", "cosine", "sqrt", "power", "exp")
@@ -616,15 +641,15 @@ DECAY_SHAPES = ("linear", "cosine", "sqrt", "power", "exp")
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Cooldown(Schedule):
-    """A decay (the "D" of warmup-stable-decay) from ``start`` to ``end`` over ``total``, then ``end``.
+    """A decay (the "D" of warmup-stable-decay) from ``peak`` to ``floor`` over ``total``, then ``floor``.
 
-    Formula: ``(start - end) * f(p) + end``, ``p = min(t / total, 1)``, with ``f``: linear ``1 - p``;
+    Formula: ``(peak - floor) * f(p) + floor``, ``p = min(t / total, 1)``, with ``f``: linear ``1 - p``;
     cosine ``0.5 * (1 + cos(pi * cycles * 2 * p))``; sqrt ``1 - sqrt(p)`` (the "1-sqrt" cooldown of
     Hägele et al. 2024); power ``1 - p ** power`` (0.5 is sqrt, 1 is linear, 2 a "square" cooldown);
-    exp ``(ratio ** p - ratio) / (1 - ratio)`` (exponential decay to ``ratio``, shifted to reach ``end``).
-    Args: total (> 0, fraction, or open); shape; start; end; cycles (> 0, cosine only); power (> 0, power
-    only); ratio (in (0, 1), exp only). t=0 gives start; t >= total gives ``f(1)``, which is ``end`` except
-    for a cosine with ``cycles != 0.5``.
+    exp ``(ratio ** p - ratio) / (1 - ratio)`` (exponential decay to ``ratio``, shifted to reach ``floor``).
+    Args: total (> 0, fraction, or open); shape; peak; floor (finite); cycles (> 0, cosine only); power (> 0,
+    power only); ratio (in (0, 1), exp only). Old names: start (peak), end (floor). t=0 gives peak; t >= total
+    gives ``f(1)``, which is ``floor`` except for a cosine with ``cycles != 0.5``.
     Matches: HF transformers 5.x ``get_wsd_schedule`` decay phase (``decay_type``, ``min_lr_ratio``), timm 1.0.31
     ``WSDLRScheduler``
     (``decay_fn`` linear, 1-sqrt, cosine, power, exp; to the last bit).
@@ -634,19 +659,23 @@ class Cooldown(Schedule):
     """
 
     name: ClassVar[str] = "cooldown"
+    renamed: ClassVar[Mapping[str, str]] = {"start": "peak", "end": "floor"}
     total: float | None = length_field()
     shape: str = "sqrt"
-    start: float = 1.0
-    end: float = 0.0
+    peak: float = 1.0
+    floor: float = 0.0
     cycles: float = 0.5
     power: float = 0.5
     ratio: float = 0.1
+    start: InitVar[float] = NOT_GIVEN
+    end: InitVar[float] = NOT_GIVEN
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, start: float, end: float) -> None:
+        self._take_renamed(start=start, end=end)
         check_length("cooldown.total", self.total)
         check_choice("cooldown.shape", self.shape, DECAY_SHAPES)
-        check_number("cooldown.start", self.start)
-        check_number("cooldown.end", self.end)
+        check_number("cooldown.peak", self.peak)
+        check_number("cooldown.floor", self.floor)
         check_positive("cooldown.cycles", self.cycles)
         check_positive("cooldown.power", self.power)
         check_range("cooldown.ratio", self.ratio, 0.0, 1.0, lo_open=True, hi_open=True)
@@ -666,10 +695,10 @@ class Cooldown(Schedule):
             f = 1.0 - np.power(p, self.power)
         else:
             f = (np.power(self.ratio, p) - self.ratio) / (1.0 - self.ratio)
-        return (self.start - self.end) * f + self.end
+        return (self.peak - self.floor) * f + self.floor
 
     def bounds(self) -> tuple[float, float]:
-        return _ordered(self.start, self.end)
+        return _ordered(self.peak, self.floor)
 
 
 ONECYCLE_SHAPES = ("cosine", "linear")
@@ -677,45 +706,51 @@ ONECYCLE_SHAPES = ("cosine", "linear")
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class OneCycle(Schedule):
-    """One-cycle policy (Smith & Topin): up from ``start`` to ``peak``, then down to ``end``.
+    """One-cycle policy (Smith & Topin): up from ``initial`` to ``peak``, then down to ``floor``.
 
-    Formula: two phases: ``start -> peak`` until ``pct_start * total - 1``, ``peak -> end`` until ``total - 1``.
-    Three phases: ``start -> peak``, ``peak -> start`` until ``2 * pct_start * total - 2``, ``start -> end``.
-    Each phase anneals by ``end + (start - end) / 2 * (cos(pi * pct) + 1)`` (cosine) or
-    ``(end - start) * pct + start`` (linear). Updates ``0 .. total-1`` are the run; later clocks hold the
+    Formula: two phases: ``initial -> peak`` until ``pct_start * total - 1``, ``peak -> floor`` until
+    ``total - 1``. Three phases: ``initial -> peak``, ``peak -> initial`` until ``2 * pct_start * total - 2``,
+    ``initial -> floor``. Each phase from ``a`` to ``b`` anneals by ``b + (a - b) / 2 * (cos(pi * pct) + 1)``
+    (cosine) or ``(b - a) * pct + a`` (linear). Updates ``0 .. total-1`` are the run; later clocks hold the
     value of update ``total - 1`` (torch raises past ``total_steps`` and, at exactly ``total_steps``, a clock
     no update uses, overshoots the last phase).
-    Args: total (> 0); peak; start (default ``peak / 25``); end (default ``start / 1e4``); pct_start in
-    (0, 1) (three phases: (0, 0.5)); three_phase; shape.
-    Matches: torch 2.13 ``OneCycleLR`` (``max_lr=peak, start=max_lr/div_factor, end=start/final_div_factor``;
-    torch raises past ``total_steps``), also for momentum cycling (start > peak).
+    Args: total (> 0); peak; initial (value at t=0, default ``peak / 25``); floor (final value, default
+    ``initial / 1e4``); pct_start in (0, 1) (three phases: (0, 0.5)); three_phase; shape. Old names: start
+    (initial), end (floor).
+    Matches: torch 2.13 ``OneCycleLR`` (``max_lr=peak, initial=max_lr/div_factor,
+    floor=initial/final_div_factor``; torch raises past ``total_steps``), also for momentum cycling, where the
+    values run the other way (``initial`` and ``floor`` above ``peak``).
 
     >>> OneCycle(total=100)(29)
     1.0
     """
 
-    name: ClassVar[str] = "onecycle"
+    name: ClassVar[str] = "one_cycle"
+    renamed: ClassVar[Mapping[str, str]] = {"start": "initial", "end": "floor"}
     total: float | None = length_field()
     peak: float = 1.0
-    start: float | None = None
-    end: float | None = None
+    initial: float | None = None
+    floor: float | None = None
     pct_start: float = 0.3
     three_phase: bool = False
     shape: str = "cosine"
+    start: InitVar[float | None] = NOT_GIVEN
+    end: InitVar[float | None] = NOT_GIVEN
 
-    def __post_init__(self) -> None:
-        check_length("onecycle.total", self.total)
-        check_number("onecycle.peak", self.peak)
-        if self.start is not None:
-            check_number("onecycle.start", self.start)
-        if self.end is not None:
-            check_number("onecycle.end", self.end)
+    def __post_init__(self, start: float | None, end: float | None) -> None:
+        self._take_renamed(start=start, end=end)
+        check_length("one_cycle.total", self.total)
+        check_number("one_cycle.peak", self.peak)
+        if self.initial is not None:
+            check_number("one_cycle.initial", self.initial)
+        if self.floor is not None:
+            check_number("one_cycle.floor", self.floor)
         hi = 0.5 if self.three_phase else 1.0
-        check_range("onecycle.pct_start", self.pct_start, 0.0, hi, lo_open=True, hi_open=True)
-        check_choice("onecycle.shape", self.shape, ONECYCLE_SHAPES)
+        check_range("one_cycle.pct_start", self.pct_start, 0.0, hi, lo_open=True, hi_open=True)
+        check_choice("one_cycle.shape", self.shape, ONECYCLE_SHAPES)
         if self.total is not None and self.total >= 1 and not self.pct_start * self.total > 1:
             raise ScheduleError(
-                f"onecycle: pct_start * total must be > 1 so that the rising phase has at least one step "
+                f"one_cycle: pct_start * total must be > 1 so that the rising phase has at least one step "
                 f"(torch divides by zero); got pct_start={self.pct_start}, total={self.total}"
             )
 
@@ -723,10 +758,10 @@ class OneCycle(Schedule):
         return False
 
     def _start(self) -> float:
-        return self.peak / 25.0 if self.start is None else self.start
+        return self.peak / 25.0 if self.initial is None else self.initial
 
     def _end(self) -> float:
-        return self._start() / 1e4 if self.end is None else self.end
+        return self._start() / 1e4 if self.floor is None else self.floor
 
     def _phases(self) -> list[tuple[float, float, float]]:
         """(end_step, from, to) per phase, torch's exact floats."""
@@ -766,32 +801,37 @@ CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Cyclic(Schedule):
-    """Cyclical learning rate (Smith 2017): triangles between ``low`` and ``high``.
+    """Cyclical learning rate (Smith 2017): triangles between ``floor`` and ``peak``.
 
     Formula (torch's): ``cycle = floor(1 + t / (up + down))``, ``x = 1 + t / (up + down) - cycle``,
     ``s = x / r`` if ``x <= r`` else ``(x - 1) / (r - 1)`` with ``r = up / (up + down)``;
-    value ``low + (high - low) * s * g`` with ``g``: triangular 1; triangular2 ``1 / 2 ** (cycle - 1)``;
+    value ``floor + (peak - floor) * s * g`` with ``g``: triangular 1; triangular2 ``1 / 2 ** (cycle - 1)``;
     exp_range ``gamma ** t``.
-    Args: low, high (finite); up (> 0), down (> 0, default up) in clock units; mode; gamma (> 0).
-    Matches: torch 2.13 ``CyclicLR`` (``base_lr=low, max_lr=high, step_size_up, step_size_down``; to the last
-    bit).
+    Args: floor, peak (finite); up (> 0), down (> 0, default up) in clock units; mode; gamma (> 0). Old names:
+    low (floor), high (peak).
+    Matches: torch 2.13 ``CyclicLR`` (``base_lr=floor, max_lr=peak, step_size_up, step_size_down``; to the
+    last bit).
 
-    >>> Cyclic(low=0.1, high=1.0, up=10)(10)
+    >>> Cyclic(floor=0.1, peak=1.0, up=10)(10)
     1.0
     """
 
     name: ClassVar[str] = "cyclic"
-    low: float = 0.1
-    high: float = 1.0
+    renamed: ClassVar[Mapping[str, str]] = {"low": "floor", "high": "peak"}
+    floor: float = 0.1
+    peak: float = 1.0
     up: float = 2000.0
     down: float | None = None
     mode: str = "triangular"
     gamma: float = 1.0
     total: float | None = length_field()
+    low: InitVar[float] = NOT_GIVEN
+    high: InitVar[float] = NOT_GIVEN
 
-    def __post_init__(self) -> None:
-        check_number("cyclic.low", self.low)
-        check_number("cyclic.high", self.high)
+    def __post_init__(self, low: float, high: float) -> None:
+        self._take_renamed(low=low, high=high)
+        check_number("cyclic.floor", self.floor)
+        check_number("cyclic.peak", self.peak)
         check_positive("cyclic.up", self.up)
         if self.down is not None:
             check_positive("cyclic.down", self.down)
@@ -807,17 +847,19 @@ class Cyclic(Schedule):
         cycle = np.floor(1 + t / size)
         x = 1.0 + t / size - cycle
         scale = np.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
-        height = (self.high - self.low) * scale
+        height = (self.peak - self.floor) * scale
         if self.mode == "triangular":
             g = np.ones_like(t)
         elif self.mode == "triangular2":
             g = np.ldexp(1.0, (1 - cycle).astype(np.int64))  # 1 / 2 ** (cycle - 1), exact, no overflow
         else:
             g = np.power(self.gamma, t)
-        return self.low + height * g
+        return self.floor + height * g
 
     def bounds(self) -> tuple[float, float]:
-        return _ordered(self.low, self.high)
+        if self.mode == "exp_range" and self.gamma > 1:  # gamma ** t grows the triangles without bound
+            return (self.floor, np.inf) if self.peak >= self.floor else (-np.inf, self.floor)
+        return _ordered(self.floor, self.peak)
 
 
 PIECEWISE_SHAPES = ("constant", "linear", "cosine")

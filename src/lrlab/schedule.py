@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -32,6 +32,17 @@ S = TypeVar("S", bound="Schedule")
 
 #: metadata key marking a dataclass field as a length (clock units, a fraction of the run, or None)
 LENGTH = "lrlab_length"
+
+
+class _NotGiven:
+    """The default of a family's old argument name (`Schedule.renamed`): nothing was given under it."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+#: default of an old argument name (``InitVar``): told apart from any value, None included
+NOT_GIVEN: Any = _NotGiven()
 
 
 def length_field(default: float | None = None, *, doc: str = "") -> Any:
@@ -118,6 +129,28 @@ class Schedule:
     """
 
     name: ClassVar[str] = ""
+    #: old argument name -> its current name. Constructors (as ``InitVar`` fields defaulting to `NOT_GIVEN`), spec
+    #: text and dicts accept the old name; text and dicts are written with the current one.
+    renamed: ClassVar[Mapping[str, str]] = {}
+
+    def _take_renamed(self, **old: Any) -> None:
+        """Move values given under old argument names (`renamed`) to their current fields (from ``__post_init__``).
+
+        Giving both names is refused when the current one is not at its default (the constructor cannot tell a
+        default from the same value given on purpose; spec text and dicts refuse any pair).
+        """
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        for old_name, value in old.items():
+            if value is NOT_GIVEN:
+                continue
+            new = self.renamed[old_name]
+            current = getattr(self, new)
+            if not (current is fields[new].default or current == fields[new].default):
+                raise ScheduleError(
+                    f"{self.name}: give {new} or its old name {old_name}, not both; got {new}={current!r}, "
+                    f"{old_name}={describe(value)}"
+                )
+            object.__setattr__(self, new, value)
 
     # ------------------------------------------------------------------------------------- evaluation
     def _values(self, t: FloatArray) -> FloatArray:
@@ -187,15 +220,28 @@ class Schedule:
                 "pass total=... to lrlab.parse() or call .bind(total)"
             )
 
-    def bind(self: S, total: float, length: float | None = None) -> S:
-        """Resolve every fraction of the run against `total` clock units.
+    def bind(self: S, total: float) -> S:
+        """Resolve every fraction of the run against `total` clock units, and check the values over the run.
 
         Args:
-          total: the whole run's length in clock units (>= 1). Fractions are fractions of this.
+          total: the whole run's length in clock units (> 0). Fractions are fractions of this.
+        Returns:
+          A new schedule with no fractions or open lengths left. Raises `ScheduleError` when a value at an
+          integer clock in ``0 .. total`` is not a finite number >= 0 (naming the first such clock and value;
+          see `check_run`): a learning rate that overflows or goes negative is refused here, not mid-run.
+        """
+        bound = self._bind(check_positive("total", total))
+        check_run(bound, total)
+        return bound
+
+    def _bind(self: S, total: float, length: float | None = None) -> S:
+        """`bind` without the check of the values: composites bind their parts with this, since a part may
+        take values the whole never shows (timm's WSD subtracts a floor inside a sum that adds it back).
+
+        Args:
+          total: the whole run's length in clock units. Fractions are fractions of this.
           length: the span this schedule occupies inside a composite (default: `total`); an open
             `total=None` field takes it.
-        Returns:
-          A new schedule with no fractions or open lengths left.
         """
         total = check_positive("total", total)
         span = total if length is None else length
@@ -261,6 +307,82 @@ class Schedule:
         from lrlab.spec import to_dict
 
         return to_dict(self)
+
+
+# ----------------------------------------------------------------------------------------------- run check
+
+#: a run of up to this many clock units is checked at every integer clock, a longer one at `RUN_CHECK_SAMPLES`
+#: evenly spaced clocks
+RUN_CHECK_EVERY = 1 << 24
+RUN_CHECK_SAMPLES = 1 << 20
+_BLOCK = 1 << 18  # clocks per vector evaluation: bounded memory, and an early stop at the first bad block
+#: values this small leave every formula far from overflowing, so declared bounds within it can be trusted
+_SAFE = 1e100
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _declared_safe(s: Schedule) -> bool:
+    """Whether `bounds()` alone proves every value finite and >= 0: the whole is declared within [0, 1e100] and
+    every part within [-1e100, 1e100] (a clamp can hide a part's inf, but not the NaN of inf * 0)."""
+    try:
+        lo, hi = s.bounds()
+        if not (lo >= 0 and hi <= _SAFE):
+            return False
+        parts = list(s.children())
+        while parts:
+            part = parts.pop()
+            lo, hi = part.bounds()
+            if not (lo >= -_SAFE and hi <= _SAFE):
+                return False
+            parts.extend(part.children())
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _run_clocks(total: float, exhaustive: bool) -> Iterable[FloatArray]:
+    """Blocks of the clocks to check: every integer in 0 .. total (and total itself), or evenly spaced ones."""
+    if not exhaustive:
+        yield np.unique(np.round(np.linspace(0.0, total, 257)))
+        return
+    if total <= RUN_CHECK_EVERY:
+        n = int(total) + 1
+        for a in range(0, n, _BLOCK):
+            yield np.arange(a, min(a + _BLOCK, n), dtype=np.float64)
+        if total != int(total):
+            yield np.array([total])
+        return
+    clocks = np.unique(np.round(np.linspace(0.0, total, RUN_CHECK_SAMPLES)))
+    for a in range(0, clocks.shape[0], _BLOCK):
+        yield clocks[a : a + _BLOCK]
+
+
+def check_run(s: Schedule, total: float) -> None:
+    """Raise `ScheduleError` unless a bound schedule's values are finite numbers >= 0 over the run.
+
+    Checked at every integer clock ``0 .. total`` (at `RUN_CHECK_SAMPLES` evenly spaced clocks past
+    `RUN_CHECK_EVERY`), one vector evaluation per block of clocks, unless the declared `bounds()` already prove it:
+    then a coarse grid of 257 clocks is evaluated as a guard. The error names the first bad clock and its value.
+    """
+    if s.needs_total:
+        s._check_bound()
+    for t in _run_clocks(float(total), exhaustive=not _declared_safe(s)):
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, as an error
+            v = np.asarray(s._values(t), dtype=np.float64)
+        bad = ~(np.isfinite(v) & (v >= 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            value = float(v[i])
+            why = ("it overflows float64: put a clamp(..., max=...) around a growing schedule" if math.isinf(value)
+                   else "a floor or a factor below 0 gives negative values" if value < 0 else
+                   "a product of inf and 0, or inf minus inf, gives NaN")
+            raise ScheduleError(
+                f"{_cut(str(s))} gives {value!r} at t={t[i]:g} of a run of {total:g} clock units; a schedule's "
+                f"values must be finite numbers >= 0 over the run ({why})"
+            )
 
 
 class BlockCache:

@@ -23,17 +23,19 @@ positional field unnamed), so `parse(format_spec(s)) == s` for every schedule.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import inspect
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from lrlab import compose, families
+from lrlab.checks import describe
 from lrlab.errors import LrlabError, ScheduleError
-from lrlab.schedule import Schedule
+from lrlab.schedule import Schedule, _cut
 
 #: spec name -> schedule class; shared by the parser, `lrlab list` and the docs
 REGISTRY: dict[str, type[Schedule]] = {
@@ -50,16 +52,18 @@ REGISTRY: dict[str, type[Schedule]] = {
 #: names that build a composite (their text form is the composite's)
 MACROS: dict[str, Callable[..., Schedule]] = {"wsd": compose.wsd}
 
-ALIASES: dict[str, str] = {"sgdr": "cosine_restarts", "rsqrt": "inverse_sqrt", "one_cycle": "onecycle",
-                           "step_decay": "step", "exp": "exponential", "poly": "polynomial"}
+#: other names of a schedule, read and written as the registered name: older spellings (``onecycle`` and
+#: ``multistep`` before every name was snake_case) and common short names
+ALIASES: dict[str, str] = {"onecycle": "one_cycle", "multistep": "multi_step", "sgdr": "cosine_restarts",
+                           "rsqrt": "inverse_sqrt", "step_decay": "step", "exp": "exponential", "poly": "polynomial"}
 
 #: fields given without a name, in order
 POSITIONAL: dict[str, tuple[str, ...]] = {
-    "constant": ("value",), "step": ("every", "factor"), "multistep": ("milestones", "factor"),
+    "constant": ("value",), "step": ("every", "factor"), "multi_step": ("milestones", "factor"),
     "exponential": ("gamma",), "linear": ("total",), "polynomial": ("total",), "cosine": ("total",),
     "cosine_restarts": ("period",), "tanh": ("period",), "inverse_sqrt": ("timescale",),
-    "noam": ("d_model", "warmup"), "warmup": ("total",), "cooldown": ("total",), "onecycle": ("total",),
-    "cyclic": ("low", "high", "up"), "piecewise": ("times", "levels"), "overlay": ("head", "base"),
+    "noam": ("d_model", "warmup"), "warmup": ("total",), "cooldown": ("total",), "one_cycle": ("total",),
+    "cyclic": ("floor", "peak", "up"), "piecewise": ("times", "levels"), "overlay": ("head", "base"),
     "clamp": ("inner",), "repeat": ("inner", "times"), "join": ("pieces",), "product": ("factors",),
     "sum": ("terms",), "shift": ("inner", "by"),
 }
@@ -70,9 +74,15 @@ _LISTS = {"join": "pieces", "product": "factors", "sum": "terms"}
 _COMPOSITE_FIELDS = set(_LISTS.values())
 
 
+_SPEC_FIELDS: dict[type[Schedule], dict[str, dataclasses.Field[Any]]] = {}
+
+
 def spec_fields(cls: type[Schedule]) -> dict[str, dataclasses.Field[Any]]:
-    """Spec name -> dataclass field."""
-    return {f.metadata.get("spec_name", f.name): f for f in dataclasses.fields(cls)}
+    """Spec name -> dataclass field (do not modify the dict: it is kept per class)."""
+    fields = _SPEC_FIELDS.get(cls)
+    if fields is None:
+        fields = _SPEC_FIELDS[cls] = {f.metadata.get("spec_name", f.name): f for f in dataclasses.fields(cls)}
+    return fields
 
 
 def all_names() -> list[str]:
@@ -81,33 +91,73 @@ def all_names() -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ parsing
 
+#: the longest spec text `parse` reads, in characters: a longer one is refused before it is read
+MAX_SPEC_CHARS = 1_000_000
+#: how deep brackets may nest (calls, parentheses and lists): deeper text is refused before it is parsed
+MAX_DEPTH = 100
+#: how much of the spec an error message quotes around the column it points at
+_EXCERPT = 100
+
+#: one token after optional whitespace; `bad` catches any other character, so one scan reads the whole text
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op>>>|[()\[\],=*]))"
+    r"|(?P<op>>>|[()\[\],=*])|(?P<bad>.))",
+    re.S,
 )
+_CLOSE = {")": "(", "]": "["}
+
+
+def _excerpt(text: str, col: int) -> tuple[str, int]:
+    """At most `_EXCERPT` characters of `text` around `col` (one line), and where `col` falls in them."""
+    text = text.translate({ord(c): " " for c in "\t\n\r\f\v"})  # one line, so the pointer lines up
+    if len(text) <= _EXCERPT:
+        return text, col
+    a = max(0, min(col - _EXCERPT // 2, len(text) - _EXCERPT))
+    b = a + _EXCERPT
+    head, tail = ("..." if a > 0 else ""), ("..." if b < len(text) else "")
+    return head + text[a:b] + tail, col - a + len(head)
+
+
+def _quote(token: str) -> str:
+    """A token as an error message shows it: repr, cut short."""
+    return describe(token, 40)
 
 
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens: list[tuple[str, str, int]] = []
-        pos = 0
-        while pos < len(text):
-            if text[pos:].strip() == "":
-                break
-            m = _TOKEN.match(text, pos)
-            if not m or m.end() == pos:
-                col = pos + (len(text[pos:]) - len(text[pos:].lstrip()))
-                self.fail(col, f"unexpected character {text[col]!r}")
-            assert m is not None
+        for m in _TOKEN.finditer(text, 0, len(text.rstrip())):  # (trailing whitespace would be scanned n**2)
             kind = m.lastgroup or "op"
+            if kind == "bad":
+                self.fail(m.start(kind), f"unexpected character {m.group(kind)!r}")
             self.tokens.append((kind, m.group(kind), m.start(kind)))
-            pos = m.end()
+        self._check_brackets()
         self.i = 0
 
-    def fail(self, col: int, message: str) -> None:
-        pointer = " " * col + "^"
-        raise ScheduleError(f"{message} at column {col + 1}\n  {self.text}\n  {pointer}")
+    def _check_brackets(self) -> None:
+        """Every bracket closed by its own kind, and no deeper than `MAX_DEPTH`, before anything is parsed: an
+        unbalanced one is reported where it is, not where the parser runs out of text."""
+        opened: list[tuple[str, int]] = []
+        for _, value, col in self.tokens:
+            if value in ("(", "["):
+                opened.append((value, col))
+                if len(opened) > MAX_DEPTH:
+                    self.fail(col, f"brackets nest more than {MAX_DEPTH} deep (the limit, lrlab.spec.MAX_DEPTH)")
+            elif value in _CLOSE:
+                if not opened:
+                    self.fail(col, f"unbalanced parenthesis: {value!r} closes nothing")
+                kind, at = opened.pop()
+                if kind != _CLOSE[value]:
+                    self.fail(col, f"unbalanced parenthesis: {value!r} does not close {kind!r} at column {at + 1}")
+        if opened:
+            kind, at = opened[-1]
+            closer = ")" if kind == "(" else "]"
+            self.fail(at, f"unbalanced parenthesis: {kind!r} is never closed (add {closer!r})")
+
+    def fail(self, col: int, message: str) -> NoReturn:
+        line, at = _excerpt(self.text, col)
+        raise ScheduleError(f"{_cut(message, 2000)} at column {col + 1}\n  {line}\n  {' ' * at}^")
 
     def peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -120,9 +170,8 @@ class _Parser:
         tok = self.peek()
         if tok is None or (value is not None and tok[1] != value) or (kind is not None and tok[0] != kind):
             want = repr(value) if value else (kind or "a token")
-            got = "end of text" if tok is None else repr(tok[1])
+            got = "end of text" if tok is None else _quote(tok[1])
             self.fail(self.col(), f"expected {want}, got {got}")
-        assert tok is not None
         self.i += 1
         return tok
 
@@ -132,22 +181,32 @@ class _Parser:
 
     # spec := product (">>" product)*
     def spec(self) -> Any:
-        left = self.product()
-        while self.at(">>"):
-            col = self.col()
-            self.take(">>")
-            right = self.product()
-            left = _need_schedule(self, left, col) >> _need_schedule(self, right, col)
-        return left
+        return self._chain(">>", self.product, compose.Join, "pieces")
 
+    # product := atom ("*" atom)*
     def product(self) -> Any:
-        left = self.atom()
-        while self.at("*"):
-            col = self.col()
-            self.take("*")
-            right = self.atom()
-            left = _need_schedule(self, left, col) * _need_schedule(self, right, col)
-        return left
+        return self._chain("*", self.atom, compose.Product, "factors")
+
+    def _chain(self, op: str, operand: Callable[[], Any], cls: type[Schedule], field: str) -> Any:
+        """``a op b op c ...`` built at once from all its operands (as ``a >> b`` and ``a * b`` would, flattening
+        nested joins and products), so a chain of n pieces costs O(n), not O(n**2)."""
+        first = self.col()
+        items = [operand()]
+        cols: list[int] = []
+        while self.at(op):
+            cols.append(self.col())
+            self.take(op)
+            items.append(operand())
+        if not cols:
+            return items[0]
+        parts: list[Schedule] = []
+        for k, x in enumerate(items):
+            one = _need_schedule(self, x, cols[max(k - 1, 0)])
+            parts.extend(getattr(one, field) if isinstance(one, cls) else (one,))
+        try:
+            return cls(**{field: tuple(parts)})
+        except ScheduleError as e:
+            self.fail(first, str(e))
 
     def atom(self) -> Any:
         tok = self.peek()
@@ -171,7 +230,7 @@ class _Parser:
                 self.fail(col, f"{value} needs parentheses: write {value}()")
             self.take()
             return _word(value)
-        self.fail(col, f"expected a schedule or a number, got {value!r}")
+        self.fail(col, f"expected a schedule or a number, got {_quote(value)}")
 
     def value(self) -> Any:
         if self.at("["):
@@ -195,7 +254,7 @@ class _Parser:
         if key not in REGISTRY and key not in MACROS:
             close = difflib.get_close_matches(name, all_names(), n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]}?" if close else ""
-            self.fail(col, f"unknown schedule {name!r}{hint} (known: {', '.join(all_names())})")
+            self.fail(col, f"unknown schedule {_quote(name)}{hint} (known: {', '.join(all_names())})")
         self.take("(")
         args: list[tuple[Any, int]] = []
         kwargs: dict[str, tuple[Any, int]] = {}
@@ -207,7 +266,7 @@ class _Parser:
                 self.take()
                 self.take("=")
                 if tok[1] in kwargs:
-                    self.fail(acol, f"{name}: argument {tok[1]!r} given twice")
+                    self.fail(acol, f"{name}: argument {_quote(tok[1])} given twice")
                 kwargs[tok[1]] = (self.value(), acol)
             else:
                 if kwargs:
@@ -259,6 +318,12 @@ def _required(name: str) -> list[str]:
             and f.default_factory is dataclasses.MISSING]
 
 
+def _current_name(name: str, key: str) -> str:
+    """An argument's current name: an old one (the class's `Schedule.renamed`) is read as the new."""
+    cls = REGISTRY.get(name)
+    return cls.renamed.get(key, key) if cls is not None else key
+
+
 def _unknown_arg(name: str, key: object) -> str:
     options = _options(name)
     close = difflib.get_close_matches(str(key), options, n=1, cutoff=0.5)
@@ -304,14 +369,19 @@ def _build(p: _Parser, name: str, args: list[tuple[Any, int]], kwargs: dict[str,
         if len(args) > len(positional):
             p.fail(args[len(positional)][1],
                    f"{name} takes at most {len(positional)} positional argument(s) ({', '.join(positional)})")
+        given_as: dict[str, str] = {}
         for (v, _), fname in zip(args, positional):
             values[fname] = v
+            given_as[fname] = f"{fname} (positional)"
         for k, (v, kcol) in kwargs.items():
-            if k not in fields or k == "name":
+            key = _current_name(name, k)
+            if key not in fields or key == "name":
                 p.fail(kcol, _unknown_arg(name, k))
-            if k in values:
-                p.fail(kcol, f"{name}: argument {k!r} given twice")
-            values[k] = v
+            if key in values:
+                twice = "" if given_as[key] == k else f" (as {given_as[key]} and {k})"
+                p.fail(kcol, f"{name}: argument {key!r} given twice{twice}")
+            values[key] = v
+            given_as[key] = k if k == key else f"{k}, its old name"
     missing = _missing_args(name, values)
     if missing:
         p.fail(col, missing)
@@ -339,10 +409,15 @@ def parse(text: str, total: float | None = None) -> Schedule:
       total: the run's length in clock units; when given, fractions and open lengths are resolved
         (`Schedule.bind`).
     Returns:
-      The schedule. Raises `ScheduleError` pointing at the column of the problem.
+      The schedule. Raises `ScheduleError` pointing at the column of the problem (quoting at most 100 characters
+      around it), for a text longer than `MAX_SPEC_CHARS` characters, or brackets nested deeper than
+      `MAX_DEPTH`. Parsing takes time linear in the length of the text.
     """
     if not isinstance(text, str) or not text.strip():
-        raise ScheduleError(f"spec must be a non-empty text such as 'cosine()', got {text!r}")
+        raise ScheduleError(f"spec must be a non-empty text such as 'cosine()', got {describe(text)}")
+    if len(text) > MAX_SPEC_CHARS:
+        raise ScheduleError(f"spec is {len(text):,} characters long; the limit is {MAX_SPEC_CHARS:,} "
+                            f"(lrlab.spec.MAX_SPEC_CHARS); it starts {describe(text)}")
     p = _Parser(text)
     result = p.spec()
     if p.peek() is not None:
@@ -461,22 +536,37 @@ def _dict_value(v: Any) -> Any:
 
 def from_dict(d: Mapping[str, Any]) -> Schedule:
     """Inverse of `to_dict`. Errors are `ScheduleError`s naming the schedule and the key: an unknown key (with
-    the nearest valid one), a missing required key, or a value out of range."""
+    the nearest valid one), a missing required key, or a value out of range. Old names of schedules (`ALIASES`)
+    and of arguments (`Schedule.renamed`) are read as the current ones."""
+    return _from_dict(d, 0)
+
+
+def _from_dict(d: Mapping[str, Any], depth: int) -> Schedule:
     if not isinstance(d, Mapping) or "name" not in d:
-        raise ScheduleError(f"a schedule dict needs a 'name' key (one of {', '.join(all_names())}), got {d!r}")
+        raise ScheduleError(f"a schedule dict needs a 'name' key (one of {', '.join(all_names())}), "
+                            f"got {describe(d, 200)}")
     raw = d["name"]
     name = ALIASES.get(str(raw), str(raw))
     if not isinstance(raw, str) or (name not in REGISTRY and name not in MACROS):
         close = difflib.get_close_matches(str(raw), all_names(), n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise ScheduleError(f"unknown schedule name {raw!r}{hint} (known: {', '.join(all_names())})")
+        raise ScheduleError(f"unknown schedule name {describe(raw)}{hint} (known: {', '.join(all_names())})")
+    if depth > MAX_DEPTH:
+        raise ScheduleError(f"schedule dicts nest more than {MAX_DEPTH} deep (the limit, lrlab.spec.MAX_DEPTH)")
+    keys: dict[str, str] = {}  # current name -> the key it was given as
     for k in d:
-        if k != "name" and k not in _options(name):
+        if k == "name":
+            continue
+        key = _current_name(name, str(k))
+        if key not in _options(name):
             raise ScheduleError(_unknown_arg(name, k))
-    missing = _missing_args(name, (k for k in d if k != "name"))
+        if key in keys:
+            raise ScheduleError(f"{name}: argument {key!r} given twice (as {keys[key]!r} and {k!r})")
+        keys[key] = str(k)
+    missing = _missing_args(name, keys)
     if missing:
         raise ScheduleError(missing)
-    args = {k: _from_dict_value(v) for k, v in d.items() if k != "name"}
+    args = {key: _from_dict_value(d[k], depth) for key, k in keys.items()}
     try:
         if name in MACROS:
             return MACROS[name](**args)
@@ -489,15 +579,11 @@ def from_dict(d: Mapping[str, Any]) -> Schedule:
 def load(source: str, total: float | None = None) -> Schedule:
     """A schedule from spec text, or from a file when ``source`` starts with ``@``: ``@run.json`` /
     ``@run.yaml`` holding the dict form (or ``{"schedule": <dict or text>}``), or any other file holding the
-    spec text."""
+    spec text. Files are read as UTF-8 (a byte-order mark is allowed); other encodings are refused by name."""
     if not source.startswith("@"):
         return parse(source, total=total)
     path = source[1:]
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as e:
-        raise ScheduleError(f"cannot read schedule file {path!r}: {e.strerror}") from None
+    text = _read_text(path)
     data: Any
     if path.endswith(".json"):
         import json
@@ -506,6 +592,8 @@ def load(source: str, total: float | None = None) -> Schedule:
             data = json.loads(text)
         except ValueError as e:
             raise ScheduleError(f"{path} is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ScheduleError(f"{path} nests too deep to read (schedules nest at most {MAX_DEPTH} deep)") from None
     elif path.endswith((".yaml", ".yml")):
         try:
             import yaml
@@ -515,6 +603,8 @@ def load(source: str, total: float | None = None) -> Schedule:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise ScheduleError(f"{path} is not valid YAML: {e}") from None
+        except RecursionError:
+            raise ScheduleError(f"{path} nests too deep to read (schedules nest at most {MAX_DEPTH} deep)") from None
     else:
         return parse(text.strip(), total=total)
     if isinstance(data, Mapping) and "schedule" in data:
@@ -523,9 +613,26 @@ def load(source: str, total: float | None = None) -> Schedule:
     return schedule.bind(total) if total is not None else schedule
 
 
-def _from_dict_value(v: Any) -> Any:
+def _read_text(path: str) -> str:
+    """A schedule file's text, decoded as UTF-8; a file in another encoding is refused, naming it."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as e:
+        raise ScheduleError(f"cannot read schedule file {path!r}: {e.strerror}") from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw:
+        raise ScheduleError(f"schedule file {path!r} is not UTF-8 text (it looks like UTF-16 or UTF-32: it "
+                            "holds zero bytes); save it as UTF-8")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ScheduleError(f"schedule file {path!r} is not UTF-8 text (byte {raw[e.start]:#04x} at offset "
+                            f"{e.start}); save it as UTF-8") from None
+
+
+def _from_dict_value(v: Any, depth: int) -> Any:
     if isinstance(v, Mapping):
-        return from_dict(v)
+        return _from_dict(v, depth + 1)
     if isinstance(v, list):
-        return tuple(_from_dict_value(x) for x in v)
+        return tuple(_from_dict_value(x, depth + 1) for x in v)
     return v
