@@ -10,7 +10,7 @@ import pytest
 
 def test_import_is_light() -> None:
     code = (
-        "import sys, lrlab, lrlab.spec, lrlab.preview, lrlab.compat\n"
+        "import sys, lrlab, lrlab.spec, lrlab.preview, lrlab.compat, lrlab.clock, lrlab.guard, lrlab.plateau\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'jax', 'ray', 'transformers',"
         " 'timm', 'optax', 'keras', 'plotext', 'typer'})\n"
         "print(','.join(heavy))"
@@ -24,7 +24,7 @@ def test_monitor_find_lr_and_finding_are_exported_without_heavy_imports() -> Non
         "import sys, lrlab\n"
         "loaded_early = sorted(m for m in ('lrlab.monitor', 'lrlab.range_test') if m in sys.modules)\n"
         "from lrlab import Finding, Monitor, find_lr\n"
-        "import lrlab.diagnose, lrlab.monitor, lrlab.range_test\n"
+        "import lrlab.diagnose, lrlab.monitor, lrlab.monitor_files, lrlab.range_test\n"
         "same = (Monitor is lrlab.monitor.Monitor, find_lr is lrlab.range_test.find_lr,"
         " Finding is lrlab.diagnose.Finding, lrlab.Monitor is Monitor)\n"
         "exported = [n for n in ('Monitor', 'find_lr', 'Finding') if n in lrlab.__all__]\n"

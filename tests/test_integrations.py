@@ -434,8 +434,26 @@ def test_doctests(module: str) -> None:
 
 
 def test_import_is_lazy() -> None:
-    code = ("import sys, lrlab.integrations, lrlab.plateau, lrlab.optax\n"
+    code = ("import sys, lrlab.integrations, lrlab.plateau, lrlab.guard, lrlab.optax, lrlab.monitor\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'jax', 'keras', 'transformers', "
             "'pytorch_lightning', 'optax'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_monitor_callbacks_are_built_by_the_one_lazy_mechanism() -> None:
+    import pytorch_lightning as pl
+    import transformers
+
+    import lrlab.integrations as li
+    import lrlab.monitor
+
+    hf = li.HFMonitorCallback
+    assert issubclass(hf, transformers.TrainerCallback) and hf.__module__ == "lrlab.integrations"
+    assert lrlab.monitor.HFMonitorCallback is hf  # the old home still finds it
+    assert li.lazy_class("HFMonitorCallback") is hf  # built once
+    light = li.lightning_class("LightningMonitorCallback", "pytorch_lightning")
+    assert issubclass(light, pl.Callback) and light.__qualname__ == "LightningMonitorCallback"
+    assert li.lightning_class("LightningPlateauCallback", "pytorch_lightning").__module__ == "lrlab.integrations"
+    with pytest.raises(lrlab.LrlabError, match=r"package must be one of lightning\.pytorch, pytorch_lightning"):
+        li.lightning_package("keras")

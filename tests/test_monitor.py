@@ -103,15 +103,16 @@ def test_nan_loss_and_grad_norm_are_recorded_as_strings(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("call", "needle"), [
-    (lambda m: m.on_step(3, lrs=[1e-3, float("nan")], loss=1.0), "lrs[1] is nan (step 3)"),
-    (lambda m: m.on_step(3, lrs=[-1e-3], loss=1.0), "lrs[0] must be >= 0, got -0.001 (step 3)"),
+    (lambda m: m.on_step(3, lrs=[1e-3, float("nan")], loss=1.0), "lrs[1] (step 3) must be a finite number, got nan"),
+    (lambda m: m.on_step(3, lrs=[-1e-3], loss=1.0), "lrs[0] (step 3) must be >= 0, got -0.001"),
     (lambda m: m.on_step(3, lrs=[], loss=1.0), "lrs must hold the LR of at least one parameter group"),
-    (lambda m: m.on_step(-1, lrs=[1e-3], loss=1.0), "step must be an integer >= 0, got -1"),
-    (lambda m: m.on_step(1.5, lrs=[1e-3], loss=1.0), "step must be an integer >= 0, got 1.5"),
-    (lambda m: m.on_step(3, lrs=[1e-3], loss="x"), "loss must be a number, got 'x' (step 3)"),
-    (lambda m: m.on_step(3, lrs=[1e-3], loss=1.0, tokens=float("nan")), "tokens is nan (step 3)"),
+    (lambda m: m.on_step(-1, lrs=[1e-3], loss=1.0), "step must be a whole number >= 0, got -1"),
+    (lambda m: m.on_step(1.5, lrs=[1e-3], loss=1.0), "step must be a whole number >= 0, got 1.5"),
+    (lambda m: m.on_step(3, lrs=[1e-3], loss="x"), "loss (step 3) must be a number, got 'x'"),
+    (lambda m: m.on_step(3, lrs=[1e-3], loss=1.0, tokens=float("nan")),
+     "tokens (step 3) must be a finite number, got nan"),
     (lambda m: m.on_eval(4, val_loss=1.0, accuracy=float("nan")),
-     "metrics['accuracy'] is nan (evaluation at step 4)"),
+     "metrics['accuracy'] (evaluation at step 4) must be a finite number, got nan"),
 ], ids=["nan-lr", "negative-lr", "no-lr", "negative-step", "float-step", "loss-type", "nan-tokens", "nan-metric"])
 def test_bad_input_raises_naming_the_field(call: Any, needle: str) -> None:
     m = Monitor()
@@ -121,9 +122,9 @@ def test_bad_input_raises_naming_the_field(call: Any, needle: str) -> None:
 
 
 def test_constructor_validation(tmp_path: Path) -> None:
-    with pytest.raises(LrlabError, match="total_steps must be >= 1"):
+    with pytest.raises(LrlabError, match="total_steps must be a whole number >= 1, got 0"):
         Monitor(total_steps=0)
-    with pytest.raises(LrlabError, match="diagnose_every must be an integer >= 1"):
+    with pytest.raises(LrlabError, match="diagnose_every must be a whole number >= 1"):
         Monitor(diagnose_every=0)
     with pytest.raises(LrlabError, match="tensorboard=True needs out_dir"):
         Monitor(tensorboard=True)
@@ -171,7 +172,7 @@ def test_step_records_are_flushed_every_flush_every_seconds(tmp_path: Path) -> N
     every.on_step(1, lrs=[1e-3], loss=3.0)
     assert [r["step"] for r in records(tmp_path / "every" / JSONL_FILE) if r["type"] == "step"] == [0, 1]
     every.close()
-    with pytest.raises(LrlabError, match="flush_every must be a number of seconds >= 0, got -1"):
+    with pytest.raises(LrlabError, match="flush_every must be >= 0, got -1"):
         Monitor(tmp_path / "x", flush_every=-1)
 
 
@@ -223,7 +224,7 @@ def test_a_last_line_cut_by_a_crash_is_ignored_and_dropped(tmp_path: Path) -> No
 @pytest.mark.parametrize(("text", "needle"), [
     ('{"type":"step","step":0,"lr":[0.1],"loss":1}\nnot json\n{"type":"meta"}\n', "2: not a JSON line"),
     ('{"type":"step","step":0,"lr":["nan"],"loss":1}\n', "lr[0] must be a finite number"),
-    ('{"type":"step","step":-2,"lr":[0.1],"loss":1}\n', "step must be an integer >= 0"),
+    ('{"type":"step","step":-2,"lr":[0.1],"loss":1}\n', "step must be a whole number >= 0, got -2"),
     ('{"type":"weird"}\n', "unknown record type 'weird'"),
     ('{"type":"meta"}\n', "holds no step or eval records"),
 ], ids=["json", "nan-lr", "step", "type", "empty"])
@@ -281,7 +282,7 @@ def test_tensorboard_writes_every_tenth_update_and_non_finite_losses_at_once(tmp
     assert [e.step for e in ea.Scalars("loss/train")] == [0, 10, 20, 25]
     assert math.isnan(ea.Scalars("loss/train")[-1].value)
     assert len(records(tmp_path / JSONL_FILE)) >= 27  # the JSONL still has every update
-    with pytest.raises(LrlabError, match="tensorboard_every must be an integer >= 1, got 0"):
+    with pytest.raises(LrlabError, match="tensorboard_every must be a whole number >= 1, got 0"):
         Monitor(tmp_path / "x", tensorboard_every=0)
 
 

@@ -1,53 +1,10 @@
 """Diagnoses of a training run from its recorded curves, each with a concrete advice and the numbers behind it.
 
 `diagnose(curves)` is a pure function: it reads a `Curves` value (what `lrlab.Monitor` records, or what
-`lrlab.monitor.load_curves` reads back from its JSONL/CSV files) and returns a list of `Finding`s, sorted by
-step. Display is separate: `format_findings` renders plain text, the CLI (`lrlab diagnose LOG`) renders a rich
-table or JSON (`Finding.to_dict`).
-
-Vocabulary. An *update* is one optimizer step; ``step`` is its 0-based index (the schedule clock ``t`` at which
-its LR was set), and a training-loss record at ``step`` is the loss of the batch used by that update. An
-evaluation at ``step`` happened after ``step`` updates. *Smoothed loss* is the trailing median of the last
-``Thresholds.smooth`` recorded training losses. The *warm-up* is read from the LR curve of parameter group 0: it
-ends at the first record whose LR reaches 99% of the run's peak LR (no warm-up when the first LR already does).
-``T`` is the run length: ``Curves.total_steps`` when known, else the last recorded step + 1.
-
-What is detected, with the default thresholds (all fields of `Thresholds`):
-
-* ``divergence`` (error): a NaN/inf training or validation loss, or the smoothed training loss above
-  ``diverge_factor`` (2) x its running minimum (only while that minimum is > 0, e.g. cross-entropy or MSE).
-  Everything after the divergence is left out of the other checks.
-* ``warmup_spike`` (warning): during the warm-up or within ``max(warm-up length, early_frac x T)`` updates after
-  it (``early_frac`` = 5%), a training loss above ``spike_factor`` (1.5) x the median of the previous
-  ``spike_window`` (20) losses and more than ``spike_mads`` (8) median absolute deviations above it, with the
-  next loss still above ``1 + (spike_factor - 1) / 2`` (1.25) x that median (one bad batch is not a spike).
-  Advice: lengthen the warm-up to ``min_warmup_frac`` (5%) of training when it is shorter, else lower the peak.
-* ``loss_spike`` (warning): the same spike test later in training.
-* ``too_slow`` (warning): over the first W = ``max(ceil(slow_window x T), 2 x smooth)`` updates after the
-  warm-up (``slow_window`` = 20%, so W = 20% of T, but at least 18 updates), the training loss (a least-squares
-  line through it) falls by less than ``slow_drop`` (10%) of its value at the start of that window, i.e. the
-  progress per update relative to the start is below ``slow_drop / W``. Checked once W updates after the
-  warm-up are recorded (with at least ``2 x smooth`` losses in the window), and not reported when the smoothed
-  loss rose above ``spike_factor`` x its first value by then (that is instability, not a too-small LR).
-* ``unstable_val`` (warning): with at least ``min_evals`` (6) evaluations after the warm-up, the noise of the
-  validation loss about its local trend (each point against the line through its two neighbours; robust
-  standard deviation) is above ``val_noise`` (2%) of its median level, and at least ``val_flips`` (50%) of
-  consecutive changes flip direction.
-* ``plateau`` (warning): over the last ``plateau_window`` (20%) x T updates (after the warm-up), the training
-  loss is flat with confidence: a least-squares line through it changes by less than ``plateau_drop`` (2%) of
-  its level either way, even two standard errors away, while the LR is still at least ``plateau_lr`` (50%) of
-  its peak (a flat loss at a decayed LR is the normal end of a run and is not reported).
-* ``overfitting`` (warning): the validation loss ends at least ``overfit_rise`` (2%) above its best, with at
-  least ``overfit_evals`` (2) evaluations after the best, while the smoothed training loss fell by more than
-  ``overfit_train_drop`` (1%) over the same updates.
-* ``decay_too_early`` (warning): the LR sits at its final value (within 1% of its decay range) for at least
-  ``floor_frac`` (20%) of the run while the smoothed loss still falls by at least ``floor_drop`` (3%) in that
-  phase, and by at least a third of that in its second half.
-
-NaN handling. NaN/inf in a *loss* (training or validation) is data: it is what divergence looks like and is
-reported as a ``divergence`` finding. NaN/inf in a gradient norm is recorded but not a divergence on its own
-(mixed-precision loss scaling skips such updates routinely). NaN/inf anywhere else (an LR, a step, a token count,
-an extra evaluation metric) is a bug in the caller and raises `LrlabError` naming the field.
+`lrlab.monitor_files.load_curves` reads back) and returns `Finding`s sorted by step: divergence, warm-up and
+later loss spikes, too slow, unstable validation, plateau, over-fitting, decay too early. NaN/inf in a loss is
+data (a divergence); anywhere else but a gradient norm it raises `LrlabError` naming the field. Display is
+separate (`format_findings`, the CLI). The rules, with their thresholds (`Thresholds`): docs/diagnose.md.
 """
 
 from __future__ import annotations
@@ -61,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from lrlab.checks import check
 from lrlab.errors import LrlabError
 
 FloatArray = npt.NDArray[np.float64]
@@ -99,6 +57,8 @@ class Curves:
     total_steps: int | None = None
 
     def __post_init__(self) -> None:
+        if self.total_steps is not None:  # 1e3 from a config file is 1000
+            object.__setattr__(self, "total_steps", check.whole("curves.total_steps", self.total_steps, minimum=1))
         check_curves(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,11 +125,8 @@ def check_curves(c: Curves) -> None:
         if len(values) != m:
             raise LrlabError(f"curves.eval_metrics[{name!r}] has {len(values)} entries but curves.eval_step has {m}")
         for i, v in enumerate(values):
-            if not math.isfinite(v):
-                raise LrlabError(f"curves.eval_metrics[{name!r}][{i}] (step {c.eval_step[i]}) is {v}: "
-                                 f"metrics other than losses must be finite")
-    if c.total_steps is not None and not (_is_int(c.total_steps) and c.total_steps >= 1):
-        raise LrlabError(f"curves.total_steps must be an integer >= 1 or None, got {c.total_steps!r}")
+            if not math.isfinite(v):  # metrics other than losses must be finite
+                check.number(f"curves.eval_metrics[{name!r}][{i}] (step {c.eval_step[i]})", v)
 
 
 def _fast_lr_ok(lr: Sequence[Sequence[float]]) -> bool:
@@ -188,8 +145,7 @@ def _check_lr_slowly(c: Curves) -> None:
         if len(groups) == 0:
             raise LrlabError(f"curves.lr[{i}] (step {c.step[i]}) is empty: give the LR of at least one group")
         for g, v in enumerate(groups):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise LrlabError(f"curves.lr[{i}][{g}] (step {c.step[i]}) must be a finite LR >= 0, got {v!r}")
+            check.nonneg(f"curves.lr[{i}][{g}] (step {c.step[i]})", v)
 
 
 def _check_steps(name: str, steps: Sequence[int]) -> None:
@@ -199,8 +155,8 @@ def _check_steps(name: str, steps: Sequence[int]) -> None:
             return  # the fast path; the loop below finds and names the problem
     prev = -1
     for i, s in enumerate(steps):
-        if not _is_int(s) or s < 0:
-            raise LrlabError(f"{name}[{i}] must be an integer >= 0, got {s!r}")
+        if not _is_int(s) or s < 0:  # stricter than check.whole: a step held as 3.0 is a bug upstream
+            raise LrlabError(f"{name}[{i}] must be a whole number >= 0, got {s!r}")
         if s <= prev:
             raise LrlabError(f"{name} must be strictly increasing, got {prev} then {s} at index {i}")
         prev = int(s)
@@ -208,7 +164,7 @@ def _check_steps(name: str, steps: Sequence[int]) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class Thresholds:
-    """Thresholds of the diagnoses; the module docstring says how each one is used. All are validated."""
+    """Thresholds of the diagnoses; docs/diagnose.md says how each one is used. All are validated."""
 
     smooth: int = 9
     diverge_factor: float = 2.0
@@ -235,21 +191,16 @@ class Thresholds:
         ints = {"smooth": 1, "spike_window": 3, "min_evals": 3, "overfit_evals": 1}
         above_one = ("diverge_factor", "spike_factor")
         for f in fields(self):
-            v = getattr(self, f.name)
+            name, v = f"thresholds.{f.name}", getattr(self, f.name)
             if f.name in ints:
-                if not _is_int(v) or v < ints[f.name]:
-                    raise LrlabError(f"thresholds.{f.name} must be an integer >= {ints[f.name]}, got {v!r}")
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise LrlabError(f"thresholds.{f.name} must be a finite number, got {v!r}")
-            if f.name in above_one:
-                if v <= 1:
-                    raise LrlabError(f"thresholds.{f.name} must be > 1, got {v!r}")
+                object.__setattr__(self, f.name, check.whole(name, v, minimum=ints[f.name]))
+            elif f.name in above_one:
+                if check.number(name, v) <= 1:
+                    raise LrlabError(f"{name} must be > 1, got {v!r}")
             elif f.name == "spike_mads":
-                if v <= 0:
-                    raise LrlabError(f"thresholds.{f.name} must be > 0, got {v!r}")
-            elif not 0 < v < 1:
-                raise LrlabError(f"thresholds.{f.name} must be in (0, 1), got {v!r}")
+                check.positive(name, v)
+            else:
+                check.range(name, v, 0.0, 1.0, lo_open=True, hi_open=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -695,7 +646,7 @@ def _decay_too_early(run: _Run, t: Thresholds) -> Finding | None:
 
 
 def diagnose(curves: Curves, *, thresholds: Thresholds | None = None) -> list[Finding]:
-    """Detect the problems listed in the module docstring in `curves`; return the findings sorted by step.
+    """Detect the problems listed in docs/diagnose.md in `curves`; return the findings sorted by step.
 
     Args:
         curves: the recorded run (validated on construction: a NaN LR or metric raises `LrlabError`).

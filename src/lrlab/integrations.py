@@ -18,19 +18,28 @@ Each framework is imported only by the function or class that needs it, so impor
   serializes to its spec text; on the torch, jax and numpy backends (not TensorFlow, Keras' default: set
   ``KERAS_BACKEND``).
 
-The classes that subclass a framework's base class (`KerasSchedule`, `HFPlateauCallback`,
-`LightningPlateauCallback`) are created on first access of the attribute (PEP 562), with this module as their
+- `lrlab.monitor.Monitor` in a Trainer: `HFMonitorCallback` / `LightningMonitorCallback`, built by
+  ``monitor.hf_callback()`` / ``monitor.lightning_callback()``.
+
+The classes that subclass a framework's base class (`KerasSchedule`, `HFPlateauCallback`, `HFMonitorCallback`,
+`LightningPlateauCallback`, `LightningMonitorCallback`) are built on first access of the attribute (PEP 562) by
+one mechanism, `lazy_class` (`lightning_class` to choose the Lightning package), with this module as their
 home, so they pickle and serialize by name.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lrlab.checks import check
 from lrlab.errors import LrlabError
 from lrlab.schedule import Schedule
 from lrlab.spec import as_schedule, parse
@@ -38,13 +47,13 @@ from lrlab.spec import as_schedule, parse
 if TYPE_CHECKING:
     import torch
 
+    from lrlab.monitor import Monitor
     from lrlab.torch import LRScheduler
 
 
 def _scale(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise LrlabError(f"scale must be a finite number (the peak LR the schedule multiplies), got {value!r}")
-    return float(value)
+    """The peak LR the schedule's values multiply."""
+    return check.number("scale", value)
 
 
 # ------------------------------------------------------------------------------------------------ Hugging Face
@@ -210,7 +219,7 @@ def _keras_backend_error(backend: str) -> LrlabError:
     )
 
 
-def _make_keras_schedule() -> type:
+def _make_keras_schedule(package: str | None = None) -> type:
     try:
         import keras
     except ModuleNotFoundError as e:
@@ -256,7 +265,7 @@ def _make_keras_schedule() -> type:
     return keras.saving.register_keras_serializable(package="lrlab", name="KerasSchedule")(KerasSchedule)
 
 
-def _make_hf_plateau_callback() -> type:
+def _make_hf_plateau_callback(package: str | None) -> type:
     from transformers import TrainerCallback
 
     class HFPlateauCallback(TrainerCallback):
@@ -276,14 +285,80 @@ def _make_hf_plateau_callback() -> type:
                                  f"{', '.join(sorted(metrics or {}))})")
             self.scheduler.report(metrics[self.metric])
 
-    HFPlateauCallback.__module__ = __name__
     return HFPlateauCallback
 
 
-def _make_lightning_plateau_callback() -> type:
-    import pytorch_lightning as pl
+def _make_hf_monitor_callback(package: str | None) -> type:
+    try:
+        from transformers import TrainerCallback
+    except ImportError:
+        raise LrlabError("Monitor.hf_callback needs transformers installed") from None
+    from lrlab.monitor import Monitor  # here, not at the top: `import lrlab.integrations` stays light
 
-    class LightningPlateauCallback(pl.Callback):
+    class HFMonitorCallback(TrainerCallback):
+        """Hugging Face TrainerCallback feeding an lrlab Monitor (see `lrlab.monitor.Monitor.hf_callback`)."""
+
+        def __init__(self, monitor: Monitor) -> None:
+            self.monitor = monitor
+            self._pending: dict[str, Any] | None = None
+
+        def _flush(self, loss: float | None = None, grad_norm: float | None = None) -> None:
+            p = self._pending
+            if p is not None:
+                self._pending = None
+                self.monitor.on_step(p["step"], lrs=p["lrs"], loss=loss, grad_norm=grad_norm, tokens=p["tokens"])
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            max_steps = int(getattr(state, "max_steps", 0) or 0)
+            if max_steps > 0:  # the Trainer's plan (max_steps, or epochs x updates per epoch)
+                self.monitor.set_total_steps(max_steps)
+
+        def on_optimizer_step(self, args: Any, state: Any, control: Any, optimizer: Any = None,
+                              **kwargs: Any) -> None:
+            self._flush()
+            seen = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+            tokens = seen if seen > 0 else None  # counted only with include_num_input_tokens_seen
+            # before the scheduler steps: these are the LRs this update used (the Trainer logs group 0 only)
+            self._pending = {"step": int(state.global_step), "lrs": Monitor.lrs_from_optimizer(optimizer),
+                             "tokens": tokens}
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None,
+                   **kwargs: Any) -> None:
+            logs = logs or {}
+            if "loss" in logs and self._pending is not None and self._pending["step"] == int(state.global_step) - 1:
+                gn = logs.get("grad_norm")
+                self._flush(float(logs["loss"]), float(gn) if gn is not None else None)
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Mapping[str, Any] | None = None,
+                        **kwargs: Any) -> None:
+            metrics = metrics or {}
+            if "eval_loss" not in metrics:
+                return
+            self._flush()
+            skip = {"eval_loss", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch"}
+            extra = {k.removeprefix("eval_"): float(v) for k, v in metrics.items()
+                     if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)
+                     and math.isfinite(v)}
+            self.monitor.on_eval(int(state.global_step), val_loss=float(metrics["eval_loss"]), **extra)
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self._flush()
+            self.monitor.close()
+
+    return HFMonitorCallback
+
+
+def _lightning_callback_base(package: str | None, who: str) -> Any:
+    try:
+        return importlib.import_module(lightning_package(package)).Callback
+    except ImportError as e:
+        raise LrlabError(f"{who}(package={package!r}) needs {package} installed ({e})") from None
+
+
+def _make_lightning_plateau_callback(package: str | None) -> type:
+    base = _lightning_callback_base(package, "LightningPlateauCallback")
+
+    class LightningPlateauCallback(base):  # type: ignore[misc,valid-type]
         """After each validation, report ``trainer.callback_metrics[monitor]`` to every lrlab scheduler that has a
         plateau controller (``Trainer(callbacks=[LightningPlateauCallback("val_loss")])``)."""
 
@@ -291,7 +366,7 @@ def _make_lightning_plateau_callback() -> type:
             self.monitor = monitor
 
         def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-            from lrlab.torch import LRScheduler
+            from lrlab.torch import LRScheduler  # imports torch: only once a Trainer runs
 
             if trainer.sanity_checking:
                 return
@@ -303,18 +378,136 @@ def _make_lightning_plateau_callback() -> type:
                 if isinstance(config.scheduler, LRScheduler) and config.scheduler.plateau is not None:
                     config.scheduler.report(value)
 
-    LightningPlateauCallback.__module__ = __name__
     return LightningPlateauCallback
 
 
-_LAZY = {"KerasSchedule": _make_keras_schedule, "HFPlateauCallback": _make_hf_plateau_callback,
-         "LightningPlateauCallback": _make_lightning_plateau_callback}
+def _make_lightning_monitor_callback(package: str | None) -> type:
+    base = _lightning_callback_base(package, "Monitor.lightning_callback")
+    from lrlab.monitor import Monitor  # here, not at the top: `import lrlab.integrations` stays light
+
+    class LightningMonitorCallback(base):  # type: ignore[misc,valid-type]
+        """Lightning Callback feeding an lrlab Monitor (see `lrlab.monitor.Monitor.lightning_callback`)."""
+
+        def __init__(self, monitor: Monitor, *, grad_norm: bool = False, val_key: str | None = None) -> None:
+            self.monitor = monitor
+            self.grad_norm = grad_norm
+            self.val_key = val_key
+            self._lrs: list[float] | None = None
+            self._gn: float | None = None
+            self._losses: list[float] = []
+            self._last_step = -1
+
+        def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+            self._last_step = int(trainer.global_step)
+            planned = trainer.estimated_stepping_batches  # inf when neither max_steps nor max_epochs bounds it
+            if isinstance(planned, (int, float)) and math.isfinite(planned) and planned >= 1:
+                self.monitor.set_total_steps(int(planned))
+
+        def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+            self._lrs = Monitor.lrs_from_optimizer(optimizer)  # before the scheduler steps: this update's LRs
+            if self.grad_norm:
+                import torch  # Lightning runs on torch: it is imported already
+
+                grads = [p.grad.detach().float().norm() for p in pl_module.parameters() if p.grad is not None]
+                self._gn = float(torch.linalg.vector_norm(torch.stack(grads))) if grads else None
+
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
+                               batch_idx: int) -> None:
+            loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+            if loss is not None:
+                # automatic optimization hands back the loss divided by accumulate_grad_batches: undo it
+                auto = pl_module.automatic_optimization
+                k = int(getattr(trainer, "accumulate_grad_batches", 1) or 1) if auto else 1
+                self._losses.append(float(loss) * k)
+            step = int(trainer.global_step)
+            if step > self._last_step and self._lrs is not None:
+                lrs = self._lrs
+                opt = trainer.optimizers[0] if trainer.optimizers else None
+                if opt is not None:  # schedule-free optimizers store the LR they applied during the step
+                    applied = Monitor.lrs_from_optimizer(opt)
+                    lrs = [a if "scheduled_lr" in g else b for a, b, g in zip(applied, lrs, opt.param_groups)]
+                mean = sum(self._losses) / len(self._losses) if self._losses else None
+                self.monitor.on_step(step - 1, lrs=lrs, loss=mean, grad_norm=self._gn)
+                self._losses = []
+                self._gn = None
+                self._last_step = step
+
+        def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+            if getattr(trainer, "sanity_checking", False):
+                return
+            metrics = trainer.callback_metrics
+            keys = [self.val_key] if self.val_key else ["val_loss", "val/loss", "validation_loss"]
+            key = next((k for k in keys if k in metrics), None)
+            if key is None:
+                if self.val_key:
+                    raise LrlabError(f"val_key {self.val_key!r} is not among the logged metrics {sorted(metrics)}")
+                return
+            self.monitor.on_eval(int(trainer.global_step), val_loss=float(metrics[key]))
+
+        def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+            self.monitor.close()
+
+    return LightningMonitorCallback
+
+
+#: the Lightning packages a callback can subclass
+LIGHTNING_PACKAGES = ("lightning.pytorch", "pytorch_lightning")
+
+
+def lightning_package(package: str | None = None) -> str:
+    """The Lightning package to subclass: `package` when given (``"lightning"`` means ``lightning.pytorch``);
+    else the one already imported (the one the user's Trainer comes from; ``lightning.pytorch`` if both are),
+    else the installed one."""
+    if package is not None:
+        if package == "lightning":
+            package = "lightning.pytorch"
+        return check.choice("package", package, LIGHTNING_PACKAGES)
+    for name in LIGHTNING_PACKAGES:
+        if name in sys.modules:
+            return name
+    for name in LIGHTNING_PACKAGES:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                return name
+        except ModuleNotFoundError:  # find_spec("lightning.pytorch") without lightning
+            continue
+    raise LrlabError("the Lightning callbacks need lightning or pytorch-lightning installed")
+
+
+# name -> factory(package) building the class; Lightning ones subclass `package`'s Callback, the others ignore it
+_FACTORIES: dict[str, Callable[[str | None], type]] = {
+    "KerasSchedule": _make_keras_schedule,
+    "HFPlateauCallback": _make_hf_plateau_callback,
+    "HFMonitorCallback": _make_hf_monitor_callback,
+    "LightningPlateauCallback": _make_lightning_plateau_callback,
+    "LightningMonitorCallback": _make_lightning_monitor_callback,
+}
+_CLASSES: dict[tuple[str, str | None], type] = {}
+
+
+def lazy_class(name: str, package: str | None = None) -> type:
+    """The class `name` of `_FACTORIES`, built on first use (importing its framework) with this module as its
+    home, and cached; `package` chooses the Lightning package (see `lightning_class`)."""
+    key = (name, package)
+    if key not in _CLASSES:
+        cls = _FACTORIES[name](package)
+        cls.__module__ = __name__
+        cls.__qualname__ = cls.__name__ = name
+        _CLASSES[key] = cls
+    return _CLASSES[key]
+
+
+def lightning_class(name: str, package: str | None = None) -> type:
+    """A Lightning callback class subclassing the ``Callback`` of `lightning_package(package)` (a Trainer accepts
+    only its own package's callbacks)."""
+    return lazy_class(name, lightning_package(package))
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        cls = _LAZY[name]()
-        globals()[name] = cls
+    """The framework subclasses (`_FACTORIES`), built on first access; Lightning ones for the default package."""
+    if name in _FACTORIES:
+        cls = lightning_class(name) if name.startswith("Lightning") else lazy_class(name)
+        globals()[name] = cls  # later look-ups skip this function
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -327,5 +520,5 @@ def keras_schedule(schedule: str | Schedule, *, scale: float = 1.0, total: float
     needs ``lrlab.integrations.KerasSchedule`` to have been accessed once (which registers it), or
     ``custom_objects={"KerasSchedule": KerasSchedule}``.
     """
-    cls = __getattr__("KerasSchedule") if "KerasSchedule" not in globals() else globals()["KerasSchedule"]
+    cls = lazy_class("KerasSchedule")
     return cls(str(as_schedule(schedule, total)), scale=scale)
