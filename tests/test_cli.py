@@ -146,3 +146,46 @@ def test_warmup_longer_than_the_run_is_refused_by_plot_and_show(verb: str, capsy
     assert code == 2
     assert "warmup(2000) takes 2000 clock units but the run's total is 1000" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("verb", ["show", "plot"])
+@pytest.mark.parametrize(("lr", "message"), [("nan", "--lr must be a finite number, got nan"),
+                                             ("-1", "--lr must be > 0, got -1.0"), ("0", "--lr must be > 0, got 0.0")],
+                         ids=["nan", "negative", "zero"])
+def test_a_bad_base_lr_is_refused(verb: str, lr: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run([verb, "cosine()", "-n", "100", "--lr", lr, *(["--no-terminal"] if verb == "plot" else [])],
+                         capsys)
+    assert code == 2 and err == f"error: {message}\n" and out == ""
+
+
+def test_plot_to_an_existing_folder_says_it_is_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "run.v2"
+    folder.mkdir()
+    code, out, err = run(["plot", "cosine()", "-n", "100", "--no-terminal", "--out", str(folder)], capsys)
+    assert code == 2 and out == ""
+    assert err == f"error: cannot write the plot to {str(folder)!r}: it is a folder; give a file name such as " \
+                  f"{str(folder / 'lr.png')!r}\n"
+
+
+@pytest.mark.parametrize("verb", ["show", "plot"])
+@pytest.mark.parametrize(("data", "message"), [
+    ("cosine()".encode("utf-16"), "is not UTF-8 text (it looks like UTF-16 or UTF-32"),
+    (b"cosine(floor=0.1) # \xe9t\xe9", "is not UTF-8 text (byte 0xe9 at offset 20)"),
+], ids=["utf16", "latin1"])
+def test_a_spec_file_in_another_encoding_is_one_line_and_exit_2(verb: str, data: bytes, message: str, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "spec.txt"
+    path.write_bytes(data)
+    code, out, err = run([verb, f"@{path}", "-n", "100"], capsys)
+    assert code == 2 and err.startswith(f"error: schedule file {str(path)!r} {message}") and err.count("\n") == 1
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("warmup(0.1 >> cosine()", "unbalanced parenthesis: '(' is never closed (add ')') at column 7"),
+    ("exponential(1.5)", "exponential(1.5, total=10000) gives inf at t=1751 of a run of 10000 clock units"),
+    ("cosine(floor=-1)", "cosine(floor=-1, total=10000) gives -"),
+], ids=["unbalanced", "overflow", "negative"])
+def test_specs_refused_with_the_reason(spec: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["show", spec, "-n", "10000"], capsys)
+    assert code == 2 and err.startswith(f"error: {message}")

@@ -105,7 +105,7 @@ def test_zero_length_warmup_is_skipped() -> None:
 
 
 def test_overlay_is_timm_warmup_prefix_false() -> None:
-    s = Overlay(head=Warmup(total=10, start=0.1), base=Linear(total=100)).bind(100)
+    s = Overlay(head=Warmup(total=10, floor=0.1), base=Linear(total=100)).bind(100)
     # the head ramps to base(0)=1; afterwards the base on the GLOBAL clock (10 -> 0.9)
     assert s.values([0, 5, 9, 10, 50]).tolist() == pytest.approx([0.1, 0.55, 0.91, 0.9, 0.5], rel=1e-12)
     assert s.base.length == 100
@@ -161,3 +161,14 @@ def test_join_scalar_path_matches_vector_path_at_boundaries() -> None:
     s = lrlab.parse("warmup(0.1) >> constant(total=0.5) >> cooldown(shape=cosine)", total=997)
     t = np.arange(0, 1100, dtype=np.float64)
     assert [s(float(x)) for x in t] == s.values(t).tolist()
+
+
+def test_every_composite_of_the_grammar_is_exported() -> None:
+    from lrlab import compose
+    from lrlab.spec import REGISTRY
+
+    for name, cls in REGISTRY.items():
+        if cls.__module__ == compose.__name__:
+            assert getattr(lrlab, cls.__name__) is cls and cls.__name__ in lrlab.__all__, name
+    assert lrlab.Sum(terms=(lrlab.Constant(value=0.1), lrlab.Linear(total=10)))(5) == 0.6
+    assert lrlab.Shift(inner=lrlab.Linear(total=10), by=1)(0) == 0.9

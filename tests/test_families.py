@@ -45,12 +45,12 @@ CASES = [
     ("exp-every", Exponential(gamma=0.5, every=10), 5, 0.5**0.5),
     ("exp-stair", Exponential(gamma=0.5, every=10, staircase=True), 15, 0.5),
     ("exp-rate", Exponential(rate=0.01, peak=2.0), 100, 2.0 * math.exp(-1.0)),
-    ("linear-mid", Linear(start=1.0, end=0.0, total=100), 25, 0.75),
-    ("linear-up", Linear(start=0.2, end=1.0, total=10), 5, 0.6),
-    ("linear-end", Linear(start=1.0, end=0.1, total=100), 100, 0.1),
-    ("linear-past", Linear(start=1.0, end=0.1, total=100), 500, 0.1),
+    ("linear-mid", Linear(peak=1.0, floor=0.0, total=100), 25, 0.75),
+    ("linear-up", Linear(peak=0.2, floor=1.0, total=10), 5, 0.6),
+    ("linear-end", Linear(peak=1.0, floor=0.1, total=100), 100, 0.1),
+    ("linear-past", Linear(peak=1.0, floor=0.1, total=100), 500, 0.1),
     ("poly-sq", Polynomial(power=2.0, total=10), 5, 0.25),
-    ("poly-end", Polynomial(start=1.0, end=1e-3, power=2.0, total=10), 20, 1e-3),
+    ("poly-end", Polynomial(peak=1.0, floor=1e-3, power=2.0, total=10), 20, 1e-3),
     ("cos-0", Cosine(total=100), 0, 1.0),
     ("cos-25", Cosine(total=100), 25, 0.5 * (1 + cos(pi * 0.25))),
     ("cos-floor", Cosine(total=100, floor=0.1), 50, 0.9 * 0.5 * (1 + cos(pi * 0.5)) + 0.1),
@@ -74,25 +74,25 @@ CASES = [
     ("noam-peak", Noam(d_model=512, warmup=4000), 3999, 512**-0.5 * 4000**-0.5),
     ("noam-late", Noam(d_model=512, warmup=4000), 15999, 512**-0.5 * 16000**-0.5),
     ("warmup-lin", Warmup(total=100), 25, 0.25),
-    ("warmup-start", Warmup(total=10, start=0.1, end=1.0), 5, 0.55),
+    ("warmup-start", Warmup(total=10, floor=0.1, peak=1.0), 5, 0.55),
     ("warmup-cos", Warmup(total=10, shape="cosine"), 5, 0.5),
     ("warmup-sqrt", Warmup(total=100, shape="sqrt"), 75, 0.5),
     ("warmup-exp", Warmup(total=100, shape="exponential"), 50, (1 - math.exp(-1)) / (1 - math.exp(-2))),
     ("warmup-done", Warmup(total=10), 10, 1.0),
     ("warmup-beta2", Warmup(beta2=0.999), 1000, 0.5),
     ("cooldown-sqrt", Cooldown(total=100, shape="sqrt"), 25, 0.5),
-    ("cooldown-lin", Cooldown(total=100, shape="linear", end=0.1), 50, 0.55),
+    ("cooldown-lin", Cooldown(total=100, shape="linear", floor=0.1), 50, 0.55),
     ("cooldown-cos", Cooldown(total=100, shape="cosine"), 50, 0.5 * (1 + cos(pi * 0.5))),
     ("onecycle-0", OneCycle(total=100), 0, 1 / 25),
     ("onecycle-peak", OneCycle(total=100), 29, 1.0),
     ("onecycle-mid", OneCycle(total=100, shape="linear"), 64, (1e-4 / 25 - 1.0) * (35 / 70) + 1.0),
     ("onecycle-last", OneCycle(total=100), 99, 1 / 25 / 1e4),
     ("onecycle-3p", OneCycle(total=100, three_phase=True, shape="linear"), 58, 1 / 25),
-    ("cyclic-low", Cyclic(low=0.1, high=1.0, up=10), 0, 0.1),
-    ("cyclic-high", Cyclic(low=0.1, high=1.0, up=10), 10, 1.0),
-    ("cyclic-down", Cyclic(low=0.1, high=1.0, up=10, down=30), 25, 0.1 + 0.9 * 0.5),
-    ("cyclic-tri2", Cyclic(low=0.0, high=1.0, up=10, mode="triangular2"), 30, 0.5),
-    ("cyclic-exp", Cyclic(low=0.0, high=1.0, up=10, mode="exp_range", gamma=0.99), 10, 0.99**10),
+    ("cyclic-low", Cyclic(floor=0.1, peak=1.0, up=10), 0, 0.1),
+    ("cyclic-high", Cyclic(floor=0.1, peak=1.0, up=10), 10, 1.0),
+    ("cyclic-down", Cyclic(floor=0.1, peak=1.0, up=10, down=30), 25, 0.1 + 0.9 * 0.5),
+    ("cyclic-tri2", Cyclic(floor=0.0, peak=1.0, up=10, mode="triangular2"), 30, 0.5),
+    ("cyclic-exp", Cyclic(floor=0.0, peak=1.0, up=10, mode="exp_range", gamma=0.99), 10, 0.99**10),
     ("pw-const", Piecewise(times=(10, 20), levels=(1.0, 0.5, 0.1)), 15, 0.5),
     ("pw-const-edge", Piecewise(times=(10, 20), levels=(1.0, 0.5, 0.1)), 20, 0.1),
     ("pw-lin", Piecewise(times=(0, 10, 20), levels=(0.0, 1.0, 0.5), shape="linear"), 15, 0.75),
@@ -187,3 +187,32 @@ def test_bounds_hold_on_a_grid() -> None:
         lo, hi = s.bounds()
         v = s.values(t)
         assert (v >= lo - 1e-12 * abs(lo)).all() and (v <= hi + 1e-12 * abs(hi)).all(), str(s)
+
+
+#: (old keywords, the same schedule in the one vocabulary): the old names still work in Python (#9)
+OLD_KEYWORDS = [
+    ("linear", lambda: Linear(start=0.5, end=0.1, total=10), Linear(peak=0.5, floor=0.1, total=10)),
+    ("polynomial", lambda: Polynomial(start=2.0, end=0.5, total=10), Polynomial(peak=2.0, floor=0.5, total=10)),
+    ("warmup", lambda: Warmup(total=5, start=0.1, end=2.0), Warmup(total=5, floor=0.1, peak=2.0)),
+    ("warmup-open", lambda: Warmup(total=5, end=None), Warmup(total=5)),
+    ("cooldown", lambda: Cooldown(total=10, start=2.0, end=0.5), Cooldown(total=10, peak=2.0, floor=0.5)),
+    ("one-cycle", lambda: OneCycle(total=100, start=0.1, end=0.01), OneCycle(total=100, initial=0.1, floor=0.01)),
+    ("cyclic", lambda: Cyclic(low=0.2, high=2.0, up=5), Cyclic(floor=0.2, peak=2.0, up=5)),
+]
+
+
+@pytest.mark.parametrize(("make", "new"), [k[1:] for k in OLD_KEYWORDS], ids=[k[0] for k in OLD_KEYWORDS])
+def test_old_keywords_build_the_same_schedule(make: object, new: lrlab.Schedule) -> None:
+    old = make()  # type: ignore[operator]
+    assert old == new and hash(old) == hash(new) and str(old) == str(new)
+    assert pickle.loads(pickle.dumps(old)) == new
+    assert old.values(np.arange(120)).tolist() == new.values(np.arange(120)).tolist()
+
+
+def test_every_family_uses_the_one_vocabulary() -> None:
+    from lrlab.spec import REGISTRY, spec_fields
+
+    old_words = {"start", "end", "low", "high"}
+    for name, cls in REGISTRY.items():
+        assert not old_words & set(spec_fields(cls)), name
+        assert set(cls.renamed) <= old_words and set(cls.renamed.values()) <= set(spec_fields(cls)), name

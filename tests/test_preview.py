@@ -53,8 +53,8 @@ EXTREMA = [
     # (spec, total, peak_t, peak, min_t, min)
     ("warmup(0.06) >> cosine(floor=0.1)", 1000, 60.0, 1.0, 1000.0, 0.1),
     # a rising schedule: nothing after the peak is lower, so the minimum is the start, not the peak
-    ("warmup(100, start=0.2)", 100, 100.0, 1.0, 0.0, 0.2),
-    ("linear(100, start=0.1, end=1)", 100, 100.0, 1.0, 0.0, 0.1),
+    ("warmup(100, floor=0.2)", 100, 100.0, 1.0, 0.0, 0.2),
+    ("linear(100, peak=0.1, floor=1)", 100, 100.0, 1.0, 0.0, 0.1),
     ("cosine(100)", 100, 0.0, 1.0, 100.0, 0.0),
     ("constant(0.5)", 10, 0.0, 0.5, 0.0, 0.5),
 ]

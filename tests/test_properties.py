@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import lrlab
 from lrlab import families as F
-from lrlab.compose import Clamp, Join, Overlay, Product, Repeat
+from lrlab.compose import Clamp, Join, Overlay, Product, Repeat, Sum
 
 pos = st.floats(min_value=1e-3, max_value=10.0, allow_nan=False)
 unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
@@ -44,9 +44,9 @@ def family(draw: st.DrawFn) -> lrlab.Schedule:
                                  every=draw(st.floats(1.0, 50.0)))
         return F.Exponential(rate=draw(st.floats(0.0, 0.1)), peak=peak)
     if kind == "linear":
-        return F.Linear(start=peak, end=floor, total=draw(length))
+        return F.Linear(peak=peak, floor=floor, total=draw(length))
     if kind == "poly":
-        return F.Polynomial(start=peak, end=floor, power=draw(st.floats(0.5, 3.0)), total=draw(length))
+        return F.Polynomial(peak=peak, floor=floor, power=draw(st.floats(0.5, 3.0)), total=draw(length))
     if kind == "cosine":
         return F.Cosine(peak=peak, floor=floor, total=draw(length), exponent=draw(st.floats(0.5, 2.0)))
     if kind == "sgdr":
@@ -65,12 +65,12 @@ def family(draw: st.DrawFn) -> lrlab.Schedule:
         return F.OneCycle(total=draw(st.integers(10, 1000)), peak=peak, three_phase=three,
                           pct_start=draw(st.floats(0.15, 0.45)), shape=draw(st.sampled_from(["cosine", "linear"])))
     if kind == "cyclic":
-        return F.Cyclic(low=floor, high=peak, up=draw(st.floats(1.0, 100.0)), down=draw(st.floats(1.0, 100.0)),
+        return F.Cyclic(floor=floor, peak=peak, up=draw(st.floats(1.0, 100.0)), down=draw(st.floats(1.0, 100.0)),
                         mode=draw(st.sampled_from(["triangular", "triangular2", "exp_range"])),
                         gamma=draw(st.floats(0.9, 1.0)))
     if kind == "cooldown":
         return F.Cooldown(total=draw(length), shape=draw(st.sampled_from(["linear", "cosine", "sqrt"])),
-                          start=peak, end=floor)
+                          peak=peak, floor=floor)
     times = sorted(set(draw(st.lists(st.integers(0, 1000), min_size=2, max_size=5))))
     shape = draw(st.sampled_from(["constant", "linear", "cosine"]))
     n = len(times) + 1 if shape == "constant" else len(times)
@@ -117,7 +117,7 @@ def schedule(draw: st.DrawFn) -> lrlab.Schedule:
     if kind == "compat":
         return draw(compat_built())
     if kind == "warmup-join":
-        w = F.Warmup(total=draw(st.integers(0, 50)), start=draw(unit) * 0.1,
+        w = F.Warmup(total=draw(st.integers(0, 50)), floor=draw(unit) * 0.1,
                      shape=draw(st.sampled_from(["linear", "cosine", "sqrt", "exponential"])))
         return Join(pieces=(w, draw(family())))
     if kind == "beta2-join":  # the untuned rule of thumb: 2 / (1 - beta2) updates
@@ -134,7 +134,7 @@ def schedule(draw: st.DrawFn) -> lrlab.Schedule:
     if kind == "clamp":
         lo = draw(unit)
         return Clamp(inner=draw(family()), min=lo, max=lo + draw(pos))
-    inner = F.Linear(start=1.0, end=draw(unit), total=draw(st.integers(1, 100)))
+    inner = F.Linear(peak=1.0, floor=draw(unit), total=draw(st.integers(1, 100)))
     return Repeat(inner=inner, times=draw(st.integers(0, 4)))
 
 
@@ -176,5 +176,60 @@ def test_warmup_then_decay_is_monotone_and_continuous(w: int, total: int, shape:
 @given(st.integers(2, 2000), st.sampled_from(["linear", "cosine", "sqrt"]), peak_floor())
 def test_cooldowns_are_monotone(total: int, shape: str, pf: tuple[float, float]) -> None:
     peak, floor = pf
-    v = F.Cooldown(total=total, shape=shape, start=peak, end=floor).values(np.arange(total + 5, dtype=np.float64))
+    v = F.Cooldown(total=total, shape=shape, peak=peak, floor=floor).values(np.arange(total + 5, dtype=np.float64))
     assert (np.diff(v) <= 1e-15).all() and v[0] == pytest.approx(peak, rel=1e-15) and v[-1] == floor
+
+
+@st.composite
+def overflowing(draw: st.DrawFn) -> tuple[lrlab.Schedule, int]:
+    """A schedule and a run over which it overflows float64 (or reaches inf * 0 = NaN)."""
+    kind = draw(st.sampled_from(["exp", "step", "product", "join", "clamp-min", "cyclic", "sum"]))
+    peak = draw(st.floats(1.0, 10.0))
+    gamma = draw(st.floats(1.01, 10.0))
+    reach = math.ceil(712 / math.log(gamma))  # peak * gamma ** reach > 1.8e308 for peak >= 1
+    extra = draw(st.integers(0, 1000))
+    grow = F.Exponential(gamma=gamma, peak=peak)
+    if kind == "exp":
+        return grow, reach + extra
+    if kind == "step":
+        every = draw(st.integers(1, 20))
+        return F.Step(every=every, factor=gamma, peak=peak), every * reach + extra
+    if kind == "product":
+        a = draw(st.floats(155.0, 300.0))
+        big = F.Constant(value=10.0**a)
+        return Product(factors=(big, F.Constant(value=10.0 ** (309.0 - a + draw(st.floats(0.0, 5.0)))))), extra + 1
+    if kind == "join":
+        w = draw(st.integers(1, 100))
+        return Join(pieces=(F.Warmup(total=w), grow)), w + reach + extra
+    if kind == "clamp-min":  # a floor does not stop a value growing
+        return Clamp(inner=grow, min=draw(unit)), reach + extra
+    if kind == "sum":
+        return Sum(terms=(F.Constant(value=draw(unit)), grow)), reach + extra
+    up = draw(st.integers(1, 50))
+    return F.Cyclic(floor=0.0, peak=peak, up=up, mode="exp_range", gamma=gamma), reach + 2 * up + extra
+
+
+@settings(max_examples=150, deadline=None)
+@given(overflowing())
+def test_schedules_that_overflow_over_the_run_are_refused_at_bind(case: tuple[lrlab.Schedule, int]) -> None:
+    s, total = case
+    with pytest.raises(lrlab.ScheduleError) as info:
+        s.bind(total)
+    msg = str(info.value)
+    assert "values must be finite numbers >= 0 over the run" in msg and (" gives inf at t=" in msg
+                                                                          or " gives nan at t=" in msg), msg
+    with pytest.raises(lrlab.ScheduleError):
+        lrlab.parse(str(s), total=total)
+
+
+@settings(max_examples=100, deadline=None)
+@given(family(), st.floats(1e-3, 10.0), st.integers(1000, 5000))
+def test_a_negative_value_is_refused_where_the_run_reaches_it(s: lrlab.Schedule, depth: float, total: int) -> None:
+    # a family sunk by a constant: refused exactly when the value at some integer clock of the run is < 0
+    sunk = Sum(terms=(s, F.Constant(value=-depth)))
+    resolved = sunk._bind(total)
+    if (resolved.values(np.arange(0, total + 1, dtype=np.float64)) < 0).any():
+        with pytest.raises(lrlab.ScheduleError, match=" gives -"):
+            sunk.bind(total)
+    else:
+        assert sunk.bind(total) == resolved

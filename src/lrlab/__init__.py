@@ -12,7 +12,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from lrlab.compose import Clamp, Join, Overlay, Product, Repeat, wsd
+from lrlab.compose import Clamp, Join, Overlay, Product, Repeat, Shift, Sum, wsd
 from lrlab.errors import LrlabError, ScheduleError
 from lrlab.families import (
     Constant,
@@ -68,7 +68,9 @@ __all__ = [
     "Repeat",
     "Schedule",
     "ScheduleError",
+    "Shift",
     "Step",
+    "Sum",
     "Tanh",
     "Warmup",
     "find_lr",

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from lrlab.checks import check
 from lrlab.errors import LrlabError
 
 app = typer.Typer(
@@ -66,6 +67,7 @@ def show(
     from lrlab.preview import phases, value_table
     from lrlab.spec import load
 
+    _check_lr(lr)
     schedule = load(spec, total=total)
     clocks = None
     if at:
@@ -109,10 +111,13 @@ def plot(
     terminal: Annotated[bool, typer.Option(help="draw the plot in the terminal")] = True,
 ) -> None:
     """Plot a schedule in the terminal and/or as a PNG, with phase boundaries and peak/minimum marked."""
-    from lrlab.preview import check_total, plot_png, plot_terminal, preview
+    from lrlab.preview import check_plot_path, check_total, plot_png, plot_terminal, preview
     from lrlab.spec import load
 
     check_total(total)
+    _check_lr(lr)
+    if out is not None:
+        check_plot_path(out)
     p = preview(load(spec, total=total), total)  # bound here, so plot validates the spec as show does
     if terminal:
         typer.echo(plot_terminal(p))
@@ -122,9 +127,14 @@ def plot(
         typer.echo(f"wrote {path}")
 
 
+def _check_lr(lr: float | None) -> None:
+    if lr is not None:
+        check.positive("--lr", lr)
+
+
 # Area modules add their commands; each exposes register(app). A missing optional dependency only hides
 # that area's commands.
-_AREAS = ("lrlab.bench.cli_compare", "lrlab.cli_monitor")
+_AREAS = ("lrlab.bench.cli_compare", "lrlab.cli_monitor", "lrlab.cli_tune")
 for _name in _AREAS:
     try:
         _module = importlib.import_module(_name)

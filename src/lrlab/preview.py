@@ -177,11 +177,22 @@ def _atomic_save(fig: object, path: Path) -> None:
         raise LrlabError(f"cannot write the plot to {str(path)!r}: {e}") from None
 
 
+def check_plot_path(path: str | Path) -> Path:
+    """``path`` as a `Path`; raises `LrlabError` when it is an existing folder (``run.v2`` would otherwise be
+    read as a file of format "v2")."""
+    out = Path(path)
+    if out.is_dir():
+        raise LrlabError(f"cannot write the plot to {str(out)!r}: it is a folder; give a file name such as "
+                         f"{str(out / 'lr.png')!r}")
+    return out
+
+
 def plot_png(p: Preview, path: str | Path, *, base_lr: float | None = None) -> Path:
     """Write a PNG of the schedule with phase boundaries dashed and the peak/minimum marked.
 
-    Raises `LrlabError` when matplotlib is missing or the file cannot be written.
+    Raises `LrlabError` when matplotlib is missing or the file cannot be written (`check_plot_path`).
     """
+    out = check_plot_path(path)
     try:
         import matplotlib
     except ImportError:
@@ -205,7 +216,6 @@ def plot_png(p: Preview, path: str | Path, *, base_lr: float | None = None) -> P
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
         fig.tight_layout()
-        out = Path(path)
         _atomic_save(fig, out)
     finally:
         plt.close(fig)

@@ -299,7 +299,7 @@ def _need_schedule(p: _Parser, x: Any, col: int) -> Schedule:
         return x
     if isinstance(x, (int, float)) and not isinstance(x, bool):
         return families.Constant(value=float(x))
-    p.fail(col, f"expected a schedule on both sides of the operator, got {x!r}")
+    p.fail(col, f"expected a schedule on both sides of the operator, got {describe(x)}")
     raise AssertionError
 
 
@@ -328,7 +328,7 @@ def _unknown_arg(name: str, key: object) -> str:
     options = _options(name)
     close = difflib.get_close_matches(str(key), options, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]}?" if close else ""
-    return f"{name} has no argument {key!r}{hint} (arguments: {', '.join(options)})"
+    return f"{name} has no argument {describe(key)}{hint} (arguments: {', '.join(options)})"
 
 
 def _missing_args(name: str, given: Iterable[str]) -> str | None:
@@ -421,7 +421,7 @@ def parse(text: str, total: float | None = None) -> Schedule:
     p = _Parser(text)
     result = p.spec()
     if p.peek() is not None:
-        p.fail(p.col(), f"unexpected {p.peek()[1]!r} after a complete schedule")  # type: ignore[index]
+        p.fail(p.col(), f"unexpected {_quote(p.peek()[1])} after a complete schedule")  # type: ignore[index]
     schedule = _need_schedule(p, result, 0)
     return schedule.bind(total) if total is not None else schedule
 
@@ -440,7 +440,7 @@ def as_schedule(value: object, total: float | None = None, *, name: str = "sched
     elif isinstance(value, Schedule):
         s = value.bind(total) if total is not None else value
     else:
-        raise LrlabError(f"{name} must be an lrlab schedule or spec text such as 'cosine()', got {value!r}")
+        raise LrlabError(f"{name} must be an lrlab schedule or spec text such as 'cosine()', got {describe(value)}")
     if s.needs_total:
         raise LrlabError(f"{name} {s} has a length given as a fraction of the run, or left open: {total_hint}")
     return s
