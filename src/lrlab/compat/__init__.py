@@ -34,11 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import math
 from collections.abc import Callable, Sequence
 from types import ModuleType
-
-import numpy as np
 
 from lrlab.compose import Join, Overlay, Product
 from lrlab.errors import ScheduleError
@@ -54,7 +51,7 @@ from lrlab.families import (
     Step,
     Tanh,
 )
-from lrlab.schedule import Schedule, check_int
+from lrlab.schedule import Schedule, check_int, check_nonneg
 
 __all__ = ["LR", "Scheduled", "base_lrs", "check_lr", "fit", "join", "per_group", "unsupported"]
 
@@ -79,12 +76,7 @@ def check_lr(where: str, value: object) -> float:
     The check sits here, at the peer boundary, and not in the families: a composite may need a negative
     constant inside (timm's WSD subtracts ``lr_min``), but no peer accepts a negative LR as input.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ScheduleError(f"{where} must be a finite number >= 0, got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v >= 0):
-        raise ScheduleError(f"{where} must be a finite number >= 0, got {v}")
-    return v
+    return check_nonneg(where, value)
 
 
 def base_lrs(where: str, lr: object) -> tuple[list[float], bool]:
