@@ -84,6 +84,7 @@ def hf_scheduler(
       The scheduler. Without ``schedule`` its LRs are the Trainer's own scheduler's (`lrlab.compat.hf`
       ``get_scheduler``, parity-tested), for every ``lr_scheduler_type`` that is a function of the step.
     """
+    # here, not at the top: lrlab.torch imports torch, and `import lrlab.integrations` stays light
     from lrlab.compat import hf as hf_compat
     from lrlab.torch import LRScheduler
 

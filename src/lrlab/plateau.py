@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrlab.checks import check, describe
+from lrlab.compose import Join
 from lrlab.errors import LrlabError
 from lrlab.guard import DivergenceError, DivergenceGuard, GuardEvent, GuardState
 from lrlab.schedule import Schedule
@@ -224,8 +225,6 @@ def phase_window(schedule: Schedule, index: int) -> tuple[float, float | None]:
     >>> phase_window(lrlab.parse("warmup(100) >> constant(total=500) >> cooldown(400)"), 1)
     (100.0, 600.0)
     """
-    from lrlab.compose import Join
-
     if not isinstance(schedule, Join):
         raise LrlabError(f"phase_window needs a join of phases (a >> b), got {schedule}")
     if schedule.needs_total:
