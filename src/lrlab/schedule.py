@@ -345,8 +345,8 @@ def _declared_safe(s: Schedule) -> bool:
 
 def _run_clocks(total: float, exhaustive: bool) -> Iterable[FloatArray]:
     """Blocks of the clocks to check: every integer in 0 .. total (and total itself), or evenly spaced ones."""
-    if not exhaustive:
-        yield np.unique(np.round(np.linspace(0.0, total, 257)))
+    if not exhaustive and total > 256:
+        yield np.round(np.arange(257, dtype=np.float64) * (total / 256))  # a repeated clock does no harm
         return
     if total <= RUN_CHECK_EVERY:
         n = int(total) + 1
@@ -355,7 +355,7 @@ def _run_clocks(total: float, exhaustive: bool) -> Iterable[FloatArray]:
         if total != int(total):
             yield np.array([total])
         return
-    clocks = np.unique(np.round(np.linspace(0.0, total, RUN_CHECK_SAMPLES)))
+    clocks = np.round(np.linspace(0.0, total, RUN_CHECK_SAMPLES))
     for a in range(0, clocks.shape[0], _BLOCK):
         yield clocks[a : a + _BLOCK]
 
