@@ -362,9 +362,9 @@ class Monitor:
         ``eval_loss`` (plus the other ``eval_*`` metrics) at each evaluation. It sets the Monitor's `total_steps`
         (when not given) from ``state.max_steps`` when training begins, and closes the Monitor when training ends.
         """
-        from lrlab.integrations import HFMonitorCallback  # lrlab.integrations builds the class on first use
+        from lrlab.integrations import lazy_class  # it builds the class on first use (imports transformers)
 
-        return HFMonitorCallback(self)
+        return lazy_class("HFMonitorCallback")(self)
 
     def lightning_callback(self, *, grad_norm: bool = False, val_key: str | None = None,
                            package: str | None = None) -> Any:
