@@ -4,7 +4,7 @@
     >>> from lrlab.compat import hf
     >>> s = hf.get_linear_schedule_with_warmup(1e-3, num_warmup_steps=10, num_training_steps=110)
     >>> s
-    0.001 * (warmup(10, end=1) >> linear(100))
+    0.001 * (warmup(10, peak=1) >> linear(100))
     >>> s(5), s(60)
     (0.0005, 0.0005)
 

@@ -4,7 +4,7 @@
     >>> from lrlab.compat import timm
     >>> s = timm.CosineLRScheduler(0.1, t_initial=100, warmup_t=5, warmup_lr_init=1e-4)
     >>> s
-    overlay(warmup(5, start=0.0001, end=0.1), base=cosine_restarts(100, limit=1, peak=0.1))
+    overlay(warmup(5, floor=0.0001, peak=0.1), base=cosine_restarts(100, limit=1, peak=0.1))
     >>> s(50)
     0.05
 
