@@ -16,10 +16,11 @@ from lrlab.predict.curves import Curve, curve_from_schedule, load_runs, lr_seque
 from lrlab.predict.design import DEFAULT_BRANCHES, Branch, Design, design_runs, run_design
 from lrlab.predict.fit import LEVEL, FitQuality, FittedLaw, HeldOut, Prediction, fit
 from lrlab.predict.laws import LAW_NAMES, LAWS, Law, get_law
+from lrlab.predict.plot import plot_fit
 from lrlab.predict.support import FitScope
 
 __all__ = [
     "DEFAULT_BRANCHES", "LAWS", "LAW_NAMES", "LEVEL", "Branch", "Curve", "Design", "FitQuality", "FitScope",
     "FittedLaw", "HeldOut", "Law", "Prediction", "curve_from_schedule", "design_runs", "fit", "get_law",
-    "load_runs", "lr_sequence", "run_design",
+    "load_runs", "lr_sequence", "plot_fit", "run_design",
 ]
