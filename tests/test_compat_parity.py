@@ -26,7 +26,7 @@ from torch.optim import lr_scheduler as torch_peer
 
 import lrlab
 from lrlab import ScheduleError
-from lrlab.compat import hf, optax, timm
+from lrlab.compat import PeerWarning, hf, optax, timm
 from lrlab.compat import torch as tc
 from lrlab.spec import from_dict, to_dict
 
@@ -242,17 +242,15 @@ def test_torch_sequential(children: Callable[[Any, Any], list[Any]], milestones:
     check(tc.SequentialLR(children(tc, LRS), milestones), tc.SequentialLR(children(tc, LRS[0]), milestones), peer)
 
 
-def test_torch_constant_total_iters_0_follows_the_closed_form() -> None:
-    """torch's recursion applies the factor at update 0 and never undoes it; its closed form gives lr."""
-    peer = step_torch(lambda opt: torch_peer.ConstantLR(opt, factor=0.5, total_iters=0), 5, lrs=[0.1])
-    assert peer[:, 0].tolist() == [0.05] * 5  # the peer's deviation
+def test_torch_constant_total_iters_0_keeps_the_factor_as_step_does() -> None:
+    """torch's recursion applies the factor at update 0 and never undoes it (its closed form would give lr):
+    lrlab reproduces what step() does in training, and warns."""
     opt = make_optimizer([0.1])
     closed = torch_peer.ConstantLR(opt, factor=0.5, total_iters=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the epoch argument is deprecated; it is how torch reaches its closed form
         closed.step(3)
-    assert opt.param_groups[0]["lr"] == 0.1
-    assert tc.ConstantLR(0.1, factor=0.5, total_iters=0).values(np.arange(5)).tolist() == [0.1] * 5
+    assert opt.param_groups[0]["lr"] == 0.1  # the closed form, which training never sees
 
 
 def test_torch_constant_factor_0_does_not_divide_by_zero() -> None:
@@ -522,11 +520,91 @@ def test_optax_join_schedules(pieces: Callable[[Any], list[Any]], boundaries: li
     assert_scalar_path(ours, 120)
 
 
-def test_optax_warmup_constant_without_warmup_is_the_peak() -> None:
-    """optax turns warmup_steps=0 into a constant init_value (logged); a zero-length warm-up means the peak."""
-    peer = eval_optax(optax_peer.warmup_constant_schedule(0.0, 0.1, 0), 5)
-    assert peer.tolist() == [0.0] * 5  # the peer's deviation
-    assert optax.warmup_constant_schedule(0.0, 0.1, 0).values(np.arange(5)).tolist() == [0.1] * 5
+# ------------------------------------------------------------------------------------------------ peer quirks
+
+# Inputs where a peer does something surprising, which lrlab reproduces: (id, module, constructor, kwargs, clocks,
+# warns). Each runs the real peer; the values may be negative (optax accepts negative LRs).
+QUIRKS: list[tuple[str, Any, str, dict[str, Any], int, bool]] = [
+    ("torch-constant-total-iters-0", tc, "ConstantLR", {"factor": 0.5, "total_iters": 0}, 10, True),
+    ("torch-constant-total-iters-0-factor-0", tc, "ConstantLR", {"factor": 0.0, "total_iters": 0}, 10, True),
+    ("torch-constant-total-iters-0-factor-1", tc, "ConstantLR", {"factor": 1.0, "total_iters": 0}, 10, False),
+    ("hf-linear-warmup-equals-total", hf, "get_linear_schedule_with_warmup",
+     {"num_warmup_steps": 10, "num_training_steps": 10}, 20, False),
+    ("hf-linear-warmup-above-total", hf, "get_linear_schedule_with_warmup",
+     {"num_warmup_steps": 12, "num_training_steps": 7}, 20, False),
+    ("hf-linear-warmup-1-total-1", hf, "get_linear_schedule_with_warmup",
+     {"num_warmup_steps": 1, "num_training_steps": 1}, 5, False),
+    ("optax-linear-steps-0", optax, "linear_schedule", {"init_value": 0.1, "end_value": 0.0, "transition_steps": 0},
+     10, True),
+    ("optax-linear-steps-negative-delayed", optax, "linear_schedule",
+     {"init_value": 0.1, "end_value": 0.5, "transition_steps": -5, "transition_begin": 3}, 10, True),
+    ("optax-polynomial-steps-0", optax, "polynomial_schedule",
+     {"init_value": 1.0, "end_value": 0.0, "power": 2, "transition_steps": 0}, 10, True),
+    ("optax-polynomial-begin-negative", optax, "polynomial_schedule",
+     {"init_value": 1.0, "end_value": 0.01, "power": 2, "transition_steps": 20, "transition_begin": -4}, 30, True),
+    ("optax-exponential-steps-0", optax, "exponential_decay",
+     {"init_value": 0.1, "transition_steps": 0, "decay_rate": 0.5}, 10, True),
+    ("optax-exponential-rate-0", optax, "exponential_decay",
+     {"init_value": 0.1, "transition_steps": 10, "decay_rate": 0.0}, 10, True),
+    ("optax-warmup-constant-no-warmup", optax, "warmup_constant_schedule",
+     {"init_value": 0.0, "peak_value": 0.1, "warmup_steps": 0}, 10, True),
+    ("optax-warmup-cosine-end-negative", optax, "warmup_cosine_decay_schedule",
+     {"init_value": 0.0, "peak_value": 1e-3, "warmup_steps": 10, "decay_steps": 100, "end_value": -3.0}, 120, True),
+    ("optax-warmup-cosine-end-negative-long", optax, "warmup_cosine_decay_schedule",
+     {"init_value": 1e-4, "peak_value": 0.1, "warmup_steps": 20, "decay_steps": 1000, "end_value": -0.05}, 1010,
+     True),
+    ("optax-warmup-cosine-end-negative-no-warmup", optax, "warmup_cosine_decay_schedule",
+     {"init_value": 0.0, "peak_value": 0.1, "warmup_steps": 0, "decay_steps": 100, "end_value": -3.0}, 110, True),
+    ("optax-cosine-alpha-negative", optax, "cosine_decay_schedule",
+     {"init_value": 0.1, "decay_steps": 100, "alpha": -0.5, "exponent": 2.0}, 110, True),
+    ("optax-exponential-end-negative", optax, "exponential_decay",
+     {"init_value": 0.1, "transition_steps": 10, "decay_rate": 0.5, "end_value": -1.0}, 60, True),
+    ("optax-linear-negative-init", optax, "linear_schedule",
+     {"init_value": -0.1, "end_value": 0.2, "transition_steps": 10}, 20, True),
+    ("optax-onecycle-negative-peak", optax, "cosine_onecycle_schedule",
+     {"transition_steps": 100, "peak_value": -0.1}, 110, True),
+    ("optax-piecewise-negative-init", optax, "piecewise_constant_schedule",
+     {"init_value": -0.1, "boundaries_and_scales": {10: 0.5}}, 20, True),
+]
+
+
+def _peer_values(module: Any, name: str, kwargs: dict[str, Any], n: int) -> np.ndarray:
+    if module is tc:
+        return step_torch(lambda opt: getattr(torch_peer, name)(opt, **kwargs), n, lrs=[0.1])[:, 0]
+    if module is hf:
+        return step_torch(lambda opt: getattr(hf_peer, name)(opt, **kwargs), n, lrs=[0.1])[:, 0]
+    return eval_optax(getattr(optax_peer, name)(**kwargs), n)
+
+
+@pytest.mark.parametrize(("module", "name", "kwargs", "n", "warns"), [q[1:] for q in QUIRKS],
+                         ids=[q[0] for q in QUIRKS])
+def test_peer_quirks_are_reproduced(module: Any, name: str, kwargs: dict[str, Any], n: int, warns: bool) -> None:
+    args = {} if module is optax else {"lr": 0.1}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = getattr(module, name)(**args, **kwargs)
+    quirks = [w for w in caught if issubclass(w.category, PeerWarning)]
+    assert len(quirks) == (1 if warns else 0), [str(w.message) for w in caught]
+    if warns:
+        assert quirks[0].filename == __file__  # it points at the caller's line, not into lrlab
+    peer = _peer_values(module, name, kwargs, n)
+    ts = np.arange(n, dtype=np.float64)
+    if (peer < 0).any():
+        # the values cross 0, where a relative comparison is meaningless: within 1e-12 of the largest LR
+        np.testing.assert_allclose(ours.values(ts), peer, rtol=REL, atol=REL * float(np.abs(peer).max()))
+    else:
+        assert_parity(ours.values(ts), peer, where=str(ours))
+    assert_scalar_path(ours, n)
+    assert lrlab.parse(str(ours)) == ours
+
+
+def test_negative_values_are_reproduced_but_not_bound_to_a_run() -> None:
+    """lrlab's own rule refuses a schedule whose values go negative over a run; the compat value is used as is."""
+    with pytest.warns(PeerWarning, match="end_value: -3 < 0 gives negative learning rates"):
+        s = optax.warmup_cosine_decay_schedule(0.0, 1e-3, 10, 100, end_value=-3.0)
+    assert s(99) < 0
+    with pytest.raises(ScheduleError, match="must be finite numbers >= 0 over the run"):
+        s.bind(100)
 
 
 # ------------------------------------------------------------------------------------------------ text form
@@ -655,18 +733,11 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
     ("timm-wsd-timescale", lambda: timm.WSDLRScheduler(0.1, 10, 5, stable_fn="rsqrt"), "stable_timescale"),
     ("timm-wsd-stable-fn", lambda: timm.WSDLRScheduler(0.1, 10, 5, stable_fn="linear"), "stable_fn"),
     ("timm-warmup-fraction", lambda: timm.CosineLRScheduler(0.1, 10, warmup_t=0.5), "warmup_t"),
-    ("optax-steps-0", lambda: optax.polynomial_schedule(1.0, 0.0, 1, transition_steps=0), "transition_steps"),
-    ("optax-negative-init", lambda: optax.linear_schedule(-0.1, 0.0, 10),
-     "linear_schedule.init_value must be >= 0, got -0.1"),
-    ("optax-negative-peak", lambda: optax.warmup_cosine_decay_schedule(0.0, -1e-3, 10, 100),
-     "warmup_cosine_decay_schedule.peak_value must be >= 0"),
-    ("optax-negative-end", lambda: optax.exponential_decay(0.1, 10, 0.5, end_value=-1.0),
-     "exponential_decay.end_value must be"),
-    ("optax-negative-alpha", lambda: optax.cosine_decay_schedule(0.1, 100, alpha=-0.5), "cosine_decay_schedule.alpha"),
-    ("optax-nan-constant", lambda: optax.constant_schedule(float("nan")), "constant_schedule.value must be"),
-    ("optax-onecycle-peak", lambda: optax.cosine_onecycle_schedule(100, -0.1), "cosine_onecycle_schedule.peak_value"),
-    ("optax-begin-negative", lambda: optax.linear_schedule(1.0, 0.0, 10, transition_begin=-1), "transition_begin"),
-    ("optax-rate-0", lambda: optax.exponential_decay(1.0, 10, 0.0), "decay_rate"),
+    ("optax-nan-constant", lambda: optax.constant_schedule(float("nan")),
+     "constant_schedule.value must be a finite number, got nan"),
+    ("optax-inf-end", lambda: optax.warmup_cosine_decay_schedule(0.0, 1.0, 10, 100, end_value=-float("inf")),
+     "warmup_cosine_decay_schedule.end_value must be a finite number"),
+    ("optax-negative-rate", lambda: optax.exponential_decay(1.0, 10, -0.5), "decay_rate must be > 0"),
     ("optax-negative-scale", lambda: optax.piecewise_constant_schedule(1.0, {5: -1.0}), "non-negative"),
     ("optax-interpolate-type", lambda: optax.piecewise_interpolate_schedule("cubic", 1.0), "interpolate_type"),
     ("optax-cosine-steps", lambda: optax.cosine_decay_schedule(1.0, 0), "decay_steps"),

@@ -23,9 +23,13 @@ Conventions shared by all four:
   after ``t`` calls of ``scheduler.step()``; timm what ``step_update(num_updates=t)`` (``step(epoch=t)`` with
   ``t_in_epochs``) sets; optax ``schedule(t)``.
 - Arguments keep the peer's names. Invalid values raise `lrlab.ScheduleError`; so do options that lrlab cannot
-  express (callables, timm's random ``noise_*``) and the values a peer silently "repairs" (optax turning a
-  non-positive ``transition_steps`` into a constant, HF's ``max(1, ...)`` guards when the warm-up is not
-  shorter than training).
+  express (callables, timm's random ``noise_*``) and inputs where the peer's values are ill-defined (HF's
+  cosine oscillating when the warm-up is not shorter than training).
+- Where a peer accepts an input and does something surprising with it (optax holding ``init_value`` for a
+  non-positive ``transition_steps``, or scheduling a negative LR; torch's ``ConstantLR(total_iters=0)`` keeping
+  its factor forever), lrlab reproduces the peer's values and warns with a `PeerWarning` saying what the peer
+  does. A schedule with negative values is refused by ``bind(total)`` (lrlab's own rule for a run), so use it
+  as returned.
 - Parity with the real peers is tested in ``tests/test_compat_parity.py`` at ``rel=1e-12``; each module's
   docstring lists where a peer deviates from its own formula and what lrlab returns instead.
 """
@@ -34,6 +38,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import sys
+import warnings
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
@@ -53,7 +59,8 @@ from lrlab.families import (
 )
 from lrlab.schedule import Schedule, check_int, check_nonneg
 
-__all__ = ["LR", "Scheduled", "base_lrs", "check_lr", "fit", "join", "per_group", "unsupported"]
+__all__ = ["LR", "PeerWarning", "Scheduled", "base_lrs", "check_lr", "fit", "join", "peer_quirk", "per_group",
+           "unsupported"]
 
 #: a base LR, or one per parameter group
 LR = float | Sequence[float]
@@ -100,6 +107,21 @@ def per_group(where: str, lr: object, build: Callable[[float], Schedule]) -> Sch
     values, is_list = base_lrs(where, lr)
     out = [build(v) for v in values]
     return out if is_list else out[0]
+
+
+class PeerWarning(UserWarning):
+    """A compat constructor reproduced a peer's surprising behaviour for the input it was given (see the message)."""
+
+
+def peer_quirk(where: str, what: str) -> None:
+    """Warn (`PeerWarning`) that ``where`` reproduces the peer's behaviour ``what`` for the input it was given.
+
+    The warning points at the caller's line: the first frame outside ``lrlab.compat``.
+    """
+    frame, level = sys._getframe(0), 1
+    while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).startswith("lrlab.compat"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(f"{where}: {what}; lrlab reproduces the peer's values", PeerWarning, stacklevel=level)
 
 
 def unsupported(where: str, option: str, why: str) -> ScheduleError:

@@ -16,7 +16,9 @@ arithmetic operation by operation, so the values agree to the last bit (``get_po
 Where HF repairs or misreads its input, lrlab raises `ScheduleError` instead:
 
 - ``num_training_steps <= num_warmup_steps``: HF's ``max(1, ...)`` guard makes the cosine oscillate between 1
-  and 0 (and the linear decay return 0) after the warm-up; refused here.
+  and 0 after the warm-up (the polynomial divides by zero); refused here, except for the linear schedule, whose
+  values stay well defined and are reproduced: the warm-up ``t / num_warmup_steps`` takes the whole run, then
+  0.
 - ``min_lr`` and ``lr_end`` are read by HF relative to ``optimizer.defaults["lr"]``, not the group's LR. Pass
   that value as ``default_lr`` when it differs from ``lr`` (default: ``lr``, or ``lr[0]`` for a list).
 - ``get_reduce_on_plateau_schedule``, ``get_greedy_schedule`` (feedback from a metric) and
@@ -79,7 +81,7 @@ def _steps(where: str, num_warmup_steps: object, num_training_steps: object) -> 
 
 def _with_warmup(w: int, decay: Schedule) -> Schedule:
     # HF's warm-up factor is t / w, ending at 1 whatever the decay starts at
-    return join([Warmup(total=float(w), end=1.0), decay]) if w else decay
+    return join([Warmup(total=float(w), peak=1.0), decay]) if w else decay
 
 
 def _default_lr(where: str, lr: object, default_lr: float | None) -> float:
@@ -121,14 +123,20 @@ def get_linear_schedule_with_warmup(lr: LR, num_warmup_steps: int, num_training_
 
     Args:
       lr: base LR (or one per parameter group).
-      num_warmup_steps: whole number >= 0. num_training_steps: whole number > num_warmup_steps.
+      num_warmup_steps: whole number >= 0. num_training_steps: whole number >= 1; when it is not above
+        ``num_warmup_steps`` the warm-up covers the whole run and the LR is 0 from ``num_warmup_steps`` on (HF's
+        ``max(0, (T - t) / max(1, T - w))``).
     Returns:
-      ``lr * (warmup >> linear)`` (per group). Matches: ``get_linear_schedule_with_warmup``.
+      ``lr * (warmup >> linear)`` (per group), or ``lr * (warmup >> constant(0))`` when the warm-up is not
+      shorter than training. Matches: ``get_linear_schedule_with_warmup``.
     """
-    _last_epoch("get_linear_schedule_with_warmup", last_epoch)
-    w, T = _steps("get_linear_schedule_with_warmup", num_warmup_steps, num_training_steps)
-    return _scaled("get_linear_schedule_with_warmup.lr", lr,
-                   _with_warmup(w, Linear(start=1.0, end=0.0, total=float(T - w))))
+    where = "get_linear_schedule_with_warmup"
+    _last_epoch(where, last_epoch)
+    w = check_whole(f"{where}.num_warmup_steps", num_warmup_steps)
+    T = check_whole(f"{where}.num_training_steps", num_training_steps, 1)
+    if w >= T:
+        return _scaled(f"{where}.lr", lr, join([Warmup(total=float(w), peak=1.0), Constant(value=0.0)]))
+    return _scaled(f"{where}.lr", lr, _with_warmup(w, Linear(peak=1.0, floor=0.0, total=float(T - w))))
 
 
 def get_cosine_schedule_with_warmup(lr: LR, num_warmup_steps: int, num_training_steps: int,
@@ -201,8 +209,8 @@ def get_polynomial_decay_schedule_with_warmup(lr: LR, num_warmup_steps: int, num
     ratio = end / lr_init
 
     def build(b: float) -> Schedule:
-        decay = Polynomial(start=b, end=b * ratio, power=p, total=float(T - w))
-        return join([Warmup(total=float(w), end=b), decay]) if w else decay
+        decay = Polynomial(peak=b, floor=b * ratio, power=p, total=float(T - w))
+        return join([Warmup(total=float(w), peak=b), decay]) if w else decay
 
     return per_group(f"{where}.lr", lr, build)
 
@@ -287,13 +295,13 @@ def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
         factor = Shift(inner=cos, by=1.0)
     elif warmup_lr_rate is None:
         # (t + 1) / w is a t / w warm-up one step ahead
-        factor = join([Shift(inner=Warmup(total=float(w), end=1.0), by=1.0), cos] if w >= 2 else [cos])
+        factor = join([Shift(inner=Warmup(total=float(w), peak=1.0), by=1.0), cos] if w >= 2 else [cos])
     else:
         r0 = check_lr(f"{where}.warmup_lr_rate", warmup_lr_rate)
         if w == 1:
             factor = Overlay(head=Constant(value=r0, total=1.0), base=cos)
         else:
-            factor = join([Warmup(total=float(w - 1), start=r0, end=1.0), cos])
+            factor = join([Warmup(total=float(w - 1), floor=r0, peak=1.0), cos])
     return _scaled(f"{where}.lr", lr, factor)
 
 
@@ -337,11 +345,11 @@ def get_wsd_schedule(lr: LR, num_warmup_steps: int, num_decay_steps: int, num_tr
     nc = check_positive(f"{where}.num_cycles", num_cycles)
     pieces: list[Schedule] = []
     if w:
-        pieces.append(Warmup(total=float(w), start=r, end=1.0, shape=_WARMUP_SHAPES[warmup_type]))
+        pieces.append(Warmup(total=float(w), floor=r, peak=1.0, shape=_WARMUP_SHAPES[warmup_type]))
     if s:
         pieces.append(Constant(value=1.0, total=float(s)))
     if d:
-        pieces.append(Cooldown(total=float(d), shape=_DECAY_SHAPES[decay_type], start=1.0, end=r, cycles=nc))
+        pieces.append(Cooldown(total=float(d), shape=_DECAY_SHAPES[decay_type], peak=1.0, floor=r, cycles=nc))
     pieces.append(Constant(value=r))
     return _scaled(f"{where}.lr", lr, join(pieces))
 

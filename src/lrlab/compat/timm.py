@@ -81,7 +81,7 @@ def _with_warmup(main: Schedule, w: float, init: float, target: float, prefix: b
     """timm's warm-up ``warmup_lr_init + t * (target - warmup_lr_init) / warmup_t`` over ``main``."""
     if not w:
         return main
-    head = Warmup(total=w, start=init, end=target)
+    head = Warmup(total=w, floor=init, peak=target)
     return join([head, main]) if prefix else Overlay(head=head, base=main)
 
 
@@ -272,7 +272,7 @@ def PolyLRScheduler(lr: LR, t_initial: int, power: float = 0.5, lr_min: float = 
         if limit == 0:
             main = Constant(value=floor)
         elif mult == 1.0 and decay == 1.0:
-            one = Polynomial(start=b, end=floor, power=p, total=period)
+            one = Polynomial(peak=b, floor=floor, power=p, total=period)
             main = one if limit == 1 else Repeat(inner=one, times=limit)
         else:
             # cycle i starts where timm puts it, (1 - mult**i) / (1 - mult) * t_initial, and peaks at b * decay**i
@@ -280,7 +280,7 @@ def PolyLRScheduler(lr: LR, t_initial: int, power: float = 0.5, lr_min: float = 
                 return period * i if mult == 1.0 else (1 - mult**i) / (1 - mult) * period
 
             pieces: list[Schedule] = [
-                Polynomial(start=b * decay**i, end=floor, power=p, total=start(i + 1) - start(i))
+                Polynomial(peak=b * decay**i, floor=floor, power=p, total=start(i + 1) - start(i))
                 for i in range(limit)
             ]
             main = join([*pieces, Constant(value=floor)])
@@ -343,8 +343,8 @@ def WSDLRScheduler(lr: LR, t_initial: int, decay_t: int, lr_min: float = 0.0, st
     shape = _DECAY_FNS[str(decay_fn)]
     flat = float(T) - d
 
-    def cooldown(start: float, end: float) -> Schedule:
-        return Cooldown(total=d, shape=shape, start=start, end=end, power=dpow, ratio=ratio)
+    def cooldown(top: float, bottom: float) -> Schedule:
+        return Cooldown(total=d, shape=shape, peak=top, floor=bottom, power=dpow, ratio=ratio)
 
     def build(b: float) -> Schedule:
         main: Schedule

@@ -23,11 +23,13 @@ configurations of ``tests/test_compat_parity.py``, up to 1,500 updates, three pa
   1.4e-10 at 2000 and 2.0e-9 at 5000 within ``3 * T_max`` updates. The tests assert `COSINE_ANNEALING_BOUND`
   (1e-10) for ``T_max <= 1000`` over ``3 * T_max`` updates, and 1e-12 over the first ``T_max``.
 
-Where torch disagrees with itself, lrlab follows the closed form:
+Where torch disagrees with itself, lrlab follows what ``scheduler.step()`` does in training, or the closed form
+where ``step()`` fails:
 
-- ``ConstantLR(total_iters=0)``: torch's recursion applies ``factor`` at update 0 and never undoes it; its closed
-  form (and lrlab) gives the base LR from update 0. ``ConstantLR(factor=0)``: torch raises
-  ``ZeroDivisionError`` at ``total_iters``; lrlab returns the base LR.
+- ``ConstantLR(total_iters=0)``: torch's recursion applies ``factor`` at update 0 and never undoes it (its
+  closed form would give the base LR); lrlab reproduces the recursion, ``lr * factor`` forever, and warns
+  (`lrlab.compat.PeerWarning`). ``ConstantLR(factor=0)``: torch raises ``ZeroDivisionError`` at
+  ``total_iters``; lrlab returns the base LR from there.
 - ``LinearLR`` / ``PolynomialLR`` with ``total_iters=0`` divide by zero in the closed form (the recursion then
   sticks at the start factor): `ScheduleError` here.
 - ``OneCycleLR`` raises past ``total_steps`` and, at exactly ``total_steps`` (a clock no update of the run
@@ -54,6 +56,7 @@ from lrlab.compat import (
     check_lr,
     check_whole,
     join,
+    peer_quirk,
     per_group,
     unsupported,
     whole_length,
@@ -148,15 +151,21 @@ def ConstantLR(lr: LR, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch
     Args:
       lr: base LR (or one per parameter group).
       factor: in [0, 1].
-      total_iters: whole number >= 0 (0: no scaling at all; torch's recursion would keep ``factor`` forever).
+      total_iters: whole number >= 0 (0: torch's ``step()`` keeps ``factor`` forever; reproduced, with a
+        `lrlab.compat.PeerWarning`).
     Returns:
-      A join of two `Constant` pieces (per group). Matches: ``torch.optim.lr_scheduler.ConstantLR``.
+      A join of two `Constant` pieces (per group); ``Constant(lr * factor)`` for ``total_iters=0``. Matches:
+      ``torch.optim.lr_scheduler.ConstantLR``.
     """
     _last_epoch("ConstantLR", last_epoch)
     f = check_range("ConstantLR.factor", factor, 0.0, 1.0)
     n = whole_length("ConstantLR.total_iters", total_iters, minimum=0)
     if n == 0:
-        return per_group("ConstantLR.lr", lr, lambda b: Constant(value=b))
+        kept = per_group("ConstantLR.lr", lr, lambda b: Constant(value=b * f))
+        if f != 1.0:
+            peer_quirk("ConstantLR", f"with total_iters=0 torch applies factor={f:g} at the first update and never "
+                                     "undoes it (its closed form would give the base LR)")
+        return kept
     return per_group("ConstantLR.lr", lr,
                      lambda b: join([Constant(value=b * f, total=n), Constant(value=b)]))
 
@@ -177,7 +186,7 @@ def LinearLR(lr: LR, start_factor: float = 1.0 / 3, end_factor: float = 1.0, tot
     s = check_range("LinearLR.start_factor", start_factor, 0.0, 1.0, lo_open=True)
     e = check_range("LinearLR.end_factor", end_factor, 0.0, 1.0)
     n = whole_length("LinearLR.total_iters", total_iters)
-    return per_group("LinearLR.lr", lr, lambda b: Linear(start=b * s, end=b * e, total=n))
+    return per_group("LinearLR.lr", lr, lambda b: Linear(peak=b * s, floor=b * e, total=n))
 
 
 def ExponentialLR(lr: LR, gamma: float, last_epoch: int = -1) -> Scheduled:
@@ -212,7 +221,7 @@ def PolynomialLR(lr: LR, total_iters: int = 5, power: float = 1.0, last_epoch: i
         raise ScheduleError(f"PolynomialLR.power must be >= 0 (torch divides by zero at total_iters), got {p}")
     if p == 0:
         return per_group("PolynomialLR.lr", lr, lambda b: Constant(value=b))
-    return per_group("PolynomialLR.lr", lr, lambda b: Polynomial(start=b, end=0.0, power=p, total=n))
+    return per_group("PolynomialLR.lr", lr, lambda b: Polynomial(peak=b, floor=0.0, power=p, total=n))
 
 
 def CosineAnnealingLR(lr: LR, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> Scheduled:
@@ -291,7 +300,7 @@ def CyclicLR(base_lr: float | Sequence[float], max_lr: float | Sequence[float], 
     down = None if step_size_down is None else check_positive("CyclicLR.step_size_down", step_size_down)
     g = check_positive("CyclicLR.gamma", gamma)
     lows, highs, is_list = _paired("CyclicLR", base_lr, max_lr)
-    out: list[Schedule] = [Cyclic(low=lo, high=hi, up=float(up), down=None if down is None else float(down),
+    out: list[Schedule] = [Cyclic(floor=lo, peak=hi, up=float(up), down=None if down is None else float(down),
                                   mode=mode, gamma=g) for lo, hi in zip(lows, highs)]
     return out if is_list else out[0]
 
@@ -340,7 +349,7 @@ def OneCycleLR(max_lr: float | Sequence[float], total_steps: int | None = None, 
 
     def build(m: float) -> Schedule:
         start = m / div
-        return OneCycle(total=float(total), peak=m, start=start, end=start / final, pct_start=pct,
+        return OneCycle(total=float(total), peak=m, initial=start, floor=start / final, pct_start=pct,
                         three_phase=bool(three_phase), shape=shape)
 
     return per_group("OneCycleLR.max_lr", max_lr, build)
