@@ -335,11 +335,11 @@ def test_median_suggestion() -> None:
 @pytest.mark.parametrize(("kwargs", "needle"), [
     ({"start_lr": 0.0}, "start_lr must be > 0"),
     ({"end_lr": 1e-8}, "end_lr must be > start_lr"),
-    ({"num_iter": 5}, "num_iter must be an integer >= 10"),
+    ({"num_iter": 5}, "num_iter must be a whole number >= 10"),
     ({"mode": "cos"}, "mode must be one of exp, linear, got 'cos'"),
     ({"smooth": 1.0}, "smooth must be in [0, 1)"),
     ({"diverge_threshold": 1.0}, "diverge_threshold must be > 1"),
-    ({"accumulation_steps": 0}, "accumulation_steps must be an integer >= 1"),
+    ({"accumulation_steps": 0}, "accumulation_steps must be a whole number >= 1"),
 ], ids=["start", "end", "num_iter", "mode", "smooth", "threshold", "accumulation"])
 def test_invalid_arguments(kwargs: dict[str, Any], needle: str) -> None:
     model, batches = mlp_problem()

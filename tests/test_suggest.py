@@ -64,8 +64,8 @@ def test_long_lm_runs_mention_wsd() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "needle"), [
-    ({"task": "audio", "steps": 100}, "task must be one of lm, vision, finetune, got 'audio'"),
-    ({"task": "lm", "steps": 5}, "steps must be an integer >= 10"),
+    ({"task": "audio", "steps": 100}, "task must be one of lm, vision, finetune; got 'audio'"),
+    ({"task": "lm", "steps": 5}, "steps must be a whole number >= 10"),
     ({"task": "lm", "steps": 100, "optimizer": "lion"}, "optimizer must be one of adamw, adam, sgd"),
     ({"task": "lm", "steps": 100, "beta2": 1.0}, "beta2 must be in (0, 1)"),
     ({"task": "finetune", "steps": 100, "find": True}, "--find runs the range test on a built-in task"),

@@ -134,7 +134,7 @@ def _check_lr(lr: float | None) -> None:
 
 # Area modules add their commands; each exposes register(app). A missing optional dependency only hides
 # that area's commands.
-_AREAS = ("lrlab.bench.cli_compare", "lrlab.cli_monitor", "lrlab.cli_tune", "lrlab.cli_predict")
+_AREAS = ("lrlab.bench.cli_compare", "lrlab.cli_diagnose", "lrlab.cli_find", "lrlab.cli_tune", "lrlab.cli_predict")
 for _name in _AREAS:
     try:
         _module = importlib.import_module(_name)

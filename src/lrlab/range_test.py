@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from lrlab.checks import check
 from lrlab.errors import LrlabError
 
 MODES = ("exp", "linear")
@@ -98,21 +99,6 @@ class LrSuggestion:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# ------------------------------------------------------------------------------------------------ validation
-
-
-def _check_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        raise LrlabError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _check_int(name: str, value: object, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise LrlabError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return value
 
 
 def sweep_lrs(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> np.ndarray:
@@ -217,22 +203,18 @@ def find_lr(model: Any, loss_fn: Callable[[Any, Any], Any], batches: Iterable[An
     """
     import torch
 
-    start = _check_float("start_lr", start_lr)
-    end = _check_float("end_lr", end_lr)
-    if start <= 0:
-        raise LrlabError(f"start_lr must be > 0, got {start_lr!r}")
+    start = check.positive("start_lr", start_lr)
+    end = check.number("end_lr", end_lr)
     if end <= start:
         raise LrlabError(f"end_lr must be > start_lr ({start:g}), got {end_lr!r}")
-    n = _check_int("num_iter", num_iter, 10)
+    n = check.whole("num_iter", num_iter, minimum=10)
     if mode not in MODES:
         raise LrlabError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    beta = _check_float("smooth", smooth)
-    if not 0 <= beta < 1:
-        raise LrlabError(f"smooth must be in [0, 1), got {smooth!r}")
-    threshold = _check_float("diverge_threshold", diverge_threshold)
+    beta = check.range("smooth", smooth, 0.0, 1.0, hi_open=True)
+    threshold = check.number("diverge_threshold", diverge_threshold)
     if threshold <= 1:
         raise LrlabError(f"diverge_threshold must be > 1, got {diverge_threshold!r}")
-    k = _check_int("accumulation_steps", accumulation_steps, 1)
+    k = check.whole("accumulation_steps", accumulation_steps, minimum=1)
     if not isinstance(model, torch.nn.Module):
         raise LrlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     groups = getattr(optimizer, "param_groups", None)
@@ -400,8 +382,8 @@ def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "ad
     from lrlab.bench.train import build_optimizer
 
     t = get_task(task, preset, seed, batch_size=batch_size)
-    k = _check_int("accumulation_steps", accumulation_steps, 1)
-    n = _check_int("num_iter", num_iter, 10)
+    k = check.whole("accumulation_steps", accumulation_steps, minimum=1)
+    n = check.whole("num_iter", num_iter, minimum=10)
     torch.manual_seed(seed)
     model = t.build_model()
     if weight_decay is None:  # the optimizer's usual value, as `lrlab.bench.train.train` uses
@@ -414,7 +396,7 @@ def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "ad
     batches = [t.get_batch(i) for i in range(n * k)]
     before = torch.get_num_threads()
     want = threads if threads is not None else (1 if preset == "tiny" else before)
-    _check_int("threads", want, 1)
+    check.whole("threads", want, minimum=1)
     torch.set_num_threads(want)
     try:
         return find_lr(model, cross_entropy_flat, batches, opt, start_lr=start_lr, end_lr=end_lr, num_iter=n,

@@ -24,7 +24,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lrlab.checks import check
 from lrlab.errors import LrlabError
+from lrlab.spec import parse
 
 TASKS = ("lm", "vision", "finetune")
 OPTIMIZERS = ("adamw", "adam", "sgd", "schedulefree", "adagrad", "rmsprop")
@@ -143,17 +145,11 @@ def suggest(task: str, steps: int, *, optimizer: str = "adamw", find: bool = Fal
     Returns:
         A `Suggestion`; its `spec` parses with ``lrlab.parse`` and binds to `steps`.
     """
-    from lrlab.spec import parse
-
-    if task not in TASKS:
-        raise LrlabError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 10:
-        raise LrlabError(f"steps must be an integer >= 10 (optimizer updates), got {steps!r}")
-    if optimizer not in OPTIMIZERS:
-        raise LrlabError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-    if isinstance(beta2, bool) or not isinstance(beta2, (int, float)) or not 0 < beta2 < 1:
-        raise LrlabError(f"beta2 must be in (0, 1), got {beta2!r}")
-    warm_spec, warm_n, warm_why = _warmup(task, steps, optimizer, float(beta2))
+    check.choice("task", task, TASKS)
+    steps = check.whole("steps", steps, minimum=10)
+    check.choice("optimizer", optimizer, OPTIMIZERS)
+    beta2 = check.range("beta2", beta2, 0.0, 1.0, lo_open=True, hi_open=True)
+    warm_spec, warm_n, warm_why = _warmup(task, steps, optimizer, beta2)
     decay_spec, final, decay_why = _decay(task, optimizer, steps)
     spec = f"{warm_spec} >> {decay_spec}"
     bound = str(parse(spec, total=steps))
@@ -163,6 +159,7 @@ def suggest(task: str, steps: int, *, optimizer: str = "adamw", find: bool = Fal
         if task == "finetune":
             raise LrlabError("--find runs the range test on a built-in task (lm or vision) and has no pre-trained "
                              "model to fine-tune: call lrlab.find_lr(model, loss_fn, batches, optimizer) on yours")
+        # here, not at the top: the range test trains a model (torch), only with find=True
         from lrlab.range_test import find_on_task, median_suggestion, suggest_all
 
         result = find_on_task(task, optimizer=optimizer, preset=preset, seed=seed, num_iter=find_iters)

@@ -1,0 +1,90 @@
+"""CLI command `lrlab diagnose LOG`: read a Monitor's files, diagnose the run, print the findings.
+
+Importing this module loads typer only; rich loads when the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lrlab.diagnose import Thresholds, diagnose, format_findings
+from lrlab.errors import LrlabError
+from lrlab.monitor_files import load_curves
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+def register(app: typer.Typer) -> None:
+    """Add `diagnose` to the lrlab CLI."""
+    app.command("diagnose")(diagnose_cmd)
+
+
+def diagnose_cmd(
+    log: Annotated[Path, typer.Argument(help="a Monitor's monitor.jsonl, steps.csv, or its folder")],
+    total: Annotated[int | None, typer.Option("--total", "-n", help="planned updates of the run (if not recorded)")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    fail_on: Annotated[str | None, typer.Option(help="exit 1 when a finding is at least this severe: warning | error")]
+    = None,
+    threshold: Annotated[list[str] | None, typer.Option(
+        "--threshold", "-t", help="change a detection threshold, NAME=VALUE (repeatable), e.g. slow_drop=0.05; "
+                                  "the names are the fields of lrlab.diagnose.Thresholds")] = None,
+) -> None:
+    """Diagnose a recorded run: divergence, warm-up spikes, too slow, unstable validation, plateau, over-fitting,
+    decay too early; each with an advice and the numbers behind it."""
+    if fail_on is not None and fail_on not in ("warning", "error"):
+        raise LrlabError(f"--fail-on must be warning or error, got {fail_on!r}")
+    thresholds = parse_thresholds(threshold or [])
+    curves = load_curves(log, total_steps=total)
+    findings = diagnose(curves, thresholds=thresholds)
+    if as_json:
+        typer.echo(json.dumps({"log": str(log), "n_steps": len(curves.step), "n_evals": len(curves.eval_step),
+                               "total_steps": curves.total_steps, "findings": [f.to_dict() for f in findings]},
+                              indent=2))
+    else:
+        from rich.console import Console  # rich is slow to import: only for the table
+        from rich.table import Table
+
+        console = Console()
+        console.print(f"[bold]{log}[/bold]: {len(curves.step)} updates, {len(curves.eval_step)} evaluations")
+        if not findings:
+            console.print(format_findings(findings))
+        else:
+            table = Table(show_lines=True)
+            table.add_column("severity")
+            table.add_column("step", justify="right")
+            table.add_column("finding", style="bold")
+            table.add_column("what and advice")
+            colour = {"error": "red", "warning": "yellow", "info": "cyan"}
+            for f in findings:
+                table.add_row(f"[{colour[f.severity]}]{f.severity}[/]", str(f.step), f.kind,
+                              f"{f.message}\n[green]advice:[/green] {f.advice}")
+            console.print(table)
+    if fail_on is not None and any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on] for f in findings):
+        raise typer.Exit(1)
+
+
+def parse_thresholds(items: list[str]) -> Thresholds:
+    """`lrlab.diagnose.Thresholds` with the ``NAME=VALUE`` overrides of `items` (validated by Thresholds);
+    `LrlabError` naming the allowed fields for an unknown name or a malformed item."""
+    types = {f.name: f.type for f in fields(Thresholds)}
+    allowed = ", ".join(types)
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep or not name or not text:
+            raise LrlabError(f"--threshold must be NAME=VALUE, got {item!r}; NAME is one of: {allowed}")
+        if name not in types:
+            raise LrlabError(f"--threshold: unknown threshold {name!r}; choose from: {allowed}")
+        try:
+            values[name] = int(text) if types[name] in ("int", int) else float(text)
+        except ValueError:
+            kind = "an integer" if types[name] in ("int", int) else "a number"
+            raise LrlabError(f"--threshold {name} must be {kind}, got {text!r}") from None
+    return Thresholds(**values)

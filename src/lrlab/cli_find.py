@@ -1,0 +1,86 @@
+"""CLI commands `lrlab find` (the LR range test on a built-in task) and `lrlab suggest` (a full schedule).
+
+Importing this module loads typer only; torch, matplotlib and rich load when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add `find` and `suggest` to the lrlab CLI."""
+    app.command("find")(find_cmd)
+    app.command("suggest")(suggest_cmd)
+
+
+def find_cmd(
+    task: Annotated[str, typer.Option(help="built-in task: lm | vision (or text:PATH)")] = "lm",
+    preset: Annotated[str, typer.Option(help="model size: tiny | small | base")] = "tiny",
+    optimizer: Annotated[str, typer.Option(help="sgd | adagrad | rmsprop | adam | adamw | schedulefree")] = "adamw",
+    start_lr: Annotated[float, typer.Option(help="first LR of the sweep")] = 1e-6,
+    end_lr: Annotated[float, typer.Option(help="last LR of the sweep")] = 10.0,
+    num_iter: Annotated[int, typer.Option(help="updates in the sweep")] = 100,
+    mode: Annotated[str, typer.Option(help="exp | linear")] = "exp",
+    accumulation_steps: Annotated[int, typer.Option(help="micro-batches per update")] = 1,
+    batch_size: Annotated[int | None, typer.Option(help="batch size  [default: the preset's]")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the weights and the batches")] = 0,
+    out: Annotated[Path | None, typer.Option(help="write the plot here (PNG) with the suggestions marked")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """LR range test on a built-in task: suggestions by steepest descent (against log LR), valley, minimum/10."""
+    # here, not at the top: the range test trains a model (torch)
+    from lrlab.range_test import find_on_task, median_suggestion, plot_range_test, suggest_all
+
+    result = find_on_task(task, preset=preset, optimizer=optimizer, seed=seed, start_lr=start_lr, end_lr=end_lr,
+                          num_iter=num_iter, mode=mode, accumulation_steps=accumulation_steps, batch_size=batch_size)
+    found = suggest_all(result)
+    peak = median_suggestion(found)
+    if out is not None:
+        plot_range_test(result, out, suggestions=found,
+                        title=f"LR range test: {task} ({preset}), {optimizer}")
+    if as_json:
+        typer.echo(json.dumps({"task": task, "preset": preset, "optimizer": optimizer,
+                               "suggestions": [s.to_dict() for s in found], "median": peak,
+                               "result": result.to_dict(), "plot": str(out) if out is not None else None}, indent=2))
+        return
+    from rich.console import Console  # rich is slow to import: only for the table
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"LR range test: {task} ({preset}), {optimizer}: {len(result.lrs)} updates from "
+                  f"{result.start_lr:g} ({result.mode}), {result.stop_reason}", highlight=False)
+    table = Table()
+    table.add_column("rule", style="bold")
+    table.add_column("LR", justify="right")
+    table.add_column("how")
+    for s in found:
+        table.add_row(s.rule, f"{s.lr:.3g}", s.note)
+    console.print(table)
+    console.print(f"median of the three: {peak:.3g}", highlight=False)
+    if out is not None:
+        console.print(f"wrote {out}", highlight=False)
+
+
+def suggest_cmd(
+    task: Annotated[str, typer.Option(help="lm | vision | finetune")],
+    steps: Annotated[int, typer.Option(help="planned optimizer updates")],
+    optimizer: Annotated[str, typer.Option(help="adamw | adam | sgd | schedulefree | adagrad | rmsprop")] = "adamw",
+    find: Annotated[bool, typer.Option("--find", help="measure the peak LR with the range test (built-in task)")]
+    = False,
+    preset: Annotated[str, typer.Option(help="model size for --find: tiny | small | base")] = "tiny",
+    seed: Annotated[int, typer.Option(help="seed for --find")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Suggest a full schedule spec (warm-up, decay shape, minimum LR, peak LR) with its reasons."""
+    from lrlab.suggest import format_suggestion, suggest  # suggest --find imports torch; keep `--help` fast
+
+    s = suggest(task, steps, optimizer=optimizer, find=find, preset=preset, seed=seed)
+    if as_json:
+        typer.echo(json.dumps(s.to_dict(), indent=2))
+    else:
+        typer.echo(format_suggestion(s))
