@@ -294,7 +294,7 @@ class LRScheduler(_TorchLRScheduler):
             lrs = [lr * mult for lr in lrs]
         for group, lr in zip(groups, lrs):
             cur = group["lr"]
-            if type(cur) is float:  # the common case first: isinstance(x, torch.Tensor) costs ~0.3 µs
+            if type(cur) is float:  # the common case first: isinstance() is slower (BENCHMARKS.md, step cost)
                 group["lr"] = lr
             elif isinstance(cur, torch.Tensor):
                 cur.fill_(lr)
@@ -322,9 +322,9 @@ class LRScheduler(_TorchLRScheduler):
     def _values_ahead(self, t: float) -> list[float]:
         """Values of every distinct schedule at clock ``t`` (epoch / token / sample clocks).
 
-        A scalar ``s(t)`` costs tens of µs, so values are computed a block at a time on the vector path for the
-        clocks the next updates reach if the run goes on as now (epochs: the same formula; tokens/samples: the
-        same stride). A lookup matches only the exact float clock, so every number is ``s.values([t])[0]``; a
+        A scalar ``s(t)`` costs far more than a lookup (BENCHMARKS.md, step cost), so values are computed a block
+        at a time on the vector path for the clocks the next updates reach if the run goes on as now
+        (`UpdateClock.ahead`). A lookup matches only the exact float clock, so every number is ``s.values([t])[0]``; a
         changed stride just computes a new block.
         """
         got = self._ahead.get(t)
