@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lrlab.bench.model import GPT, ModelConfig, ViT, build_model, count_params, param_groups
-from lrlab.bench.tasks import PRESETS
+from lrlab.bench.model import GPT, ViT, build_model, count_params, param_groups
+from lrlab.bench.presets import PRESETS, ModelConfig
 from lrlab.errors import LrlabError
 
 
@@ -119,10 +119,10 @@ def test_param_groups_split_linear_weights_from_the_rest(kind: str) -> None:
     ("kwargs", "message"),
     [
         ({"kind": "rnn"}, "model kind must be 'gpt' or 'vit', got 'rnn'"),
-        ({"d_model": 0}, "model d_model must be an integer >= 1, got 0"),
+        ({"d_model": 0}, "model d_model must be a whole number >= 1, got 0"),
         ({"n_heads": 3}, "model d_model (32) must be a multiple of n_heads (3)"),
         ({"kind": "vit", "image_size": 8, "patch_size": 3, "n_classes": 10}, "patch_size (3) must divide image_size"),
-        ({"kind": "vit", "image_size": 8, "patch_size": 2}, "model n_classes must be an integer >= 1, got 0"),
+        ({"kind": "vit", "image_size": 8, "patch_size": 2}, "model n_classes must be a whole number >= 1, got 0"),
     ],
     ids=["kind", "width", "heads", "patch", "classes"],
 )

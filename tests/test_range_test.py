@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 import torch
 
+from lrlab.bench.find import cross_entropy_flat, find_on_task
 from lrlab.bench.model import param_groups
 from lrlab.bench.train import build_optimizer
 from lrlab.errors import LrlabError
 from lrlab.range_test import (
     RangeTestResult,
-    cross_entropy_flat,
     find_lr,
-    find_on_task,
     median_suggestion,
     minimum_over_10,
     plot_range_test,

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from lrlab.bench.tasks import DIGITS_VAL, PRESETS, STDLIB_CORPUS, get_task
+from lrlab.bench.presets import PRESETS
+from lrlab.bench.tasks import DIGITS_VAL, STDLIB_CORPUS, get_task
 from lrlab.errors import LrlabError
 
 STDLIB = Path(sysconfig.get_path("stdlib"))
@@ -186,8 +187,8 @@ def test_hf_dataset_saved_locally(tmp_path: Path) -> None:
         ({"name": "mnist"}, "task 'mnist' is not supported; choose from lm, vision, text:PATH or hf:NAME_OR_PATH"),
         ({"name": "text:"}, "task 'text:' is not supported"),
         ({"name": "lm", "preset": "huge"}, "preset 'huge' is not supported; choose from tiny, small, base"),
-        ({"name": "lm", "seed": -1}, "seed must be an integer >= 0, got -1"),
-        ({"name": "vision", "batch_size": 0}, "batch_size must be an integer >= 1 or None, got 0"),
+        ({"name": "lm", "seed": -1}, "seed must be a whole number >= 0, got -1"),
+        ({"name": "vision", "batch_size": 0}, "batch_size must be a whole number >= 1, got 0"),
     ],
     ids=["name", "empty-path", "preset", "seed", "batch"],
 )

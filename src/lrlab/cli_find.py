@@ -34,7 +34,8 @@ def find_cmd(
 ) -> None:
     """LR range test on a built-in task: suggestions by steepest descent (against log LR), valley, minimum/10."""
     # here, not at the top: the range test trains a model (torch)
-    from lrlab.range_test import find_on_task, median_suggestion, plot_range_test, suggest_all
+    from lrlab.bench.find import find_on_task
+    from lrlab.range_test import median_suggestion, plot_range_test, suggest_all
 
     result = find_on_task(task, preset=preset, optimizer=optimizer, seed=seed, start_lr=start_lr, end_lr=end_lr,
                           num_iter=num_iter, mode=mode, accumulation_steps=accumulation_steps, batch_size=batch_size)

@@ -354,57 +354,6 @@ def median_suggestion(suggestions: Sequence[LrSuggestion]) -> float:
     return float(np.exp(np.median(np.log([s.lr for s in suggestions]))))
 
 
-# ------------------------------------------------------------------------------------------------ built-in tasks
-
-
-def cross_entropy_flat(logits: Any, targets: Any) -> Any:
-    """Cross-entropy of ``(..., classes)`` logits against ``(...)`` class ids (LM and classifier alike)."""
-    import torch.nn.functional as F
-
-    return F.cross_entropy(logits.flatten(0, -2), targets.flatten())
-
-
-def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "adamw", seed: int = 0,
-                 start_lr: float = 1e-6, end_lr: float = 10.0, num_iter: int = 100, mode: str = "exp",
-                 accumulation_steps: int = 1, batch_size: int | None = None, weight_decay: float | None = None,
-                 smooth: float = 0.98, diverge_threshold: float = 5.0, threads: int | None = None) -> RangeTestResult:
-    """`find_lr` on a built-in task (`lrlab.bench.tasks.get_task`): its model freshly initialised with `seed`,
-    its training batches ``0 .. num_iter * accumulation_steps - 1``, cross-entropy, and the named optimizer built
-    by the harness's own `lrlab.bench.train.build_optimizer` with its decay / no-decay parameter groups (so the
-    test measures the optimizer that ``lrlab train`` / ``--lr find`` then trains; schedule-free in train mode).
-    `threads`: torch CPU threads during the test (None: 1 for the ``tiny`` preset, whose kernels are too small to
-    share, else torch's current setting; restored after).
-    Returns the `RangeTestResult`."""
-    import torch
-
-    from lrlab.bench.model import param_groups
-    from lrlab.bench.tasks import get_task
-    from lrlab.bench.train import build_optimizer
-
-    t = get_task(task, preset, seed, batch_size=batch_size)
-    k = check.whole("accumulation_steps", accumulation_steps, minimum=1)
-    n = check.whole("num_iter", num_iter, minimum=10)
-    torch.manual_seed(seed)
-    model = t.build_model()
-    if weight_decay is None:  # the optimizer's usual value, as `lrlab.bench.train.train` uses
-        from lrlab.bench.train import DEFAULT_WEIGHT_DECAY
-
-        weight_decay = DEFAULT_WEIGHT_DECAY.get(optimizer, 0.0)  # an unknown name fails in build_optimizer
-    opt = build_optimizer(optimizer, param_groups(model, weight_decay), start_lr)
-    if hasattr(opt, "train"):  # schedule-free: its steps need train mode (the harness sets it in its loop)
-        opt.train()
-    batches = [t.get_batch(i) for i in range(n * k)]
-    before = torch.get_num_threads()
-    want = threads if threads is not None else (1 if preset == "tiny" else before)
-    check.whole("threads", want, minimum=1)
-    torch.set_num_threads(want)
-    try:
-        return find_lr(model, cross_entropy_flat, batches, opt, start_lr=start_lr, end_lr=end_lr, num_iter=n,
-                       mode=mode, smooth=smooth, diverge_threshold=diverge_threshold, accumulation_steps=k)
-    finally:
-        torch.set_num_threads(before)
-
-
 # ------------------------------------------------------------------------------------------------ plot
 
 

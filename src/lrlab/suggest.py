@@ -160,7 +160,8 @@ def suggest(task: str, steps: int, *, optimizer: str = "adamw", find: bool = Fal
             raise LrlabError("--find runs the range test on a built-in task (lm or vision) and has no pre-trained "
                              "model to fine-tune: call lrlab.find_lr(model, loss_fn, batches, optimizer) on yours")
         # here, not at the top: the range test trains a model (torch), only with find=True
-        from lrlab.range_test import find_on_task, median_suggestion, suggest_all
+        from lrlab.bench.find import find_on_task
+        from lrlab.range_test import median_suggestion, suggest_all
 
         result = find_on_task(task, optimizer=optimizer, preset=preset, seed=seed, num_iter=find_iters)
         found = suggest_all(result)

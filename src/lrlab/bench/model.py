@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# the model shape lives with the size presets in tasks.py, importable without torch
-from lrlab.bench.tasks import ModelConfig
+from lrlab.bench.presets import ModelConfig
 
 
 class SelfAttention(nn.Module):
@@ -131,9 +130,10 @@ def count_params(model: nn.Module) -> int:
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Optimizer parameter groups, as nanoGPT's ``configure_optimizers``: the weights of `nn.Linear` layers get
-    ``weight_decay``; biases, LayerNorm weights, embeddings, position embeddings and the CLS token get none.
-    Every parameter lands in exactly one group; a tied weight is listed once (as an embedding)."""
+    """Optimizer parameter groups: the weights of `nn.Linear` layers get ``weight_decay``; biases, LayerNorm
+    weights, the token embedding (and with it the GPT head tied to it), position embeddings and the CLS token get
+    none. nanoGPT's ``configure_optimizers`` differs: it decays every tensor of two or more dimensions, embeddings
+    included. Every parameter lands in exactly one group; a tied weight is listed once (as an embedding)."""
     no_decay_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     decay_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear)} - no_decay_ids
     decay = [p for p in model.parameters() if id(p) in decay_ids]

@@ -1,32 +1,6 @@
-"""Built-in training tasks: a small model, real data and a fixed train/validation split, deterministic given a seed.
-
-Tasks (the ``name`` of `get_task`):
-
-- ``lm``: a byte-level causal Transformer (`lrlab.bench.model.GPT`) on a corpus every machine has without a
-  download: the source of `STDLIB_CORPUS`, a fixed, ordered list of the running interpreter's own standard-library
-  files. The corpus differs between Python versions, so `Task.info` records the version, the byte count and a
-  SHA-256 of the corpus. Each file is split 90 % / 10 % (head for training, tail for validation), so validation
-  covers every file. Loss is in nats per byte; ``bits_per_byte`` is the same number in bits.
-- ``vision``: a Vision Transformer (`lrlab.bench.model.ViT`, 2x2-pixel patches as tokens) on scikit-learn's bundled
-  8x8 ``digits`` images (1,797 images, 10 classes), a fixed split of 1,437 training and 360 validation images;
-  metrics: loss and ``accuracy``.
-- ``text:PATH``: the byte-level LM on a user's UTF-8 text file (first 90 % train, last 10 % validation).
-- ``hf:NAME_OR_PATH`` or ``hf:NAME_OR_PATH#COLUMN``: the byte-level LM on the text column of a Hugging Face
-  dataset: a folder written by ``save_to_disk`` is read with ``datasets.load_from_disk``, anything else goes to
-  ``datasets.load_dataset(NAME)`` (which may download). The text column is ``COLUMN``, else ``text``, else the only
-  string column. A ``validation`` (or ``valid``, ``test``) split is used for validation when there is one;
-  otherwise the joined text is cut 90 % / 10 %.
-
-Determinism: the batch for update ``k`` is a pure function of ``(seed, k)`` (`Task.get_batch`), so resuming at
-update ``k`` needs no data-loader state; validation uses fixed batches that do not depend on the seed
-(`Task.val_batches`). The seed also decides the initial weights (`Task.build_model` draws from torch's global RNG,
-which `lrlab.bench.train.train` seeds).
-
-Presets set the model size and batch (`PRESETS`). For ``lm``: ``tiny`` (the default, fast enough for CI and the
-default ``lrlab compare`` on 2 CPU cores: 34,688 parameters, d=32, 2 layers, 2 heads, context 32, batch 16),
-``small`` (120,576 parameters: d=64, 2 layers, 4 heads, context 64, batch 32 — the 0.14M GPT of the README's
-measurements with its head tied to the embedding) and ``base`` (842,496 parameters: d=128, 4 layers, context 128,
-batch 32). ``vision`` uses the same widths and depths on 17 tokens (16 patches + CLS), batch 32 / 64 / 128.
+"""Built-in training tasks (``lm``, ``vision``) and loaders for user data (``text:PATH``, ``hf:NAME``): a model
+shape, real data and a fixed train/validation split, deterministic given a seed. What each task is, how batches
+are drawn and why: docs/harness.md.
 """
 
 from __future__ import annotations
@@ -42,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lrlab.bench.presets import PRESET_NAMES, PRESETS, ModelConfig
+from lrlab.checks import check
 from lrlab.errors import LrlabError
 
 if TYPE_CHECKING:
@@ -61,80 +37,6 @@ STDLIB_CORPUS: tuple[str, ...] = (
 
 #: Fraction of each text held out for validation.
 VAL_FRACTION = 0.1
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelConfig:
-    """Shape of a model.
-
-    Args:
-        kind: ``"gpt"`` (causal LM over ``vocab_size`` tokens) or ``"vit"`` (classifier of ``image_size`` square
-            images into ``n_classes``).
-        d_model: width (>= 1, a multiple of ``n_heads``).
-        n_layers: Transformer blocks (>= 1).
-        n_heads: attention heads per block (>= 1).
-        context: GPT only: tokens per sequence (>= 1).
-        vocab_size: GPT only: number of token ids (256 for bytes).
-        image_size: ViT only: side of the square image in pixels.
-        patch_size: ViT only: side of a square patch in pixels; must divide ``image_size``.
-        n_classes: ViT only: number of classes.
-        mlp_ratio: hidden width of the MLP as a multiple of ``d_model``.
-    """
-
-    kind: str
-    d_model: int
-    n_layers: int
-    n_heads: int
-    context: int = 0
-    vocab_size: int = 256
-    image_size: int = 0
-    patch_size: int = 0
-    n_classes: int = 0
-    mlp_ratio: int = 4
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("gpt", "vit"):
-            raise LrlabError(f"model kind must be 'gpt' or 'vit', got {self.kind!r}")
-        sizes = {"d_model": self.d_model, "n_layers": self.n_layers, "n_heads": self.n_heads,
-                 "mlp_ratio": self.mlp_ratio}
-        if self.kind == "gpt":
-            sizes.update(context=self.context, vocab_size=self.vocab_size)
-        else:
-            sizes.update(image_size=self.image_size, patch_size=self.patch_size, n_classes=self.n_classes)
-        for name, value in sizes.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LrlabError(f"model {name} must be an integer >= 1, got {value!r}")
-        if self.d_model % self.n_heads:
-            raise LrlabError(f"model d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
-        if self.kind == "vit" and self.image_size % self.patch_size:
-            raise LrlabError(f"model patch_size ({self.patch_size}) must divide image_size ({self.image_size})")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Preset:
-    """Model shape and batch of a size preset (``batch_size`` is sequences for LM tasks, images for vision)."""
-
-    model: ModelConfig
-    batch_size: int
-
-
-PRESETS: dict[str, dict[str, Preset]] = {
-    "lm": {
-        "tiny": Preset(model=ModelConfig(kind="gpt", d_model=32, n_layers=2, n_heads=2, context=32), batch_size=16),
-        "small": Preset(model=ModelConfig(kind="gpt", d_model=64, n_layers=2, n_heads=4, context=64), batch_size=32),
-        "base": Preset(model=ModelConfig(kind="gpt", d_model=128, n_layers=4, n_heads=4, context=128),
-                       batch_size=32),
-    },
-    "vision": {
-        "tiny": Preset(model=ModelConfig(kind="vit", d_model=32, n_layers=2, n_heads=2, image_size=8, patch_size=2,
-                                         n_classes=10), batch_size=32),
-        "small": Preset(model=ModelConfig(kind="vit", d_model=64, n_layers=2, n_heads=4, image_size=8, patch_size=2,
-                                          n_classes=10), batch_size=64),
-        "base": Preset(model=ModelConfig(kind="vit", d_model=128, n_layers=4, n_heads=4, image_size=8,
-                                         patch_size=2, n_classes=10), batch_size=128),
-    },
-}
-PRESET_NAMES: tuple[str, ...] = ("tiny", "small", "base")
 TASK_FORMS = "lm, vision, text:PATH or hf:NAME_OR_PATH[#COLUMN]"
 
 
@@ -175,7 +77,7 @@ class Task:
 
     def build_model(self) -> nn.Module:
         """A freshly initialised model for this task, drawn from torch's global RNG."""
-        from lrlab.bench.model import build_model
+        from lrlab.bench.model import build_model  # imports torch: keeps `import lrlab.bench.tasks` light
 
         return build_model(self.model)
 
@@ -249,10 +151,9 @@ def get_task(name: str, preset: str = "tiny", seed: int = 0, *, batch_size: int 
     """
     if preset not in PRESET_NAMES:
         raise LrlabError(f"preset {preset!r} is not supported; choose from {', '.join(PRESET_NAMES)}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise LrlabError(f"seed must be an integer >= 0, got {seed!r}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise LrlabError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
+    seed = check.whole("seed", seed)
+    if batch_size is not None:
+        batch_size = check.whole("batch_size", batch_size, minimum=1)
     if name == "vision":
         return _vision_task(preset, seed, batch_size)
     if name == "lm":

@@ -1,0 +1,57 @@
+"""The LR range test on a built-in task: `lrlab.range_test.find_lr` driven by the harness's own model, batches
+and optimizer, so the LR it suggests is for the run that ``lrlab train`` / ``lrlab compare --lr find`` then
+trains. The library's `lrlab.range_test` knows nothing of the harness; this module joins the two.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lrlab.bench import train as harness
+from lrlab.bench.tasks import get_task
+from lrlab.checks import check
+from lrlab.range_test import RangeTestResult, find_lr
+
+
+def cross_entropy_flat(logits: Any, targets: Any) -> Any:
+    """Cross-entropy of ``(..., classes)`` logits against ``(...)`` class ids (LM and classifier alike)."""
+    import torch.nn.functional as F  # optional dependency, imported on use
+
+    return F.cross_entropy(logits.flatten(0, -2), targets.flatten())
+
+
+def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "adamw", seed: int = 0,
+                 start_lr: float = 1e-6, end_lr: float = 10.0, num_iter: int = 100, mode: str = "exp",
+                 accumulation_steps: int = 1, batch_size: int | None = None, weight_decay: float | None = None,
+                 smooth: float = 0.98, diverge_threshold: float = 5.0, threads: int | None = None) -> RangeTestResult:
+    """`find_lr` on a built-in task (`lrlab.bench.tasks.get_task`): its model freshly initialised with `seed`,
+    its training batches ``0 .. num_iter * accumulation_steps - 1``, cross-entropy, and the named optimizer built
+    by the harness's own `lrlab.bench.train.build_optimizer` with its decay / no-decay parameter groups (so the
+    test measures the optimizer that ``lrlab train`` / ``--lr find`` then trains; schedule-free in train mode).
+    `threads`: torch CPU threads during the test (None: 1 for the ``tiny`` preset, whose kernels are too small to
+    share, else torch's current setting; restored after).
+    Returns the `RangeTestResult`."""
+    import torch  # optional dependency, imported on use
+
+    from lrlab.bench.model import param_groups  # imports torch: keeps `import lrlab.bench.find` light
+
+    t = get_task(task, preset, seed, batch_size=batch_size)
+    k = check.whole("accumulation_steps", accumulation_steps, minimum=1)
+    n = check.whole("num_iter", num_iter, minimum=10)
+    torch.manual_seed(seed)
+    model = t.build_model()
+    if weight_decay is None:  # the optimizer's usual value, as `lrlab.bench.train.train` uses
+        weight_decay = harness.DEFAULT_WEIGHT_DECAY.get(optimizer, 0.0)  # an unknown name fails in build_optimizer
+    opt = harness.build_optimizer(optimizer, param_groups(model, weight_decay), start_lr)
+    if hasattr(opt, "train"):  # schedule-free: its steps need train mode (the harness sets it in its loop)
+        opt.train()
+    batches = [t.get_batch(i) for i in range(n * k)]
+    before = torch.get_num_threads()
+    want = check.whole("threads", threads if threads is not None else (1 if preset == "tiny" else before),
+                       minimum=1)
+    torch.set_num_threads(want)
+    try:
+        return find_lr(model, cross_entropy_flat, batches, opt, start_lr=start_lr, end_lr=end_lr, num_iter=n,
+                       mode=mode, smooth=smooth, diverge_threshold=diverge_threshold, accumulation_steps=k)
+    finally:
+        torch.set_num_threads(before)
