@@ -64,14 +64,14 @@ def test_compare_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         (["compare", "--optimizers", "adamw,lion"], "optimizer 'lion' is not supported"),
         (["compare", "--lr", "fast"], "--lr must be a number, NAME=NUMBER pairs or 'find'"),
         (["compare", "--lr", "sgd=0.1"], "lr names optimizer 'sgd', which is not compared; optimizers: adamw"),
-        (["compare", "--steps", "3"], "steps must be an integer >= 10, got 3"),
+        (["compare", "--steps", "3"], "steps must be a whole number >= 10, got 3"),
         (["compare", "--backend", "slurm"], "backend must be one of local, ray"),
         (["compare", "--resume", "nowhere"], "no compare.json there"),
         (["compare", "--resume", "x", "--steps", "50"], "--resume takes its settings from DIR/compare.json; drop "
                                                         "--steps"),
         (["report", "nowhere"], "no results.json in 'nowhere'"),
         (["train", "--schedule", "warmup(20) >> cosine()", "--steps", "10"], "leaving nothing for cosine()"),
-        (["train", "--lr", "-1"], "lr must be a positive number, got -1.0"),
+        (["train", "--lr", "-1"], "lr must be > 0, got -1.0"),
     ],
     ids=["spec", "optimizer", "lr", "lr-optimizer", "steps", "backend", "resume-missing", "resume-flags",
          "report-missing", "train-spec", "train-lr"],
@@ -146,7 +146,7 @@ def test_help_shows_the_compare_config_defaults() -> None:
     import typing
 
     from lrlab.bench import cli_compare
-    from lrlab.bench.compare import CompareConfig
+    from lrlab.bench.design import CompareConfig
 
     defaults = CompareConfig()
     checked = set()

@@ -19,11 +19,10 @@ import numpy as np
 import pytest
 
 import lrlab
-from lrlab.bench.compare import (
-    CONFIG_FILE,
+from lrlab.bench.compare import CONFIG_FILE, open_run, run_compare
+from lrlab.bench.design import (
     DEFAULT_LR,
     CompareConfig,
-    Event,
     Trial,
     confirm_trials,
     default_schedules,
@@ -32,12 +31,10 @@ from lrlab.bench.compare import (
     grid_lr,
     lr_centers,
     lr_grid,
-    open_run,
     parse_lr_option,
-    pending_jobs,
-    plan_jobs,
-    run_compare,
 )
+from lrlab.bench.events import Event
+from lrlab.bench.jobs import pending_jobs, plan_jobs
 from lrlab.errors import LrlabError
 
 # ------------------------------------------------------------------------------------------ config + grid
@@ -46,18 +43,18 @@ from lrlab.errors import LrlabError
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"steps": 5}, "steps must be an integer >= 10, got 5"),
-        ({"seeds": 0}, "seeds must be an integer >= 1, got 0"),
-        ({"lr_grid": 0}, "lr_grid must be an integer >= 1, got 0"),
+        ({"steps": 5}, "steps must be a whole number >= 10, got 5"),
+        ({"seeds": 0}, "seeds must be a whole number >= 1, got 0"),
+        ({"lr_grid": 0}, "lr_grid must be a whole number >= 1, got 0"),
         ({"lr_grid_factor": 1.0}, "lr_grid_factor must be a number > 1, got 1.0"),
         ({"optimizers": ("adamw", "lion")}, "optimizer 'lion' is not supported; choose from sgd, adagrad"),
         ({"optimizers": ()}, "optimizers must name at least one"),
         ({"lr": (("adamw", -1.0),)}, "lr for adamw must be a positive number, got -1.0"),
         ({"schedules": ("cosine()", "cosine()")}, "schedules lists one twice"),
         ({"branch_min": 2.0}, "branch_min must be in [0, 1]"),
-        ({"eval_every": 0}, "eval_every must be an integer >= 1, got 0"),
+        ({"eval_every": 0}, "eval_every must be a whole number >= 1, got 0"),
         ({"confirm_close": 1.5}, "confirm_close must be a number in [0, 1] (a share of the contenders), got 1.5"),
-        ({"lr_extend": -1}, "lr_extend must be an integer >= 0, got -1"),
+        ({"lr_extend": -1}, "lr_extend must be a whole number >= 0, got -1"),
     ],
     ids=["steps", "seeds", "grid", "factor", "optimizer", "no-optimizer", "lr", "duplicate", "branch-min", "eval",
          "confirm-close", "lr-extend"],
@@ -90,7 +87,7 @@ def _structure(s: Any) -> Any:
     return (type(s).__name__, dict(vars(s)))
 
 
-WARMUP_5 = ("Warmup", {"total": 0.05, "start": 0.0, "end": None, "shape": "linear", "beta2": None})
+WARMUP_5 = ("Warmup", {"total": 0.05, "floor": 0.0, "peak": None, "shape": "linear", "beta2": None})
 
 
 def test_default_schedules_are_the_nine_families_and_scale_with_steps() -> None:
@@ -104,11 +101,11 @@ def test_default_schedules_are_the_nine_families_and_scale_with_steps() -> None:
         ("Cosine", {"peak": 1.0, "floor": 0.0, "total": None, "cycles": 0.5, "exponent": 1.0, "periodic": False}),
         ("CosineRestarts", {"period": 0.143, "mult": 2, "decay": 1.0, "limit": 0, "peak": 1.0, "floor": 0.0,
                             "k": 1.0, "total": None}),
-        [WARMUP_5, ("Linear", {"start": 1.0, "end": 0.0, "total": None})],  # BERT
+        [WARMUP_5, ("Linear", {"peak": 1.0, "floor": 0.0, "total": None})],  # BERT
         [WARMUP_5, ("Cosine", {"peak": 1.0, "floor": 0.0, "total": None, "cycles": 0.5, "exponent": 1.0,
                                "periodic": False})],
         [WARMUP_5, ("Constant", {"value": 1.0, "total": None}),  # WSD: warm-up, stable, 1-sqrt cool-down (20 %)
-         ("Cooldown", {"total": 0.2, "shape": "sqrt", "start": 1.0, "end": 0.0, "cycles": 0.5, "power": 0.5,
+         ("Cooldown", {"total": 0.2, "shape": "sqrt", "peak": 1.0, "floor": 0.0, "cycles": 0.5, "power": 0.5,
                        "ratio": 0.1})],
         [WARMUP_5, ("InverseSqrt", {"timescale": 50, "peak": 1.0, "power": 0.5, "total": None})],  # timescale = warm-up
     ]
@@ -338,7 +335,7 @@ def _kw(c: CompareConfig) -> dict[str, Any]:
 
 
 def test_confirmation_reruns_the_best_two_lrs_and_the_best_is_then_chosen_on_every_seed() -> None:
-    from lrlab.bench.report import analyze
+    from lrlab.bench.analysis import analyze
 
     c = CompareConfig(steps=100, schedules=("constant()", "cosine()"), confirm_seeds=2, confirm_close=1.0).resolved()
     centers = lr_centers(c)

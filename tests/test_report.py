@@ -14,18 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lrlab.bench.report import (
-    LEGEND,
-    analyze,
-    html_report,
-    load_results,
-    markdown,
-    paired_noise,
-    steps_to_target,
-    summary_lines,
-    table_rows,
-    write_report,
-)
+from lrlab.bench.analysis import analyze, load_results, paired_noise, steps_to_target
+from lrlab.bench.report import LEGEND, html_report, markdown, summary_lines, table_rows, write_report
 from lrlab.errors import LrlabError
 
 STEPS = 100

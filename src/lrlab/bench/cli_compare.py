@@ -1,7 +1,7 @@
 """CLI commands `lrlab compare`, `lrlab report` and `lrlab train`: parse options, call the library, show progress.
 
-Importing this module loads typer, numpy and `lrlab.bench.compare` (whose `CompareConfig` supplies the defaults
-the help shows); torch, matplotlib and rich load when a command runs.
+Importing this module loads typer, numpy and `lrlab.bench.design` (whose `CompareConfig` supplies the defaults
+the help shows); the rest of the harness, torch, matplotlib and rich load when a command runs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lrlab.bench.compare import SCHEDULEFREE_LR_FACTOR, CompareConfig, default_schedules
+from lrlab.bench.design import SCHEDULEFREE_LR_FACTOR, CompareConfig, default_schedules, parse_lr_option
 from lrlab.errors import LrlabError
 
 _DEFAULT_ROOT = Path("lrlab-runs")
@@ -46,7 +46,7 @@ def _split(text: str, sep: str) -> tuple[str, ...]:
 
 
 class ProgressView:
-    """Shows `lrlab.bench.compare.Event`s with rich: one bar per running job and one overall, each with ETA;
+    """Shows `lrlab.bench.events.Event`s with rich: one bar per running job and one overall, each with ETA;
     a line per finished run."""
 
     def __init__(self, console: Any = None) -> None:
@@ -181,7 +181,8 @@ def compare(
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="write PNG plots")] = True,
 ) -> None:
     """Train a set of LR schedules on a built-in task and rank each at its own best peak LR."""
-    from lrlab.bench.compare import parse_lr_option, run_compare
+    # the harness loads when a command runs: keeps `lrlab --help` light
+    from lrlab.bench.compare import run_compare
     from lrlab.bench.report import print_report, write_report
 
     given: dict[str, Any] = {}
@@ -244,7 +245,9 @@ def report(
     """Re-render report.md, report.html and the PNGs from FOLDER/results.json, and print the ranked table."""
     from rich.console import Console
 
-    from lrlab.bench.report import load_results, print_report, write_report
+    # the harness loads when a command runs: keeps `lrlab --help` light
+    from lrlab.bench.analysis import load_results
+    from lrlab.bench.report import print_report, write_report
 
     doc = load_results(folder)
     a = write_report(doc, folder, plots=plots)
@@ -270,20 +273,13 @@ def train_cmd(
 
     Under torchrun (e.g. ``torchrun --nproc_per_node=2 -m lrlab.cli train ...``) the processes train the run
     together with DDP, each on a slice of every update's batch; rank 0 alone shows progress and writes the files."""
-    from lrlab.bench.compare import train_one
-    from lrlab.bench.train import init_distributed
+    from lrlab.bench.single import distributed, shared_path, train_one  # keeps `lrlab --help` light
 
     if resume and out is None:
         raise LrlabError("--resume needs --out: the folder of the run to continue")
-    rank, world = init_distributed()
-    try:
-        out_dir = out if out is not None else _default_out("train")
-        if world > 1 and out is None:  # one folder for every process: rank 0's timestamp
-            import torch.distributed as dist
-
-            box: list[Any] = [out_dir]
-            dist.broadcast_object_list(box, src=0)
-            out_dir = box[0]
+    with distributed() as (rank, world):
+        # one folder for every process: rank 0's timestamp
+        out_dir = out if out is not None else shared_path(_default_out("train"), world)
         kwargs: dict[str, Any] = dict(
             schedule=schedule, task=task, preset=preset, optimizer=optimizer, lr=lr, steps=steps, seed=seed,
             batch_size=batch_size, eval_every=eval_every, checkpoint_every=checkpoint_every, out_dir=out_dir,
@@ -293,18 +289,14 @@ def train_cmd(
                 raise typer.Exit(130)
             return
         _train_and_report(kwargs, plots)
-    finally:
-        if world > 1:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
 
 
 def _train_and_report(kwargs: dict[str, Any], plots: bool) -> None:
     from rich.console import Console
 
-    from lrlab.bench.compare import train_one
+    # the harness loads when a command runs: keeps `lrlab --help` light
     from lrlab.bench.report import print_report, write_report
+    from lrlab.bench.single import train_one
 
     out_dir = kwargs["out_dir"]
     console = Console()

@@ -1,50 +1,22 @@
-"""Reports for `lrlab compare` and `lrlab train`: analysis of ``results.json``, then rendering.
-
-Analysis (`analyze`) is pure: it turns the results document written by `lrlab.bench.compare` into frozen
-dataclasses — each contender (a schedule with an optimizer) at its own best peak LR, ranked, with a
-significance mark. Rendering is separate: a rich table for the terminal, ``report.md``, PNG plots and a
-self-contained ``report.html`` (images embedded as base64, inline CSS, no external assets).
-
-How a contender is judged
-    * Every (schedule, optimizer) pair is trained at K peak LRs (the LR grid) and S seeds. Its **best peak LR**
-      is the one with the lowest mean final validation loss over seeds; the contender is ranked by that mean.
-      Comparing schedules at one shared peak LR is misleading: a decaying schedule usually wants a larger peak.
-    * **Seeds are paired**: within a seed every contender starts from the same initial weights and sees the
-      same data order, so a seed's luck is shared. Ranking and gaps use the mean over the seeds every contender
-      ran at its best peak LR.
-    * **Significance**: the noise ``sigma`` is the residual std of ``final = schedule effect + seed effect +
-      noise`` over all contenders and paired seeds (`paired_noise`) — the scatter of schedule-to-schedule
-      differences from seed to seed, which is smaller than one schedule's raw seed-to-seed spread. A gap to the
-      winner below ``sigma * sqrt(2 / S)`` (one std of the difference of two S-seed means) is marked
-      *not significant* (``≈``). This 1-sigma rule flags gaps within noise; passing it is not proof. With one
-      seed there is no noise estimate and the mark is ``?`` (`lrlab compare` therefore re-runs every contender
-      at its best peak LR with one more seed by default).
-    * **Steps to target**: the first evaluation step at which a run's validation loss is at or below the
-      target: the final validation loss of the baseline — the first schedule in the comparison
-      (``constant()`` by default) at its best peak LR — *on the same seed*, unless the config names
-      ``target_loss``. It answers "how much sooner does this schedule get to where the baseline ends up?"
-      (resolution: ``eval_every``); the baseline itself reaches it at its last evaluation.
-
-matplotlib is imported inside the plotting functions (Agg backend); rich inside the terminal renderer.
+"""Rendering of an `lrlab.bench.analysis.Analysis`: the rich terminal table, ``report.md``, one PNG per figure and
+a self-contained ``report.html`` (PNGs inlined as base64, inline CSS). It computes nothing the analysis does not
+hold; matplotlib and rich are imported by the functions that draw (optional dependencies).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lrlab.errors import LrlabError
+from lrlab.bench.analysis import Analysis, Contender, analyze, runs_at_best
 from lrlab.files import atomic_write_bytes, atomic_write_text
 
-RESULTS_FILE = "results.json"
 #: the PNG files `write_plots` produces, in the order reports show them: file name -> caption
 PLOTS: dict[str, str] = {
     "lr_curves.png": "Learning rate of every schedule at its best peak LR",
@@ -53,377 +25,7 @@ PLOTS: dict[str, str] = {
     "sensitivity.png": "Final validation loss vs peak LR per schedule (the sensitivity curves)",
     "final_loss.png": "Final validation loss at each schedule's best peak LR (error bars: seed std)",
 }
-
-
-# ------------------------------------------------------------------------------------------------- analysis
-
-
-@dataclass(frozen=True, kw_only=True)
-class LrPoint:
-    """One peak LR of a contender's grid: final/best validation loss over its seeds."""
-
-    lr: float
-    n: int
-    final_mean: float
-    final_std: float | None  # None with one seed
-    best_mean: float
-    diverged: int  # runs at this LR that diverged (their loss counts as +inf)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Contender:
-    """A schedule with an optimizer, summarised at its own best peak LR, with its place in the ranking."""
-
-    schedule: str
-    optimizer: str
-    label: str
-    rank: int  # 1 = winner
-    best_lr: float
-    lr_index: int  # position of best_lr in the sorted grid
-    grid: tuple[LrPoint, ...]  # sorted by lr: the sensitivity curve
-    at_grid_edge: bool  # best LR is the smallest or largest tried (with >= 2 LRs): the optimum may lie outside
-    n_seeds: int
-    final_mean: float
-    final_std: float | None
-    best_mean: float
-    best_std: float | None
-    steps_to_target: float | None  # mean over the seeds that reached the target; None if none did
-    reached: int  # seeds that reached the target
-    wall_time_s: float  # mean per run at best_lr
-    diverged: int  # diverged runs at best_lr
-    gap: float  # mean final loss over the paired seeds minus the winner's (0 for the winner)
-    gap_sd: float | None  # one std of that difference; None when no noise estimate exists (and for the winner)
-    significant: bool | None  # gap > gap_sd; None: unknown (no spread estimate) or the winner itself
-    branched: bool  # some run at best_lr branched from another run's checkpoint
-    trial_ids: tuple[str, ...]  # runs at best_lr
-
-
-@dataclass(frozen=True, kw_only=True)
-class Analysis:
-    """The ranked comparison, ready to render."""
-
-    title: str
-    task: str
-    steps: int
-    status: str  # complete | interrupted | running
-    contenders: tuple[Contender, ...]  # ranked, winner first
-    sigma: float | None  # noise of schedule-to-schedule differences per seed (`paired_noise`); None: unknown
-    sigma_dof: int  # its degrees of freedom
-    paired_seeds: tuple[int, ...]  # seeds every contender ran at its best LR: ranking and gaps use these
-    seed_std: float | None  # raw seed-to-seed std of one contender's final loss (RMS over contenders), for scale
-    target_loss: float | None  # mean of the per-seed targets (what plots draw)
-    target_source: str
-    branches: tuple[str, ...]  # which runs branched from which shared prefixes (empty: none did)
-    python: str | None  # the interpreter the runs used (the lm corpus is its standard library)
-    corpus_sha256: str | None  # SHA-256 of the task's data
-    n_runs: int
-    n_planned: int
-    total_wall_time_s: float | None
-    notes: tuple[str, ...]
-
-    @property
-    def has_grid(self) -> bool:
-        """Some contender was trained at more than one peak LR (else there is no sensitivity to show)."""
-        return any(len(c.grid) > 1 for c in self.contenders)
-
-    @property
-    def single(self) -> bool:
-        """One run (`lrlab train`): the report describes it instead of ranking."""
-        return len(self.contenders) == 1 and self.n_runs == 1
-
-
 _INTRO = "Ranked at each schedule's own best peak LR (mean ± std over seeds)."
-
-
-def _mean_std(xs: Sequence[float]) -> tuple[float, float | None]:
-    a = np.asarray(xs, dtype=np.float64)
-    if not np.all(np.isfinite(a)):
-        return math.inf, None
-    mean = float(a.mean())
-    return mean, (float(a.std(ddof=1)) if a.size >= 2 else None)
-
-
-def final_loss(result: Mapping[str, Any]) -> float:
-    """A run's final validation loss; inf when it diverged or has none."""
-    v = result.get("final_val_loss")
-    if result.get("diverged") or v is None or not math.isfinite(float(v)):
-        return math.inf
-    return float(v)
-
-
-def _best(result: Mapping[str, Any]) -> float:
-    v = result.get("best_val_loss")
-    if v is None or not math.isfinite(float(v)):
-        return math.inf
-    return float(v)
-
-
-def steps_to_target(eval_steps: Sequence[int], val_loss: Sequence[float], target: float) -> int | None:
-    """First evaluation step whose validation loss is <= ``target`` (None if never)."""
-    for step, loss in zip(eval_steps, val_loss):
-        if loss is not None and math.isfinite(loss) and loss <= target:
-            return int(step)
-    return None
-
-
-def contender_label(schedule: str, optimizer: str, *, with_optimizer: bool) -> str:
-    """How tables name a contender: the spec text, and the optimizer when several are compared."""
-    return f"{schedule} · {optimizer}" if with_optimizer else schedule
-
-
-def load_results(out_dir: str | Path) -> dict[str, Any]:
-    """Read ``DIR/results.json``; raises `LrlabError` if it is missing or not a results document."""
-    path = Path(out_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise LrlabError(f"no {RESULTS_FILE} in {str(out_dir)!r}: give the --out directory of `lrlab compare` "
-                         "or `lrlab train`")
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise LrlabError(f"{path} is not valid JSON ({e})") from None
-    if not isinstance(doc, dict) or "trials" not in doc or "config" not in doc:
-        raise LrlabError(f"{path} is not an lrlab results document (needs 'config' and 'trials')")
-    return doc
-
-
-def _finals_by_seed(runs: Sequence[Mapping[str, Any]]) -> dict[int, float]:
-    return {int(r["seed"]): final_loss(r["result"]) for r in runs}
-
-
-def paired_noise(table: Mapping[str, Mapping[int, float]], seeds: Sequence[int]) -> tuple[float | None, int]:
-    """Residual std of the two-way additive model ``final[c, s] = schedule_c + seed_s + noise`` over the
-    contenders ``table`` (label -> seed -> final loss) and the shared ``seeds``; returns (sigma, degrees of
-    freedom). Each seed's common offset (its initial weights and data order help or hurt every schedule alike)
-    is removed, so sigma is the noise in *differences* between schedules. None when there is no replication."""
-    rows = [[table[c][s] for s in seeds] for c in table]
-    if len(rows) < 2 or len(seeds) < 2:
-        return None, 0
-    x = np.asarray(rows, dtype=np.float64)
-    resid = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
-    dof = (x.shape[0] - 1) * (x.shape[1] - 1)
-    return float(math.sqrt(float((resid**2).sum()) / dof)), dof
-
-
-def analyze(doc: Mapping[str, Any]) -> Analysis:
-    """Rank every (schedule, optimizer) at its own best peak LR. ``doc`` is a results document (results.json).
-
-    * Best peak LR: among the LRs of that contender's grid run with the most seeds (all of them, unless the
-      confirmation seeds re-ran only the best few), the one with the lowest mean final validation loss over the
-      seeds they share — so a confirmed LR is judged on every seed, and LRs are compared on the same seeds.
-    * Ranking and gaps: mean final loss at the best LR over the *paired seeds* — those every contender has
-      there — so all contenders are compared on the same initial weights and data orders.
-    * Significance: see `paired_noise`; a gap is not significant when it is below ``sigma * sqrt(2 / S)``, one
-      standard deviation of the difference of two means over S paired seeds.
-    """
-    config = doc["config"]
-    trials = [t for t in doc["trials"] if t.get("result") is not None]
-    optimizers = sorted({t["optimizer"] for t in trials})
-    with_opt = len(optimizers) > 1
-    order = {s: i for i, s in enumerate(config.get("schedules") or [])}
-
-    # (schedule, optimizer) -> lr -> trials
-    groups: dict[tuple[str, str], dict[float, list[Mapping[str, Any]]]] = {}
-    for t in trials:
-        groups.setdefault((t["schedule"], t["optimizer"]), {}).setdefault(float(t["lr"]), []).append(t)
-
-    pre: list[dict[str, Any]] = []
-    for (schedule, optimizer), by_lr in groups.items():
-        grid = []
-        for lr in sorted(by_lr):
-            runs = by_lr[lr]
-            fm, fs = _mean_std([final_loss(r["result"]) for r in runs])
-            bm, _ = _mean_std([_best(r["result"]) for r in runs])
-            grid.append(LrPoint(lr=lr, n=len(runs), final_mean=fm, final_std=fs, best_mean=bm,
-                                diverged=sum(1 for r in runs if math.isinf(final_loss(r["result"])))))
-        seed_sets = [set(_finals_by_seed(by_lr[p.lr])) for p in grid]
-        most = max(len(x) for x in seed_sets)
-        candidates = [i for i, x in enumerate(seed_sets) if len(x) == most]
-        shared = set.intersection(*(seed_sets[i] for i in candidates))
-
-        def choose(i: int, by_lr: dict[float, list[Mapping[str, Any]]] = by_lr, grid: list[LrPoint] = grid,
-                   shared: set[int] = shared) -> tuple[float, float]:
-            finals = _finals_by_seed(by_lr[grid[i].lr])
-            vals = [finals[s] for s in sorted(shared)] or list(finals.values())
-            return _mean_std(vals)[0], grid[i].lr
-
-        i_best = min(candidates, key=choose)
-        pre.append({"schedule": schedule, "optimizer": optimizer, "grid": tuple(grid), "i": i_best,
-                    "runs": by_lr[grid[i_best].lr]})
-
-    # paired seeds: run by every contender that has a finite result at its best LR
-    finite = [c for c in pre if math.isfinite(c["grid"][c["i"]].final_mean)]
-    seeds = sorted(set.intersection(*(set(_finals_by_seed(c["runs"])) for c in finite))) if finite else []
-    table = {f"{c['schedule']}|{c['optimizer']}": _finals_by_seed(c["runs"]) for c in finite}
-    sigma, dof = paired_noise(table, seeds)
-    spreads = [c["grid"][c["i"]].final_std for c in finite if c["grid"][c["i"]].final_std is not None]
-    seed_std = float(math.sqrt(np.mean(np.square(spreads)))) if spreads else None
-
-    def key(c: Mapping[str, Any]) -> float:
-        finals = _finals_by_seed(c["runs"])
-        vals = [finals[s] for s in seeds if s in finals]
-        return _mean_std(vals)[0] if vals and seeds else c["grid"][c["i"]].final_mean
-
-    targets, target, target_source = _target(config, pre)
-    pre.sort(key=lambda c: (key(c), order.get(c["schedule"], len(order)), c["optimizer"]))
-    contenders: list[Contender] = []
-    winner_key = key(pre[0]) if pre else math.nan
-    gap_sd = sigma * math.sqrt(2 / len(seeds)) if sigma is not None else None
-    for rank, c in enumerate(pre, start=1):
-        point: LrPoint = c["grid"][c["i"]]
-        runs = c["runs"]
-        bm, bs = _mean_std([_best(r["result"]) for r in runs])
-        reached_steps = []
-        if target is not None:
-            for r in runs:
-                goal = targets.get(int(r["seed"]), target)  # paired: the baseline's loss on the same seed
-                s = steps_to_target(r["result"]["eval_steps"], r["result"]["val_loss"], goal)
-                if s is not None:
-                    reached_steps.append(s)
-        gap = key(c) - winner_key if rank > 1 else 0.0
-        significant: bool | None
-        if rank == 1:
-            significant = None
-        elif not math.isfinite(gap):
-            significant = True
-        else:
-            significant = None if gap_sd is None else gap > gap_sd
-        contenders.append(Contender(
-            schedule=c["schedule"], optimizer=c["optimizer"],
-            label=contender_label(c["schedule"], c["optimizer"], with_optimizer=with_opt),
-            rank=rank, best_lr=point.lr, lr_index=c["i"], grid=c["grid"],
-            at_grid_edge=len(c["grid"]) >= 2 and c["i"] in (0, len(c["grid"]) - 1),
-            n_seeds=point.n, final_mean=point.final_mean, final_std=point.final_std, best_mean=bm, best_std=bs,
-            steps_to_target=float(np.mean(reached_steps)) if reached_steps else None, reached=len(reached_steps),
-            wall_time_s=float(np.mean([float(r["result"].get("wall_time_s", 0.0)) for r in runs])),
-            diverged=point.diverged, gap=gap, gap_sd=gap_sd if rank > 1 else None, significant=significant,
-            branched=any(r.get("branched_from") for r in runs),
-            trial_ids=tuple(str(r["id"]) for r in runs),
-        ))
-
-    branches = _branch_summary(trials)
-    return Analysis(
-        title=str(doc.get("title", "lrlab compare")), task=str(config.get("task", "?")),
-        steps=int(config.get("steps", 0)), status=str(doc.get("status", "complete")),
-        contenders=tuple(contenders), sigma=sigma, sigma_dof=dof, paired_seeds=tuple(seeds), seed_std=seed_std,
-        target_loss=target, target_source=target_source, branches=branches,
-        python=doc.get("python") or _first_env(trials, "python"),
-        corpus_sha256=doc.get("corpus_sha256") or _first_env(trials, "corpus_sha256"), n_runs=len(trials),
-        n_planned=int(doc.get("n_planned", len(doc["trials"]))),
-        total_wall_time_s=(float(doc["wall_time_s"]) if doc.get("wall_time_s") is not None else None),
-        notes=_notes(doc, contenders, sigma),
-    )
-
-
-def _first_env(trials: Sequence[Mapping[str, Any]], key: str) -> str | None:
-    """``python`` / ``corpus_sha256`` from the first run's environment, for results written before they were
-    recorded at the top level."""
-    for t in trials:
-        env = t["result"].get("env") or {}
-        data = env.get("data") or {}
-        value = env.get(key) if key == "python" else data.get("corpus_sha256", data.get("data_sha256"))
-        if value:
-            return str(value)
-    return None
-
-
-def _chain(b: Mapping[str, Any]) -> list[tuple[str, int | None, int]]:
-    """A run's ``branched_from`` as its prefixes, outermost first: (prefix id, first update, end update). Results
-    written before chains were recorded hold only the immediate parent, whose first update is unknown (None)."""
-    if b.get("chain"):
-        return [(str(c["prefix"]), int(c["start"]), int(c["stop"])) for c in b["chain"]]
-    return [(str(b["trial"]), None, int(b["step"]))]
-
-
-def _names(names: Sequence[str]) -> str:
-    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-
-
-def _branch_summary(trials: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """Which runs branched from a shared prefix, and from which: a headline, then one line per schedule and chain
-    of prefixes (the same chain at every peak LR and seed counts once, with its number of runs). A chain has more
-    than one link where schedules part at different updates: e.g. constant, WSD and step share updates [0, 340),
-    constant and WSD go on together to 801, and WSD branched there from a prefix that itself continued the first."""
-    users: dict[str, set[str]] = {}  # prefix id -> schedules whose runs continue it
-    branched = [t for t in trials if t.get("branched_from")]
-    for t in branched:
-        for pid, _, _ in _chain(t["branched_from"]):
-            users.setdefault(pid, set()).add(t["schedule"])
-    groups: dict[tuple[str, tuple[tuple[int | None, int, tuple[str, ...]], ...]], int] = {}
-    for t in branched:
-        links = tuple((start, stop, tuple(sorted(users[pid] - {t["schedule"]})))
-                      for pid, start, stop in _chain(t["branched_from"]))
-        key = (t["schedule"], links)
-        groups[key] = groups.get(key, 0) + 1
-    if not groups:
-        return ()
-    n_prefix = len(users)
-    out = [f"{len(branched)} of {len(trials)} runs did not train from scratch: they branched from the checkpoint of "
-           f"an LR prefix they share bit for bit with other schedules ({n_prefix} shared prefixes, each trained "
-           "once), which gives the same numbers as retraining it."]
-    order = {t["schedule"]: i for i, t in enumerate(trials)}
-    def by_schedule_then_chain(kv: tuple[tuple[str, Any], int]) -> tuple[int, list[tuple[int, int, Any]]]:
-        (schedule, links), _ = kv  # a chain of an older results file has no first update (None): it sorts first
-        return order[schedule], [(-1 if start is None else start, stop, others) for start, stop, others in links]
-
-    for (schedule, links), n in sorted(groups.items(), key=by_schedule_then_chain):
-        parts = []
-        for start, stop, others in links:
-            span = f"updates [{start}, {stop})" if start is not None else f"its first {stop} updates"
-            parts.append(f"{span} shared with {_names(list(others))}" if others else span)
-        head = f"{schedule}: {n} run{'s' if n != 1 else ''} branched at update {links[-1][1]} from "
-        if len(parts) == 1:
-            out.append(head + f"the prefix of {parts[0]}.")
-        else:
-            out.append(head + "nested prefixes: " + "; then ".join(parts) + " (each continues the one before).")
-    return tuple(out)
-
-
-def _target(config: Mapping[str, Any], pre: Sequence[Mapping[str, Any]]) -> tuple[dict[int, float], float | None, str]:
-    """Per-seed target losses, their mean (for display) and where they come from."""
-    if config.get("target_loss") is not None:
-        t = float(config["target_loss"])
-        return {}, t, "given (target_loss)"
-    schedules = config.get("schedules") or []
-    if not schedules or not pre:
-        return {}, None, "none"
-    baseline = [c for c in pre if c["schedule"] == schedules[0]]
-    finite = [c for c in baseline if math.isfinite(c["grid"][c["i"]].final_mean)]
-    if not finite:
-        return {}, None, f"none ({schedules[0]} has no finished, finite run)"
-    best = min(finite, key=lambda c: c["grid"][c["i"]].final_mean)
-    per_seed = {s: v for s, v in _finals_by_seed(best["runs"]).items() if math.isfinite(v)}
-    opt = f" · {best['optimizer']}" if len({c['optimizer'] for c in pre}) > 1 else ""
-    seeds = ", ".join(f"{v:.3f} on seed {s}" for s, v in sorted(per_seed.items()))
-    source = (f"the final loss of the baseline {schedules[0]}{opt} at its best peak LR on the same seed ({seeds}); "
-              "a seed the baseline lacks uses their mean")
-    return per_seed, float(np.mean(list(per_seed.values()))), source
-
-
-def _notes(doc: Mapping[str, Any], contenders: Sequence[Contender], sigma: float | None) -> tuple[str, ...]:
-    notes: list[str] = []
-    status = doc.get("status", "complete")
-    if status != "complete":
-        done = sum(1 for t in doc["trials"] if t.get("result") is not None)
-        notes.append(f"Run {status}: {done} of {doc.get('n_planned', len(doc['trials']))} planned runs finished; "
-                     "the ranking covers only those (`lrlab compare --resume DIR` finishes the rest).")
-    extended = sorted({(t["schedule"], t["optimizer"]) for t in doc["trials"] if t.get("phase") == "extend"})
-    if extended:
-        with_opt = len({c.optimizer for c in contenders}) > 1
-        notes.append("Grid extended beyond its edge, where the best peak LR was the smallest or largest tried: "
-                     + ", ".join(contender_label(s, o, with_optimizer=with_opt) for s, o in extended) + ".")
-    edge = [c.label for c in contenders if c.at_grid_edge and math.isfinite(c.final_mean)]
-    if edge:
-        notes.append("Best peak LR at the edge of the grid (the optimum may lie outside; raise --lr-extend, widen "
-                     "--lr-grid or move --lr): " + ", ".join(edge) + ".")
-    if sigma is None and len(contenders) > 1:
-        notes.append("One seed per schedule: no noise estimate, so significance is unknown (?); run with "
-                     "--seeds 2 (or more) to test it.")
-    diverged = [c.label for c in contenders if c.diverged]
-    if diverged:
-        notes.append("Diverged at every seed of its best LR (ranked last): " + ", ".join(diverged) + ".")
-    for note in doc.get("notes", []):
-        notes.append(str(note))
-    return tuple(notes)
 
 
 # ------------------------------------------------------------------------------------------------ formatting
@@ -599,7 +201,7 @@ def sensitivity_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
 
 
 def _save(fig: Any, path: Path) -> None:
-    import io
+    import io  # only the PNG writers need it
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -608,17 +210,12 @@ def _save(fig: Any, path: Path) -> None:
 
 def _finish(fig: Any, out: Path, name: str, written: list[str]) -> None:
     """Lay out, write atomically as ``out/name``, close, and record the figure's file name."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional dependency
 
     fig.tight_layout()
     _save(fig, out / name)
     plt.close(fig)
     written.append(name)
-
-
-def _runs_at_best(doc: Mapping[str, Any], c: Contender) -> list[Mapping[str, Any]]:
-    ids = set(c.trial_ids)
-    return [t for t in doc["trials"] if t["id"] in ids and t.get("result") is not None]
 
 
 def _mean_curve(curves: Sequence[Sequence[float]]) -> np.ndarray:
@@ -636,42 +233,42 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def write_plots(doc: Mapping[str, Any], a: Analysis, out_dir: str | Path) -> list[str]:
-    """Write the PNGs of `PLOTS` into ``out_dir``; returns the file names written (in `PLOTS` order)."""
-    import matplotlib
+def _val_range(doc: Mapping[str, Any], shown: Sequence[Contender]) -> list[float]:
+    """Every finite point of the shown contenders' mean validation curves (what the loss plots zoom on)."""
+    out: list[float] = []
+    for c in shown:
+        val = _mean_curve([r["result"]["val_loss"] for r in runs_at_best(doc, c)])
+        out += [float(v) for v in val if math.isfinite(v)]
+    return out
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    written: list[str] = []
-    shown = [c for c in a.contenders if _runs_at_best(doc, c)]
-    if not shown:
-        return written
-    colors = plt.get_cmap("tab10" if len(shown) <= 10 else "tab20")
-    color = {c.label: colors(i % colors.N) for i, c in enumerate(shown)}
+def plot_lr_curves(doc: Mapping[str, Any], shown: Sequence[Contender], color: Mapping[str, Any]) -> Any:
+    """``lr_curves.png``: the LR of every schedule at its best peak LR, on one figure."""
+    import matplotlib.pyplot as plt  # optional dependency
 
-    # LR curves of every schedule (at its best peak LR) on one figure
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for c in shown:
-        lr = np.asarray(_runs_at_best(doc, c)[0]["result"]["lr"], dtype=np.float64)
+        lr = np.asarray(runs_at_best(doc, c)[0]["result"]["lr"], dtype=np.float64)
         ax.plot(np.arange(lr.size), lr, label=f"{c.label} (peak {c.best_lr:.3g})", color=color[c.label], lw=1.6)
     ax.set_xlabel("update")
     ax.set_ylabel("learning rate")
     ax.set_title("Learning-rate schedules at their best peak LR")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
-    _finish(fig, out, "lr_curves.png", written)
+    return fig
 
-    # validation loss of all schedules on one figure
+
+def plot_val_loss(doc: Mapping[str, Any], a: Analysis, shown: Sequence[Contender], color: Mapping[str, Any],
+                  finite_vals: Sequence[float]) -> Any:
+    """``val_loss.png``: the mean validation loss of every schedule at its best peak LR, on one figure."""
+    import matplotlib.pyplot as plt  # optional dependency
+
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    finite_vals: list[float] = []
     for c in shown:
-        runs = _runs_at_best(doc, c)
+        runs = runs_at_best(doc, c)
         steps = runs[0]["result"]["eval_steps"]
         val = _mean_curve([r["result"]["val_loss"] for r in runs])
         ax.plot(steps[: val.size], val, marker="o", ms=2.5, label=c.label, color=color[c.label], lw=1.4)
-        finite_vals += [float(v) for v in val if math.isfinite(v)]
     if a.target_loss is not None:
         ax.axhline(a.target_loss, color="#666", ls="--", lw=1, label=f"target {a.target_loss:.3f}")
     if finite_vals:  # zoom on the informative part: the early, high losses squash everything else
@@ -682,16 +279,21 @@ def write_plots(doc: Mapping[str, Any], a: Analysis, out_dir: str | Path) -> lis
     ax.set_title("Validation loss at each schedule's best peak LR")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
-    _finish(fig, out, "val_loss.png", written)
+    return fig
 
-    # training and validation loss, one panel per schedule
+
+def plot_loss_curves(doc: Mapping[str, Any], shown: Sequence[Contender], color: Mapping[str, Any],
+                     finite_vals: Sequence[float]) -> Any:
+    """``loss_curves.png``: training (raw and smoothed) and validation loss, one panel per schedule."""
+    import matplotlib.pyplot as plt  # optional dependency
+
     n = len(shown)
     cols = min(3, n)
     rows_n = math.ceil(n / cols)
     fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.0 * rows_n), squeeze=False, sharey=True)
     for i, c in enumerate(shown):
         ax = axes[i // cols][i % cols]
-        runs = _runs_at_best(doc, c)
+        runs = runs_at_best(doc, c)
         train = _mean_curve([r["result"]["train_loss"] for r in runs])
         window = max(1, train.size // 50)
         ax.plot(np.arange(train.size), train, color=color[c.label], alpha=0.25, lw=0.6)
@@ -709,12 +311,13 @@ def write_plots(doc: Mapping[str, Any], a: Analysis, out_dir: str | Path) -> lis
         axes[j // cols][j % cols].axis("off")
     fig.supxlabel("update", fontsize=9)
     fig.supylabel("loss", fontsize=9)
-    _finish(fig, out, "loss_curves.png", written)
+    return fig
 
-    if a.single:  # one run: no sensitivity curve, no bar chart to compare
-        return written
 
-    # sensitivity: final loss vs peak LR
+def plot_sensitivity(shown: Sequence[Contender], color: Mapping[str, Any], finite_vals: Sequence[float]) -> Any:
+    """``sensitivity.png``: final validation loss against peak LR per schedule (circle: best; x: diverged)."""
+    import matplotlib.pyplot as plt  # optional dependency
+
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for c in shown:
         pts = [p for p in c.grid if math.isfinite(p.final_mean)]
@@ -733,10 +336,15 @@ def write_plots(doc: Mapping[str, Any], a: Analysis, out_dir: str | Path) -> lis
     ax.set_title("Sensitivity: final loss vs peak LR (circle: best; x: diverged)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    _finish(fig, out, "sensitivity.png", written)
+    return fig
 
-    # bar chart of final loss at best LR with error bars
-    fig, ax = plt.subplots(figsize=(9, 0.45 * n + 1.6))
+
+def plot_final_loss(shown: Sequence[Contender], color: Mapping[str, Any]) -> Any:
+    """``final_loss.png``: a bar per schedule, its final validation loss at its best peak LR (error bars: seed
+    std)."""
+    import matplotlib.pyplot as plt  # optional dependency
+
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(shown) + 1.6))
     finite = [c for c in shown if math.isfinite(c.final_mean)]
     ys = np.arange(len(finite))[::-1]
     ax.barh(ys, [c.final_mean for c in finite], xerr=[c.final_std or 0.0 for c in finite], capsize=3,
@@ -748,7 +356,31 @@ def write_plots(doc: Mapping[str, Any], a: Analysis, out_dir: str | Path) -> lis
         ax.set_xlim(lo - 0.2 * (hi - lo + 1e-3), hi + 0.1 * (hi - lo + 1e-3))
     ax.set_xlabel("final validation loss at best peak LR (lower is better)")
     ax.grid(alpha=0.3, axis="x")
-    _finish(fig, out, "final_loss.png", written)
+    return fig
+
+
+def write_plots(doc: Mapping[str, Any], a: Analysis, out_dir: str | Path) -> list[str]:
+    """Write the PNGs of `PLOTS` into ``out_dir``; returns the file names written (in `PLOTS` order). One run
+    (`lrlab train`) gets no sensitivity curve and no bar chart: there is nothing to compare."""
+    import matplotlib  # optional dependency
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    written: list[str] = []
+    shown = [c for c in a.contenders if runs_at_best(doc, c)]
+    if not shown:
+        return written
+    colors = plt.get_cmap("tab10" if len(shown) <= 10 else "tab20")
+    color = {c.label: colors(i % colors.N) for i, c in enumerate(shown)}
+    finite_vals = _val_range(doc, shown)
+    _finish(plot_lr_curves(doc, shown, color), out, "lr_curves.png", written)
+    _finish(plot_val_loss(doc, a, shown, color, finite_vals), out, "val_loss.png", written)
+    _finish(plot_loss_curves(doc, shown, color, finite_vals), out, "loss_curves.png", written)
+    if not a.single:
+        _finish(plot_sensitivity(shown, color, finite_vals), out, "sensitivity.png", written)
+        _finish(plot_final_loss(shown, color), out, "final_loss.png", written)
     return written
 
 
