@@ -1,25 +1,20 @@
 """Harness overhead: the per-update cost of `lrlab.bench.train.train` beyond a plain hand-written PyTorch loop.
 
 Target (issue: compare): tokens/s of the training loop within 2 % of a plain loop of the same model. Timing the two
-loops end to end cannot show 2 % on a shared 2-core VM (run-to-run noise is +-10 %), so this script measures what
-the harness adds directly, as ``benchmarks/monitor_overhead.py`` does for the Monitor:
+loops end to end cannot show 2 % on a shared 2-core VM (run-to-run noise is +-10 %), so this script pairs the real
+loop with plain updates inside one run, and times the harness's other costs apart:
 
-1. Per-update bookkeeping. One run, interleaved: blocks of ``--block`` updates rotate between the plain update
-   (batch, forward, ``loss.item()``, backward, foreach gradient clipping, fused AdamW step, ``zero_grad``) and, per
-   ``--schedules`` spec, the same plus every line of Python that `train` runs around it, in `train`'s order, as
-   ``lrlab compare`` drives it: the loop condition, ``should_stop()``, ``t0``, ``lr = config.lr * schedule(step)``
-   with the real ``BlockCache(lrlab.parse(spec, total=--total))``, the LR of every parameter group, the curve
-   appends, the ``isfinite`` check, ``update_time_s``, the monitor / schedule-free / ``world`` / ``grad_clip`` tests,
-   ``on_step(step, total=...)``, ``step += 1`` and the evaluation and checkpoint tests. ``on_step`` and
-   ``should_stop`` are the ones `lrlab.bench.compare.run_job` passes (`lrlab.bench.compare.worker_hooks`), over a
-   real spawn-context ``multiprocessing`` Queue and Event as ``_LocalBackend`` creates, so the progress post (at most
-   every 0.5 s, with its feeder thread) and the Event's reads (at most every 0.1 s) are paid. The harness code is
-   bracketed by ``perf_counter`` (3 brackets per update, their own cost included: an upper bound) and the time inside
-   is summed per block: it is measured directly, in the loop (where the code runs with caches the torch work has just
-   evicted: several times its cost in a tight micro-benchmark), not as a difference of two noisy loop times. The best
-   block of each kind is the least disturbed by other processes; median and mean are printed too. The harness blocks
-   run under ``torch.use_deterministic_algorithms(True)`` as `train` does, so their end-to-end best block (a noisy
-   cross-check) includes item 2.
+1. Per-update bookkeeping, in the real loop. `train` itself runs, as ``lrlab compare``'s
+   `lrlab.bench.jobs.run_job` calls it: its ``on_step`` and ``should_stop`` are `lrlab.bench.jobs.worker_hooks`
+   over a real spawn-context ``multiprocessing`` Queue and Event (as `lrlab.bench.jobs.LocalBackend` creates), with
+   the real ``BlockCache(lrlab.parse(spec, total=--total))``, per ``--schedules`` spec. A timing wrapper around
+   ``on_step`` measures each update from the end of the previous one, so every line `train` runs per update is in
+   it, whatever `train` becomes. After every ``--block`` updates the wrapper runs ``--block`` plain updates (batch,
+   forward, ``loss.item()``, backward, foreach gradient clipping, fused AdamW step, ``zero_grad``) on a model of the
+   same shape, outside that timing and under the same deterministic mode, so the two are paired round by round;
+   the bookkeeping is the median over rounds of (train update - plain update). It is a difference of two timings,
+   so its noise is printed (quartiles over rounds); the first block (warm-up, the schedule's first block fill) is
+   left out.
 2. Deterministic mode: `train` turns on ``torch.use_deterministic_algorithms``, which changes the torch work itself,
    with ``torch.utils.deterministic.fill_uninitialized_memory`` off (torch's default fills every ``torch.empty`` with
    NaN: ~2 %), so this is timed on the plain update: ``--paired`` updates per mode, the modes alternating update by
@@ -29,19 +24,20 @@ the harness adds directly, as ``benchmarks/monitor_overhead.py`` does for the Mo
 3. Checkpoints: `lrlab.bench.train._save_checkpoint` (atomic, fsynced; what ``save()`` runs) on the real model and
    optimizer with end-of-run curves, ``--saves`` times into a temporary folder (``--ckpt-dir``, default the
    system's; use the disk ``lrlab compare`` writes to), median, times the checkpoints a ``--total``-update trial
-   writes — one every ``--checkpoint-every`` updates (default `lrlab.bench.compare.CompareConfig`'s), none at its
+   writes — one every ``--checkpoint-every`` updates (default `lrlab.bench.design.CompareConfig`'s), none at its
    end (``save_final=False``: a finished trial's checkpoint is deleted) — over its updates.
 4. Per-run fixed cost (config validation, schedule parse and first block fill, env and data facts, the result and
    its dict), amortised over ``--total`` updates; and the harness's part of each evaluation (everything in
    `train`'s ``evaluate`` but ``task.evaluate``), amortised over ``--eval-every``.
 
-Verdict: (1) best block + (2) + (3) + (4), as a share of the step (the fastest block of any kind less its harness
-time), against 2 %. Evaluation itself (both loops run it on the same batches) is a config choice, not harness
+Verdict: (1) median paired difference + (2) + (3) + (4), as a share of the step (the median plain update), against
+2 %. Evaluation itself (both loops run it on the same batches) is a config choice, not harness
 overhead: its cost per ``--eval-every`` is printed apart. A secondary, noisy cross-check times `train` end to end
 against `plain_loop` (``--e2e-rounds``, 0: skip), and checks that both give the same final validation loss to the
 last bit, so the plain loop is the same computation.
 
     .venv/bin/python benchmarks/harness_overhead.py [--blocks 12] [--block 50] [--threads 1] [--e2e-rounds 3]
+    .venv/bin/python benchmarks/harness_overhead.py --blocks 2 --block 10 --paired 20 --saves 2 --e2e-rounds 0  # smoke
 """
 
 from __future__ import annotations
@@ -63,7 +59,8 @@ import torch
 import torch.nn.functional as F
 
 import lrlab
-from lrlab.bench.compare import CompareConfig, worker_hooks
+from lrlab.bench.design import CompareConfig
+from lrlab.bench.jobs import worker_hooks
 from lrlab.bench.model import param_groups
 from lrlab.bench.tasks import data_fingerprint, get_task
 from lrlab.bench.train import (
@@ -180,7 +177,7 @@ def main() -> None:
     monitor = None
     schedule_free = False
     net = model
-    ctx = mp.get_context("spawn")  # what _LocalBackend uses
+    ctx = mp.get_context("spawn")  # what LocalBackend uses
     progress, stop_event = ctx.Queue(), ctx.Event()
     step_data = 0  # the batch clock of the plain updates (all kinds draw fresh batches)
 
@@ -195,93 +192,43 @@ def main() -> None:
         optimizer.zero_grad(set_to_none=True)
         step_data += 1
 
-    class Harness:
-        """The state of one `train` call as ``lrlab compare`` makes it; a new one when its run ends."""
+    def in_loop(spec: str) -> tuple[list[float], list[float]]:
+        """The real `train()` as ``lrlab compare``'s `run_job` calls it (its `worker_hooks` over a spawn-context
+        Queue and Event, ``save_final=False``), timed through ``on_step``: an update's time runs from the return of
+        the previous ``on_step`` to the end of this one, so it holds everything `train` does per update, the torch
+        work included. After every ``--block`` updates, ``on_step`` runs a block of plain updates (outside that
+        timing, under the same deterministic mode). Returns per round (train update, plain update) mean times; the
+        first block warms up and is left out."""
+        stop_at = (args.blocks + 1) * args.block
+        real_on_step, real_should_stop = worker_hooks(progress, stop_event, "job", 0, stop_at)
+        train_times: list[float] = []
+        plain_times: list[float] = []
+        clock = {"resume": time.perf_counter(), "sum": 0.0}
 
-        def __init__(self, spec: str) -> None:
-            self.spec = spec
-            self.reset()
+        def on_step(step: int, **kw: Any) -> None:
+            real_on_step(step, **kw)
+            clock["sum"] += time.perf_counter() - clock["resume"]
+            if (step + 1) % args.block == 0:
+                if step + 1 > args.block:
+                    train_times.append(clock["sum"] / args.block)
+                    t0 = time.perf_counter()
+                    for _ in range(args.block):
+                        plain_update()
+                    plain_times.append((time.perf_counter() - t0) / args.block)
+                drain()
+                clock["sum"] = 0.0
+            clock["resume"] = time.perf_counter()
 
-        def reset(self) -> None:
-            """A new train() call: fresh curves, clock, schedule cache and compare closures."""
-            spec = self.spec
-            self.config = TrainConfig(task="lm", preset="tiny", schedule=spec, optimizer="adamw", lr=1e-2,
-                                      steps=args.total, eval_every=args.eval_every, eval_batches=args.eval_batches,
-                                      checkpoint_every=args.checkpoint_every)
-            self.schedule = BlockCache(lrlab.parse(spec, total=args.total))  # the first update fills its block
-            self.run = _Curves()
-            self.step = 0
-            self.on_step, self.should_stop = worker_hooks(progress, stop_event, "job", 0, args.total)
+        config = TrainConfig(task="lm", preset="tiny", schedule=spec, optimizer="adamw", lr=1e-2, steps=args.total,
+                             eval_every=args.total, eval_batches=args.eval_batches, checkpoint_every=0)
+        train(config, on_step=on_step, should_stop=real_should_stop, save_final=False)
+        return train_times, plain_times
 
-        def update(self) -> float:
-            """One update of `train`'s loop; returns the seconds spent in the harness's own code."""
-            nonlocal step_data
-            config, run, schedule, on_step, should_stop = (self.config, self.run, self.schedule, self.on_step,
-                                                           self.should_stop)
-            step = self.step
-            c = time.perf_counter()
-            # -- train(), from the `while` line to `x, y = task.get_batch(step)`
-            if not (step < config.steps and not run.diverged):
-                raise AssertionError("the run ended")  # a new Harness is made before
-            stop = should_stop is not None and should_stop()
-            if world > 1:
-                raise AssertionError
-            if stop:
-                raise AssertionError("stopped")
-            t0 = time.perf_counter()
-            lr = config.lr * schedule(step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            inside = time.perf_counter() - c
-            x, y = task.get_batch(step_data)  # fresh batches, like the other kinds (the data is not harness work)
-            c = time.perf_counter()
-            if world > 1:  # this rank's slice of the global batch
-                raise AssertionError
-            inside += time.perf_counter() - c
-            logits = net(x)
-            loss = torch.nn.functional.cross_entropy(logits.flatten(0, -2), y.flatten())
-            loss_value = loss.item()
-            c = time.perf_counter()
-            # -- `world == 1` (in the item() line), then from `run.lr.append` to `loss.backward()`
-            run.lr.append(lr)
-            if not math.isfinite(loss_value):
-                raise AssertionError("diverged")
-            grad_norm = None
-            ok = config.grad_clip is not None
-            inside += time.perf_counter() - c
-            loss.backward()
-            if ok:
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            c = time.perf_counter()
-            # -- from `if schedule_free` to the end of the loop body (evaluation and checkpoints: measured apart)
-            if schedule_free:
-                run.lr[-1] = optimizer.param_groups[0]["scheduled_lr"]
-            run.train_loss.append(loss_value)
-            run.update_time_s += time.perf_counter() - t0
-            if monitor is not None:
-                raise AssertionError
-            if on_step is not None:
-                on_step(step, total=config.steps)
-            step += 1
-            if step % config.eval_every == 0 or step == config.steps:
-                pass  # evaluate(): not run here
-            save_final = False  # as run_job calls train()
-            if config.checkpoint_every and step % config.checkpoint_every == 0 and (save_final or step < config.steps):
-                pass  # save(): not run here
-            inside += time.perf_counter() - c
-            del grad_norm
-            self.step = step
-            step_data += 1
-            if step == config.steps:  # the run is over: the next update belongs to a new train() call
-                self.reset()
-            return inside
+    if (args.blocks + 1) * args.block > args.total:
+        raise SystemExit(f"--blocks + 1 blocks of --block updates ({(args.blocks + 1) * args.block}) must fit in "
+                         f"--total ({args.total})")
+    rounds: dict[str, tuple[list[float], list[float]]] = {}
 
-    harnesses = {spec: Harness(spec) for spec in args.schedules}
-    kinds = ["plain"] + [f"harness, {spec}" for spec in args.schedules]
-    block_time: dict[str, list[float]] = {k: [] for k in kinds}
-    block_inside: dict[str, list[float]] = {k: [] for k in kinds[1:]}
     # deterministic mode: (name, use_deterministic_algorithms, fill_uninitialized_memory)
     det_modes = [("off (plain loop)", False, True), ("on (as train sets it: no NaN fill)", True, False),
                  ("on, with torch's default NaN fill", True, True)]
@@ -297,26 +244,8 @@ def main() -> None:
     try:
         for _ in range(20):  # warm up kernels and allocator
             plain_update()
-        for h in harnesses.values():
-            for _ in range(5):
-                h.update()
-            h.reset()  # the measured runs start at update 0 (their first block fill included)
-        for _ in range(args.blocks):
-            for kind in kinds:
-                torch.use_deterministic_algorithms(kind != "plain")  # train() runs under it, without the fill
-                deterministic.fill_uninitialized_memory = kind == "plain"
-                t0 = time.perf_counter()
-                if kind.startswith("harness"):
-                    update = harnesses[kind.split(", ", 1)[1]].update
-                    inside = 0.0
-                    for _ in range(args.block):
-                        inside += update()
-                    block_inside[kind].append(inside / args.block)
-                else:
-                    for _ in range(args.block):
-                        plain_update()
-                block_time[kind].append((time.perf_counter() - t0) / args.block)
-                drain()
+        for spec in args.schedules:
+            rounds[spec] = in_loop(spec)
         # deterministic mode changes the torch work, not the Python around it: the update itself is timed, the
         # modes alternating update by update (the order rotating each round) so that drift hits them alike
         for i in range(args.paired):
@@ -331,15 +260,10 @@ def main() -> None:
         torch.use_deterministic_algorithms(det_before[0], warn_only=det_before[1])
         deterministic.fill_uninitialized_memory = fill_before
 
-    # the cost of one timer bracket (3 per update are included in the inside time)
-    def bracket() -> float:
-        c = time.perf_counter()
-        return time.perf_counter() - c
-
-    timer = statistics.median(bracket() for _ in range(10_000))
-
     # checkpoints: what save() runs, on this model and optimizer, with the curves of a whole run
-    config = harnesses[args.schedules[0]].config
+    config = TrainConfig(task="lm", preset="tiny", schedule=args.schedules[0], optimizer="adamw", lr=1e-2,
+                         steps=args.total, eval_every=args.eval_every, eval_batches=args.eval_batches,
+                         checkpoint_every=args.checkpoint_every)
     run = _Curves(train_loss=[2.0] * args.total, lr=[1e-3] * args.total)
     for s in range(0, args.total + 1, args.eval_every):
         run.record_eval(s, {"loss": 2.0, "bits_per_byte": 2.9})
@@ -398,29 +322,25 @@ def main() -> None:
     eval_s = median_time(lambda: task.evaluate(model, val_batches), 7)
 
     # ---------------------------------------------------------------------------------------------- report
-    plain = block_time["plain"]
-    best_plain, med_plain = min(plain), statistics.median(plain)
-    # the step the shares are of: the fastest block of any kind, less that block's harness time (the lowest
-    # estimate of an undisturbed plain update, so the shares are upper bounds)
-    step = min([best_plain] + [t - h for kind in kinds[1:] for t, h in zip(block_time[kind], block_inside[kind])])
+    plain_all = [p for _, plains in rounds.values() for p in plains]
+    step = statistics.median(plain_all)  # the plain update: the step the shares are of
     print(f"lm/tiny: {n_params:,} parameters, {task.items_per_batch} {unit}/update, {args.threads} thread(s), "
-          f"{args.blocks} interleaved blocks x {args.block} updates per kind")
-    print(f"plain update: best block {best_plain * 1e3:.3f} ms (median {med_plain * 1e3:.3f} ms; noise "
-          f"{100 * (med_plain / best_plain - 1):.0f} % between best and median block); reference step (fastest "
-          f"block of any kind less its harness time) {step * 1e3:.3f} ms")
+          f"{args.blocks} rounds x {args.block} updates of the real train() per schedule, each followed by "
+          f"{args.block} plain updates")
+    print(f"plain update: median {step * 1e3:.3f} ms (rounds {min(plain_all) * 1e3:.3f} .. {max(plain_all) * 1e3:.3f})")
     worst = 0.0
-    for kind in kinds[1:]:
-        per_block = block_inside[kind]
-        best_in, mean_in, med_in = min(per_block), statistics.fmean(per_block), statistics.median(per_block)
-        best_kind = min(block_time[kind])
-        worst = max(worst, best_in)
-        print(f"{kind}: inside the harness code {best_in * 1e6:.2f} us/update best block "
-              f"({100 * best_in / step:.3f} % of the step), median block {med_in * 1e6:.2f} us, mean "
-              f"{mean_in * 1e6:.2f} us ({100 * mean_in / med_plain:.3f} % of the median plain block); cross-check, "
-              f"best block end to end (deterministic mode on) {best_kind * 1e3:.3f} ms = "
-              f"{100 * (best_kind / best_plain - 1):+.1f} % vs the best plain block")
-    print(f"  (the inside time includes 3 timer brackets per update, {3 * timer * 1e6:.2f} us in a tight loop; an "
-          f"update's bookkeeping is pure Python, the {len(optimizer.param_groups)} param groups' LRs included)")
+    for spec, (trains, plains) in rounds.items():
+        diffs = sorted(t - p for t, p in zip(trains, plains))
+        med = statistics.median(diffs)
+        q1, q3 = diffs[len(diffs) // 4], diffs[(3 * len(diffs)) // 4]
+        worst = max(worst, med)
+        print(f"train(), {spec}: median over rounds of (train update - plain update) {med * 1e6:+.1f} us = "
+              f"{100 * med / step:+.2f} % of the step (quartiles {q1 * 1e6:+.1f} .. {q3 * 1e6:+.1f} us); train update "
+              f"median {statistics.median(trains) * 1e3:.3f} ms")
+    worst = max(0.0, worst)  # noise below 0 counts as 0
+    print(f"  (paired in-loop difference: it holds all of train()'s per-update Python, the LR of the "
+          f"{len(optimizer.param_groups)} param groups and the worker hooks included; its noise is the spread "
+          "of the quartiles)")
     off_name, on_name = det_modes[0][0], det_modes[1][0]
     off_times = det_times[off_name]
     print(f"deterministic algorithms, {args.paired} rounds of one update per mode (order rotating); cost = median "

@@ -1,53 +1,9 @@
 """One training run: a plain loop that reads top to bottom, like nanoGPT's ``train.py``.
 
 Each update ``t`` (0-based, ``t`` = updates done so far) sets ``lr = config.lr * schedule(t)`` on every parameter
-group, draws the batch of update ``t`` (a pure function of the seed and ``t``), runs forward and backward, clips the
-gradient norm and steps the optimizer. Validation runs at update 0, every ``eval_every`` updates and after the
-last one, on fixed batches.
-
-Stopping early
-    - Divergence: a non-finite training loss (or validation loss) ends the run. The result has ``diverged=True``,
-      ``final_val_loss=inf``, and the non-finite training loss recorded as ``inf``. It is not an error.
-    - ``should_stop()``: called before every update; when it returns True the run stops, writes a checkpoint (if
-      ``out_dir`` is given) and returns the partial result (``stopped`` is True, ``final_val_loss`` is nan). This is
-      how the CLI handles Ctrl-C: its SIGINT handler sets a flag that ``should_stop`` reads. A KeyboardInterrupt
-      raised inside `train` is not caught; the last periodic checkpoint stays on disk.
-
-Checkpoints and resume
-    With ``out_dir``, `train` writes ``out_dir/checkpoint.pt`` every ``checkpoint_every`` updates, when
-    ``should_stop`` stops the run, and at its end (unless ``save_final=False``). Writes are atomic: ``torch.save``
-    to ``checkpoint.pt.tmp`` in the same folder, then ``os.replace``, so a crash or ``kill -9`` leaves the previous
-    checkpoint intact. A checkpoint holds the model, the optimizer, the clock (updates done), the python / numpy /
-    torch RNG states, the curves so far, the accumulated wall time, the config, and the Python version and data
-    SHA-256 (`lrlab.bench.tasks.data_fingerprint`). The data position is the clock itself.
-    ``resume=True`` continues from ``out_dir/checkpoint.pt`` (or starts fresh when there is none) and gives results
-    identical to an uninterrupted run: bitwise on CPU with the same torch thread count. A checkpoint whose config
-    differs, or that was written under another Python or on other data, is refused (`LrlabError` naming the
-    fields), with one exception that lets runs branch from a shared
-    prefix (`lrlab.bench.compare`): the schedule may differ if it gives bit-for-bit the same LRs for every update
-    the checkpoint has done. Without ``resume``, an ``out_dir`` that already holds a checkpoint is refused.
-
-Schedule-free AdamW (``optimizer="schedulefree"``)
-    The model holds the training point y; evaluation needs the averaged point x. Evaluation and checkpoints call
-    ``optimizer.eval()`` (y -> x) and afterwards ``optimizer.train()``, then copy y back bit for bit, so neither
-    disturbs the training trajectory. The checkpoint's ``model`` is y (what resume needs); ``eval_model`` is x
-    (what to deploy). The recorded LR is the LR the optimizer applied (its ``scheduled_lr``).
-
-Several processes (``torchrun``)
-    Under ``torchrun`` with ``WORLD_SIZE`` > 1, call `init_distributed` first (``lrlab train`` does): it joins the
-    gloo process group (the harness trains on CPU tensors, which NCCL does not take). `train` then wraps the model in
-    ``DistributedDataParallel`` and gives rank ``r`` the ``r``-th of ``world`` equal slices of each update's batch:
-    the global batch is still ``batch_size`` (which must split evenly), so update ``t`` sees the same examples, the
-    same LR and, up to the order of floating-point reductions, the same gradient as one process. The recorded
-    training loss is the mean over ranks; validation runs on rank 0 and its numbers are sent to every rank; only rank
-    0 writes checkpoints; a stop asked on any rank stops every rank at the same update. Every rank resumes from the
-    same ``out_dir/checkpoint.pt`` (a folder all ranks can read).
-
-Threads and determinism
-    `train` uses torch's current thread count (call ``torch.set_num_threads`` first; `lrlab.bench.compare` does)
-    and runs with ``torch.use_deterministic_algorithms(True)``, restoring the previous setting on return. It seeds
-    python's ``random``, numpy's global RNG and torch's global RNG with ``config.seed`` (as nanoGPT does), which is
-    how the seed decides the initial weights.
+group, draws the batch of update ``t``, runs forward and backward, clips the gradient norm and steps the optimizer.
+How it stops early, checkpoints and resumes, handles schedule-free AdamW, runs under ``torchrun`` and stays
+deterministic: docs/harness.md.
 """
 
 from __future__ import annotations
@@ -66,14 +22,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from lrlab.bench.tasks import PRESET_NAMES, TASK_FORMS, data_fingerprint
+import lrlab
+from lrlab.bench.presets import PRESET_NAMES
+from lrlab.bench.tasks import TASK_FORMS, Task, data_fingerprint, get_task
+from lrlab.checks import check
 from lrlab.errors import LrlabError
+from lrlab.schedule import BlockCache
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-    from lrlab.bench.tasks import Task
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "schedulefree")
 CHECKPOINT = "checkpoint.pt"
@@ -84,17 +42,6 @@ RESUMABLE_CHANGES = ("checkpoint_every",)
 #: there is rescaled by the adaptive denominators, which is why AdamW exists)
 DEFAULT_WEIGHT_DECAY: dict[str, float] = {"sgd": 5e-4, "adagrad": 0.0, "rmsprop": 0.0, "adam": 0.0, "adamw": 0.1,
                                           "schedulefree": 0.1}
-
-
-def _check_int(name: str, value: object, lo: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise LrlabError(f"{name} must be an integer >= {lo}, got {value!r}")
-
-
-def _check_number(name: str, value: object, *, positive: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= 0 if positive else value < 0):  # type: ignore[operator]
-        raise LrlabError(f"{name} must be a {'positive' if positive else 'non-negative'} finite number, got {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,8 +64,7 @@ class TrainConfig:
             adamw and schedulefree, an L2 term in the gradient for the others (torch's ``weight_decay``).
             None (default): the optimizer's usual value, `DEFAULT_WEIGHT_DECAY` — 0.1 decoupled for adamw and
             schedulefree, 5e-4 L2 for sgd, 0 for adam, adagrad and rmsprop. One value for all would be wrong:
-            an L2 of 0.1 under SGD (lr 0.1, momentum 0.9) shrinks the weights ~10 % per update, and the ViT
-            then stayed at chance (loss 2.31 = ln 10) for 1,000 updates at every peak LR tried.
+            an L2 of 0.1 under SGD shrinks the weights every update faster than they learn (BENCHMARKS.md).
         grad_clip: maximum global gradient norm (> 0); None: no clipping.
         checkpoint_every: updates between checkpoints when ``out_dir`` is given (>= 0; 0: only on stop and at
             the end).
@@ -139,8 +85,6 @@ class TrainConfig:
     checkpoint_every: int = 0
 
     def __post_init__(self) -> None:
-        import lrlab
-
         t = self.task
         if not isinstance(t, str) or not (t in ("lm", "vision") or (t.startswith(("text:", "hf:"))
                                                                     and t.split(":", 1)[1])):
@@ -149,19 +93,17 @@ class TrainConfig:
             raise LrlabError(f"preset {self.preset!r} is not supported; choose from {', '.join(PRESET_NAMES)}")
         if self.optimizer not in OPTIMIZERS:
             raise LrlabError(f"optimizer {self.optimizer!r} is not supported; choose from {', '.join(OPTIMIZERS)}")
-        _check_number("lr", self.lr, positive=True)
-        _check_int("steps", self.steps, 1)
-        _check_int("seed", self.seed, 0)
+        whole = {"steps": 1, "seed": 0, "eval_every": 1, "eval_batches": 1, "checkpoint_every": 0}
         if self.batch_size is not None:
-            _check_int("batch_size", self.batch_size, 1)
-        _check_int("eval_every", self.eval_every, 1)
-        _check_int("eval_batches", self.eval_batches, 1)
+            whole["batch_size"] = 1
+        for name, minimum in whole.items():
+            object.__setattr__(self, name, check.whole(name, getattr(self, name), minimum=minimum))
+        check.positive("lr", self.lr)
         if self.weight_decay is None:
             object.__setattr__(self, "weight_decay", DEFAULT_WEIGHT_DECAY[self.optimizer])
-        _check_number("weight_decay", self.weight_decay, positive=False)
+        check.nonneg("weight_decay", self.weight_decay)
         if self.grad_clip is not None:
-            _check_number("grad_clip", self.grad_clip, positive=True)
-        _check_int("checkpoint_every", self.checkpoint_every, 0)
+            check.positive("grad_clip", self.grad_clip)
         try:
             factors = lrlab.parse(self.schedule, total=self.steps).values(np.arange(self.steps, dtype=np.float64))
         except LrlabError as e:
@@ -340,19 +282,16 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
         on_step: called as ``on_step(t, total=config.steps)`` after update ``t`` (0-based), for progress bars.
         should_stop: called before every update; True stops the run (checkpoint written, partial result returned).
         save_final: write the checkpoint of a run that completed its ``config.steps`` updates. False saves a
-            caller that discards it (as `lrlab compare` does for a finished trial) one atomic, fsynced write,
-            11-25 ms on the tiny model. A stopped run always saves.
+            caller that discards it (as `lrlab compare` does for a finished trial) one atomic, fsynced write.
+            A stopped run always saves.
 
     Deterministic algorithms are on while it trains (bitwise-reproducible runs and resumes), with
-    ``torch.utils.deterministic.fill_uninitialized_memory`` off: that debugging aid fills every new tensor with
-    NaN (119 fills per update of the tiny model), ~2 % of a step, and correct kernels never read the memory it fills.
+    ``torch.utils.deterministic.fill_uninitialized_memory`` off: that debugging aid fills every new tensor with NaN,
+    which costs time (BENCHMARKS.md), and correct kernels never read the memory it fills.
     """
-    import torch
+    import torch  # optional dependency: keeps `import lrlab.bench.train` light
 
-    import lrlab
-    from lrlab.bench.model import count_params, param_groups
-    from lrlab.bench.tasks import get_task
-    from lrlab.schedule import BlockCache
+    from lrlab.bench.model import count_params, param_groups  # imports torch: keeps `import lrlab.bench.train` light
 
     t_start = time.perf_counter()
     ckpt = Path(out_dir) / CHECKPOINT if out_dir is not None else None
