@@ -871,3 +871,21 @@ def test_a_state_saved_by_an_earlier_version_loads_and_continues(case: str) -> N
         opt.step()
         sched.step(**amount)
         assert sched.get_last_lr() == expected
+
+
+@pytest.mark.parametrize("old", ["onecycle(total=100)", "warmup(10, end=1) >> linear(90, start=1, end=0.1)",
+                                 "cyclic(low=0.2, high=1, up=10, total=100)"],
+                         ids=["onecycle", "start-end", "low-high"])
+def test_a_state_saved_with_old_spellings_loads(old: str) -> None:
+    # states written before the one-vocabulary change hold the old names; they are the same schedule
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = LRScheduler(opt, lrlab.parse(old, total=100))
+    state = sched.state_dict()
+    assert state["spec"] != old  # written in the new spelling
+    state["spec"] = old
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    sched.load_state_dict(state)
+    assert sched.updates == 0

@@ -26,7 +26,7 @@ from lrlab.errors import LrlabError
 from lrlab.guard import DivergenceGuard, GuardEvent, GuardState
 from lrlab.plateau import Plateau, PlateauState
 from lrlab.schedule import BlockCache, Schedule
-from lrlab.spec import as_schedule
+from lrlab.spec import as_schedule, parse
 
 if TYPE_CHECKING:
     from torch import nn
@@ -41,6 +41,19 @@ TUPLE_KEYS: dict[str, tuple[str, int]] = {"beta1": ("betas", 0), "beta2": ("beta
 GUARD_EVENTS_KEPT = 1000
 
 ScheduleLike = Schedule | str
+
+
+def _current_spelling(saved: Any) -> Any:
+    """Saved spec text as this version writes it: states saved before the one-vocabulary change hold
+    ``onecycle(...)`` or ``linear(start=...)``, which parse to the same schedule as ``one_cycle``/``linear(peak=)``."""
+    if isinstance(saved, list):
+        return [_current_spelling(x) for x in saved]
+    if not isinstance(saved, str):
+        return saved
+    try:
+        return str(parse(saved))
+    except LrlabError:
+        return saved  # not a spec this version reads: the comparison then shows both texts
 
 
 def _total_hint(clock: str) -> str:
@@ -467,14 +480,15 @@ class LRScheduler(_TorchLRScheduler):
                 f"not an lrlab LRScheduler state (needs spec, clock, t, updates; got {keys}); a torch scheduler's "
                 "state cannot be loaded into lrlab's"
             )
-        self._same("schedule", state_dict["spec"], self._spec)
+        self._same("schedule", _current_spelling(state_dict["spec"]), self._spec)
         self._same("clock", state_dict["clock"], self.clock)
         if "absolute" in state_dict:
             self._same("absolute", state_dict["absolute"], self.absolute)
         if not self.absolute and "base_lrs" in state_dict:
             self._same("base LRs (each param group's LR when the scheduler was built)",
                        list(state_dict["base_lrs"]), list(self.base_lrs))
-        self._same("also", state_dict.get("also", {}), {k: str(s) for k, s in self.also.items()})
+        self._same("also", {k: _current_spelling(v) for k, v in state_dict.get("also", {}).items()},
+                   {k: str(s) for k, s in self.also.items()})
         for name, cfg in (("plateau", self.plateau), ("guard", self.guard)):
             saved = state_dict.get(name)
             self._same(name, None if saved is None else saved.get("config"), None if cfg is None else cfg.to_dict())
