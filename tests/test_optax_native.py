@@ -122,6 +122,10 @@ def test_cases_cover_every_family_and_composite() -> None:
         seen.add(type(s))
         stack.extend(s.children())
     assert seen == set(FAMILY_PARAMS) | set(COMPOSITE_FIELDS)
+    # a family added to the spec language needs a jnp formula too
+    from lrlab.spec import REGISTRY
+
+    assert set(REGISTRY.values()) == set(FAMILY_PARAMS) | set(COMPOSITE_FIELDS)
 
 
 @pytest.mark.parametrize(("key", "total", "exact"), [(c[0], c[2], c[3]) for c in CASES], ids=[c[0] for c in CASES])
@@ -130,9 +134,10 @@ def test_agrees_with_lrlab_float64(key: str, total: int, exact: bool) -> None:
     ts = _clocks(total)
     want = s.values(ts)
     p = parameters(s)
-    f = jax.jit(lambda t: evaluate(s, p, t))
-    _same(np.asarray(f(ts)), want, exact, f"array path of {s}")
-    _same(np.asarray(jax.jit(jax.vmap(lambda t: evaluate(s, p, t)))(ts)), want, exact, f"vmap of {s}")
+    # the array path and vmap (a scalar formula batched), compiled together
+    arrays, batched = jax.jit(lambda t: (evaluate(s, p, t), jax.vmap(lambda u: evaluate(s, p, u))(t)))(ts)
+    _same(np.asarray(arrays), want, exact, f"array path of {s}")
+    _same(np.asarray(batched), want, exact, f"vmap of {s}")
     # one jitted step at a time, as optax calls it (int32 count), on a few clocks
     g = jax.jit(lrlab.optax.schedule(s))
     picks = sorted({0, 1, total // 3, total // 2, total - 1, total, total + 5})

@@ -3,7 +3,7 @@
 `evaluate(schedule, params, t)` computes what ``schedule.values(t)`` computes, with the same operations in the same
 order (one function per family below, each a transcription of its NumPy formula in `lrlab.families` or
 `lrlab.compose`), so it runs inside ``jax.jit``, ``jax.vmap`` and ``jax.grad`` and serializes with ``jax.export``.
-`parameters(schedule)` is the pytree of the schedule's value parameters (``peak``, ``floor``, ``start``, ``end``,
+`parameters(schedule)` is the pytree of the schedule's value parameters (``peak``, ``floor``, ``initial``, ``value``,
 ``factor``, ``levels`` ...), mirroring its structure; differentiate `evaluate` with respect to it. Lengths, counts,
 shapes and the switches that select a formula (``cosine.exponent``, ``cosine_restarts.k`` and ``mult``,
 ``inverse_sqrt.power``) are structure: they stay Python numbers and are not differentiated.
