@@ -91,6 +91,8 @@ def test_bootstrap_interval_and_quality() -> None:
     q = fitted.quality
     assert q.mae < 0.02 and q.holdout is not None and q.holdout.n > 0
     assert len(q.leave_one_out) == 4 and all(h.mae < 0.05 for h in q.leave_one_out if h.n)
+    errors = [h.final_error for h in q.leave_one_out if h.n]
+    assert pred.held_out_error == pytest.approx(float(np.sqrt(np.mean(np.square(errors)))), rel=1e-12)
 
 
 def test_multipower_beats_s1_on_annealed_curves() -> None:

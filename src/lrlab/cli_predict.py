@@ -124,6 +124,9 @@ def _print(fitted: FittedLaw, preds: list[Prediction], total: int, runs: list[Pa
             marks.append(f"[{notes.index(n) + 1}]")
         table.add_row(str(i), p.label, f"{p.final:.4f}", f"{lo:.4f} .. {hi:.4f}", " ".join(marks) or "-")
     console.print(table)
+    if preds and math.isfinite(preds[0].held_out_error):
+        console.print(f"held-out error of the law (RMS final error of each fitted schedule left out): "
+                      f"{preds[0].held_out_error:.4f}; the interval does not contain it")
     for k, n in enumerate(notes, 1):
         console.print(f"  [{k}] {n}", highlight=False)
     console.print(f"fit quality: in-fit MAE {q.mae:.4f}, residual spread {q.sigma:.4f} (log loss)")

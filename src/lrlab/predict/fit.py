@@ -251,6 +251,10 @@ class Prediction:
             `FitQuality.sigma` measures).
         total: updates of the predicted run; peak_lr: its largest LR.
         notes: where the schedule is outside what the law was fitted on or derived for.
+        held_out_error: root mean square of the final-loss errors on the fit's left-out schedules
+            (`FitQuality.leave_one_out`; nan when not measured): the law's own error on a schedule it did not
+            see, which the bootstrap interval does not contain. Differences between schedules below it are not
+            resolved.
     """
 
     label: str
@@ -262,6 +266,7 @@ class Prediction:
     total: int
     peak_lr: float
     notes: tuple[str, ...] = ()
+    held_out_error: float = float("nan")
 
     @property
     def final(self) -> float:
@@ -276,7 +281,7 @@ class Prediction:
         return {"label": self.label, "law": self.law, "total": self.total, "peak_lr": self.peak_lr,
                 "final": self.final, "final_interval": list(self.final_interval), "level": LEVEL,
                 "steps": self.steps.tolist(), "loss": self.loss.tolist(), "lower": self.lower.tolist(),
-                "upper": self.upper.tolist(), "notes": list(self.notes)}
+                "upper": self.upper.tolist(), "notes": list(self.notes), "held_out_error": self.held_out_error}
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -343,8 +348,10 @@ class FittedLaw:
             upper = np.quantile(reps, (1 + LEVEL) / 2, axis=0)
             lower, upper = np.minimum(lower, loss), np.maximum(upper, loss)
         label = str(schedule) if is_schedule else "per-update LRs"
+        errors = [h.final_error for h in self.quality.leave_one_out if h.n and np.isfinite(h.final_error)]
         return Prediction(label=label, law=self.law, steps=at, loss=loss, lower=lower, upper=upper, total=n,
-                          peak_lr=float(lr.max()), notes=tuple(schedule_notes(lr, self.scope)))
+                          peak_lr=float(lr.max()), notes=tuple(schedule_notes(lr, self.scope)),
+                          held_out_error=float(np.sqrt(np.mean(np.square(errors)))) if errors else float("nan"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"law": self.law, "params": dict(self.params), "fixed": dict(self.fixed), "lr_unit": self.lr_unit,
