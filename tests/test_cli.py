@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import lrlab
 from lrlab.cli import main
 
 
@@ -117,6 +120,7 @@ def test_good_schedule_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     from lrlab.spec import to_dict
 
     s = timm.WSDLRScheduler(0.1, 100, 30, lr_min=1e-3, stable_fn="rsqrt", stable_timescale=10)
+    assert isinstance(s, lrlab.Schedule)  # one base LR: one schedule
     path = tmp_path / "run.json"
     path.write_text(json.dumps(to_dict(s)))
     code, out, _ = run(["show", f"@{path}", "-n", "100", "--at", "0,99", "--json"], capsys)
@@ -189,3 +193,227 @@ def test_a_spec_file_in_another_encoding_is_one_line_and_exit_2(verb: str, data:
 def test_specs_refused_with_the_reason(spec: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["show", spec, "-n", "10000"], capsys)
     assert code == 2 and err.startswith(f"error: {message}")
+
+
+# ------------------------------------------------------------------------------------------ conventions (#14)
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import lrlab
+
+    for flag in ("--version", "-V"):
+        code, out, _ = run([flag], capsys)
+        assert code == 0 and out == f"lrlab {lrlab.__version__}\n"
+
+
+def verbs() -> list[str]:
+    from lrlab.cli import command
+
+    return sorted(command().commands)
+
+
+def test_every_verb_is_registered() -> None:
+    assert {"list", "show", "plot", "compare", "report", "train", "diagnose", "find", "suggest", "predict"} <= \
+        set(verbs())
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_everywhere_without_markup(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([flag], capsys)
+    assert code == 0 and "Usage: lrlab" in out and "--install-completion" in out
+    for verb in verbs():
+        code, out, err = run([verb, flag], capsys)
+        assert code == 0 and f"Usage: lrlab {verb}" in out, (verb, err)
+        assert "``" not in out and "`" not in out, verb  # docstring markup shown as plain text
+
+
+def test_help_texts_are_plain_one_line_paragraphs() -> None:
+    from lrlab.cli import command
+
+    def texts(cmd: object) -> list[str]:
+        found = [getattr(cmd, "help", None) or ""]
+        found += [getattr(p, "help", None) or "" for p in getattr(cmd, "params", [])]
+        for sub in getattr(cmd, "commands", {}).values():
+            found += texts(sub)
+        return found
+
+    for text in texts(command()):
+        assert "`" not in text, text
+        assert all("\n" not in para for para in text.split("\n\n")), text
+
+
+def test_shell_completion_script(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["--show-completion", "bash"], capsys)
+    assert code == 0 and "_LRLAB_COMPLETE=complete_bash" in out
+
+
+def complete(words: str) -> list[str]:
+    """What the shell would offer for the last word of ``words`` (bash protocol, through the real entry point)."""
+    env = {**os.environ, "_LRLAB_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))}
+    proc = subprocess.run([sys.executable, "-m", "lrlab.cli"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    return proc.stdout.split()
+
+
+def test_completion_offers_verbs_and_choices() -> None:
+    assert complete("lrlab sh") == ["show"]
+    assert complete("lrlab show x -n 10 --as ") == ["torch", "hf", "lightning", "optax", "timm"]
+
+
+def test_a_bad_choice_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["show", "cosine()", "-n", "10", "--as", "keras"], capsys)
+    assert code == 2 and out == ""
+    assert "Invalid value for '--as': 'keras' is not one of torch, hf, lightning, optax, timm" in flat(err)
+
+
+def flat(text: str) -> str:
+    """A usage error's text without the panel around it, on one line."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+
+
+# ------------------------------------------------------------------------------------------ list, show (#14)
+def test_list_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["list"], capsys)
+    assert code == 0 and "`" not in out
+    assert "step(every, factor, peak, total)\n    Step decay: multiply by factor every every clock units.\n" in out
+    assert "aliases: onecycle = one_cycle" in out
+
+
+def test_show_prints_the_formula_of_the_shape_in_use(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["show", "warmup(0.1, shape=cosine) >> cooldown(shape=linear)", "-n", "100"], capsys)
+    assert code == 0
+    assert "floor + (peak - floor) * (1 - cos(pi * p)) / 2, p = t / total" in out
+    assert "floor + (peak - floor) * (1 - p), p = min(t / total, 1)" in out
+    assert "sqrt" not in out and "exponential" not in out and "`" not in out
+
+
+@pytest.mark.parametrize(("peer", "line"), [
+    ("torch", "scheduler = LambdaLR(optimizer, lr_lambda)"),
+    ("hf", "scheduler = get_cosine_with_min_lr_schedule_with_warmup("),
+    ("lightning", "def configure_optimizers(self):"),
+    ("optax", "schedule = optax.warmup_cosine_decay_schedule("),
+    ("timm", "scheduler = CosineLRScheduler("),
+])
+def test_show_as_peer(peer: str, line: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["show", "warmup(0.06) >> cosine(floor=0.1)", "-n", "1000", "--as", peer], capsys)
+    assert code == 0 and err == ""
+    assert out.startswith(f"# warmup(60) >> cosine(floor=0.1, total=940) over 1000 updates (lrlab show --as {peer})")
+    assert line in out
+    compile(out, "<show --as>", "exec")  # valid Python
+
+
+def test_show_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["show", "cosine()", "-n", "100", "--as", "torch", "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["body"] == "scheduler = CosineAnnealingLR(optimizer, T_max=100)"
+
+
+def test_show_as_refuses_what_the_peer_cannot_express(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["show", "one_cycle()", "-n", "1000", "--as", "hf"], capsys)
+    assert code == 2 and out == ""
+    assert err == ("error: transformers cannot express one_cycle(1000) exactly: transformers has no one_cycle "
+                   "schedule (it has constant, linear, cosine, polynomial, inverse_sqrt, cosine with hard restarts "
+                   "and WSD, each after a linear warm-up); --as torch writes it\n")
+
+
+# ------------------------------------------------------------------------------------------ plot (#14)
+def test_plot_overlays_several_schedules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "lr.png"
+    code, out, _ = run(["plot", "cosine(); linear(); warmup(0.1) >> cosine(floor=0.1)", "-n", "100", "--out",
+                        str(png), "--log-y"], capsys)
+    assert code == 0 and png.read_bytes()[:4] == b"\x89PNG"
+    assert "  1: cosine()\n  2: linear()\n  3: warmup(0.1) >> cosine(floor=0.1)\n" in out
+    assert "1: peak 1 at t=0; minimum 0 at t=100\n" in out
+    assert "3: peak 1 at t=10; minimum 0.1 at t=100\n" in out
+    code, out, _ = run(["plot", "cosine(); linear()", "-n", "100", "--no-terminal"], capsys)
+    assert out == "  1: cosine()\n  2: linear()\n1: peak 1 at t=0; minimum 0 at t=100\n" \
+                  "2: peak 1 at t=0; minimum 0 at t=100\n"
+
+
+def test_plot_refuses_an_empty_list(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["plot", " ; ", "-n", "100"], capsys)
+    assert code == 2 and err.startswith("error: give at least one schedule spec")
+
+
+# ------------------------------------------------------------------------------------------ 80 columns, piped
+def piped(args: list[str], columns: int = 80) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "dumb"}
+    env.pop("FORCE_COLOR", None)
+    return subprocess.run([sys.executable, "-m", "lrlab.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("args", [
+    ["list"],
+    ["show", "warmup(0.06) >> constant(total=0.5) >> cosine_restarts(0.1, mult=2, decay=0.5) >> constant(0.01)",
+     "-n", "100000", "--lr", "3e-4"],
+    ["plot", "warmup(0.06) >> cosine(floor=0.1); wsd(warmup=0.06, decay=0.2); one_cycle()", "-n", "1000"],
+    ["plot", "cosine_restarts(0.25, decay=0.5)", "-n", "1000", "--log-y"],
+    ["--help"], ["show", "--help"], ["compare", "--help"], ["train", "--help"], ["find", "--help"],
+], ids=["list", "show", "plot-several", "plot-log", "help", "show-help", "compare-help", "train-help", "find-help"])
+def test_readable_at_80_columns_when_piped(args: list[str]) -> None:
+    proc = piped(args)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b[" not in proc.stdout  # no escape codes in a pipe
+    assert "…" not in proc.stdout  # nothing cut short
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80, proc.stdout
+
+
+# ------------------------------------------------------------------------------------------ missing extras (#14)
+MISSING = [
+    (["compare", "--steps", "20", "--out", "{out}"], "torch", "lrlab compare needs torch: pip install 'lrlab[bench]'"),
+    (["compare", "--steps", "20", "--out", "{out}"], "matplotlib",
+     "lrlab compare needs matplotlib for its plots: pip install 'lrlab[bench]' (or pass --no-plots)"),
+    (["compare", "--task", "vision", "--no-plots", "--out", "{out}"], "sklearn",
+     "lrlab compare needs scikit-learn for the vision task: pip install 'lrlab[bench]'"),
+    (["train", "--steps", "20", "--out", "{out}"], "torch", "lrlab train needs torch: pip install 'lrlab[bench]'"),
+    (["find", "--out", "{out}/find.png"], "torch", "lrlab find needs torch: pip install 'lrlab[bench]'"),
+    (["find", "--out", "{out}/find.png"], "matplotlib",
+     "lrlab find needs matplotlib for the plot: pip install 'lrlab[plot]'"),
+    (["tune", "--steps", "100", "--out", "{out}"], "torch", "lrlab tune needs torch: pip install 'lrlab[bench]'"),
+    (["tune", "--steps", "100", "--out", "{out}"], "scipy", "lrlab tune needs scipy: pip install 'lrlab[bench]'"),
+    (["suggest", "--task", "lm", "--steps", "100", "--find"], "torch",
+     "lrlab suggest needs torch for --find: pip install 'lrlab[bench]'"),
+    (["predict", "{out}"], "scipy", "lrlab predict needs scipy: pip install 'lrlab[predict]'"),
+    (["report", "{out}"], "matplotlib",
+     "lrlab report needs matplotlib for its plots: pip install 'lrlab[plot]' (or pass --no-plots)"),
+    (["plot", "cosine()", "-n", "10", "--no-terminal", "--out", "{out}/lr.png"], "matplotlib",
+     "lrlab plot needs matplotlib for the PNG: pip install 'lrlab[plot]'"),
+]
+
+
+@pytest.mark.parametrize(("args", "module", "message"), MISSING, ids=[f"{a[0]}-{m}" for a, m, _ in MISSING])
+def test_a_missing_extra_is_one_line_and_creates_nothing(args: list[str], module: str, message: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails, as when it is not installed
+    out_dir = tmp_path / "run"
+    code, out, err = run([a.replace("{out}", str(out_dir)) for a in args], capsys)
+    assert (code, out, err) == (2, "", f"error: {message}\n")
+    assert not out_dir.exists()
+
+
+def test_help_needs_no_extra(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)
+    code, out, _ = run(["compare", "-h"], capsys)
+    assert code == 0 and "Usage: lrlab compare" in out
+
+
+def test_a_missing_extra_found_while_running_is_one_line(capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import lrlab.cli
+
+    monkeypatch.setitem(lrlab.cli.NEEDS, "find", ())  # not declared: found when find imports torch
+    monkeypatch.setitem(sys.modules, "torch", None)
+    code, _, err = run(["find", "--num-iter", "5"], capsys)
+    assert (code, err) == (2, "error: lrlab find needs torch: pip install 'lrlab[bench]'\n")
+
+
+def test_without_torch_in_a_fresh_process(tmp_path: Path) -> None:
+    """`pip install lrlab` without torch: one line, exit 2, no traceback, no run folder."""
+    out_dir = tmp_path / "run"
+    script = ("import sys; sys.modules['torch'] = None; from lrlab.cli import main; "
+              f"sys.exit(main(['compare', '--steps', '20', '--out', {str(out_dir)!r}]))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == "error: lrlab compare needs torch: pip install 'lrlab[bench]'\n"
+    assert "Traceback" not in proc.stderr and not out_dir.exists()

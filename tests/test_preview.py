@@ -10,7 +10,18 @@ import pytest
 
 import lrlab
 from lrlab.errors import LrlabError
-from lrlab.preview import EXACT_LIMIT, Phase, phases, plot_png, plot_terminal, preview, value_table
+from lrlab.preview import (
+    EXACT_LIMIT,
+    Phase,
+    formula,
+    phases,
+    plain,
+    plot_png,
+    plot_terminal,
+    preview,
+    summary,
+    value_table,
+)
 
 
 def test_phases_of_a_join_start_at_each_boundary() -> None:
@@ -18,8 +29,9 @@ def test_phases_of_a_join_start_at_each_boundary() -> None:
     ph = phases(s, 1000)
     assert [(p.start, p.end) for p in ph] == [(0.0, 100.0), (100.0, 600.0), (600.0, 1000.0)]
     assert [p.spec for p in ph] == ["warmup(100)", "constant(total=500)", "cosine(floor=0.1, total=400)"]
-    assert ph[0].formula.startswith("(peak - floor) * f(t / total) + floor with f by shape: linear p")
-    assert ph[2].formula.startswith("c = 0.5 * (1 + cos(pi * cycles * 2 * p))")
+    assert ph[0].formula == "floor + (peak - floor) * p, p = t / total (peak: where the next piece starts)"
+    assert ph[1].formula == "value"
+    assert ph[2].formula == "floor + (peak - floor) * (1 + cos(pi * p)) / 2, p = min(t / total, 1)"
 
 
 def test_phases_of_an_overlay_and_of_a_family() -> None:
@@ -135,3 +147,83 @@ def test_missing_plot_library_says_what_to_install(module: str, draw: str, tmp_p
             plot_terminal(p)
         else:
             plot_png(p, tmp_path / "lr.png")
+
+
+FORMULAS = [
+    # the formula of the shape, mode or form in use, and only that one
+    ("warmup(10, peak=1)", "floor + (peak - floor) * p, p = t / total"),
+    ("warmup(10, shape=cosine)", "floor + (peak - floor) * (1 - cos(pi * p)) / 2, p = t / total "
+                                 "(peak: where the next piece starts)"),
+    ("warmup(10, shape=sqrt, peak=1)", "floor + (peak - floor) * (1 - sqrt(1 - p)), p = t / total"),
+    ("warmup(10, shape=exponential, peak=1)", "floor + (peak - floor) * (1 - exp(-2 p)) / (1 - exp(-2)), "
+                                              "p = t / total"),
+    ("cooldown(10, shape=linear)", "floor + (peak - floor) * (1 - p), p = min(t / total, 1)"),
+    ("cooldown(10, shape=cosine)", "floor + (peak - floor) * (1 + cos(pi * p)) / 2, p = min(t / total, 1)"),
+    ("cooldown(10, shape=cosine, cycles=1)", "floor + (peak - floor) * (1 + cos(2 pi * cycles * p)) / 2, "
+                                             "p = min(t / total, 1)"),
+    ("cooldown(10)", "floor + (peak - floor) * (1 - sqrt(p)), p = min(t / total, 1)"),
+    ("cooldown(10, shape=power, power=2)", "floor + (peak - floor) * (1 - p ** power), p = min(t / total, 1)"),
+    ("cooldown(10, shape=exp)", "floor + (peak - floor) * (ratio ** p - ratio) / (1 - ratio), "
+                                "p = min(t / total, 1)"),
+    ("cosine(10, exponent=2, periodic=true)", "floor + (peak - floor) * ((1 + cos(pi * p)) / 2) ** exponent, "
+                                              "p = t / total"),
+    ("linear(10)", "peak + (floor - peak) * t / total, then floor"),
+    ("polynomial(10, power=2)", "floor + (peak - floor) * (1 - min(t, total) / total) ** power"),
+    ("exponential(0.99)", "peak * gamma ** t"),
+    ("exponential(0.5, every=10, staircase=true)", "peak * gamma ** floor(t / every)"),
+    ("exponential(rate=0.1, every=10)", "peak * exp(-rate * t / every)"),
+    ("inverse_sqrt(100)", "peak / sqrt((t + timescale) / timescale)"),
+    ("inverse_sqrt(100, power=1)", "peak * ((t + timescale) / timescale) ** -power"),
+    ("cosine_restarts(10)", "floor + (peak - floor) * (1 + cos(pi * u / L)) / 2, u = t mod period, L = period"),
+    ("cosine_restarts(10, mult=2, decay=0.5, limit=3)",
+     "floor + (peak * decay ** i - floor) * (1 + cos(pi * u / L)) / 2, u the clock within cycle i, which lasts "
+     "L = period * mult ** i; floor after limit cycles"),
+    ("one_cycle(100)", "initial -> peak until pct_start * total, then -> floor at total - 1 (cosine annealing)"),
+    ("one_cycle(100, shape=linear, three_phase=true)",
+     "initial -> peak until pct_start * total, back to initial until 2 * pct_start * total, then -> floor at "
+     "total - 1 (linear annealing)"),
+    ("cyclic(up=10, mode=triangular2)", "triangles between floor and peak: up for up, down for down clock units, "
+                                        "the height halved every cycle"),
+    ("piecewise(times=[0, 10], levels=[0, 1], shape=linear)", "levels interpolated linearly between times"),
+    ("step(10)", "peak * factor ** floor(t / every)"),
+    ("constant(0.5) * cosine(10)", "Pointwise product of schedules on the same clock: 0.5 * cosine(), or an "
+                                   "untuned exponential warm-up multiplying a decay."),
+]
+
+
+@pytest.mark.parametrize(("spec", "text"), FORMULAS, ids=[f[0] for f in FORMULAS])
+def test_formula_of_the_shape_in_use(spec: str, text: str) -> None:
+    assert formula(lrlab.parse(spec)) == text
+    assert "`" not in text
+
+
+def test_plain_text() -> None:
+    assert plain("multiply by ``factor`` every `every` clock units") == "multiply by factor every every clock units"
+    assert summary(lrlab.Step) == "Step decay: multiply by factor every every clock units."
+    assert summary(lrlab.Noam) == "The original Transformer's schedule (Vaswani et al. 2017, eq. 3), warm-up included."
+    assert all("`" not in summary(c) for c in lrlab.REGISTRY.values())
+
+
+def test_several_schedules_in_the_terminal() -> None:
+    ps = [preview(lrlab.parse(s), 100) for s in ("cosine()", "linear()", "warmup(0.1) >> constant()")]
+    text = plot_terminal(ps, width=80)
+    assert text.splitlines()[-3:] == ["  1: cosine()", "  2: linear()", "  3: warmup(0.1) >> constant()"]
+    assert "▲" not in text  # the markers are for one schedule
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_log_axis_leaves_out_zeros() -> None:
+    p = preview(lrlab.parse("warmup(0.1) >> exponential(0.9)"), 100)
+    text = plot_terminal(p, width=80, log_y=True)
+    assert "▲" in text and "▼" not in text.split("\n")[-1]  # the minimum (0 at t=0) has no place on a log axis
+
+
+def test_png_of_several_with_a_log_axis(tmp_path: Path) -> None:
+    ps = [preview(lrlab.parse(s), 100) for s in ("cosine()", "exponential(0.95)")]
+    out = plot_png(ps, tmp_path / "lr.png", log_y=True, base_lr=3e-4)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nothing_to_plot() -> None:
+    with pytest.raises(LrlabError, match="nothing to plot"):
+        plot_terminal([])

@@ -6,6 +6,10 @@ matplotlib and plotext are imported inside the drawing functions only.
 from __future__ import annotations
 
 import itertools
+import re
+import shutil
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -15,6 +19,19 @@ import numpy.typing as npt
 
 from lrlab.compose import Join, Overlay
 from lrlab.errors import LrlabError
+from lrlab.families import (
+    Cooldown,
+    Cosine,
+    CosineRestarts,
+    Cyclic,
+    Exponential,
+    InverseSqrt,
+    Linear,
+    OneCycle,
+    Piecewise,
+    Polynomial,
+    Warmup,
+)
 from lrlab.files import atomic_write_bytes
 from lrlab.schedule import FloatArray, Schedule
 
@@ -29,18 +46,91 @@ class Phase:
     formula: str
 
 
-def _formula(s: Schedule) -> str:
+def plain(text: str) -> str:
+    """Docstring text for a terminal: RST/Markdown literals (````x````, ```x```) without their marks."""
+    return re.sub(r"``(.+?)``|`([^`]+)`", lambda m: m.group(1) or m.group(2), text)
+
+
+def summary(obj: object) -> str:
+    """The first sentence of ``obj``'s docstring, as plain text on one line."""
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    para = " ".join(line.strip() for line in doc.split("\n\n")[0].splitlines())
+    first = re.split(r"(?<=[.!?])\s(?=[A-Z])", para, maxsplit=1)[0]
+    return plain(first)
+
+
+_WARMUP = {"linear": "floor + (peak - floor) * p",
+           "cosine": "floor + (peak - floor) * (1 - cos(pi * p)) / 2",
+           "sqrt": "floor + (peak - floor) * (1 - sqrt(1 - p))",
+           "exponential": "floor + (peak - floor) * (1 - exp(-2 p)) / (1 - exp(-2))"}
+_COOLDOWN = {"linear": "floor + (peak - floor) * (1 - p)",
+             "cosine": "floor + (peak - floor) * (1 + cos(2 pi * cycles * p)) / 2",
+             "sqrt": "floor + (peak - floor) * (1 - sqrt(p))",
+             "power": "floor + (peak - floor) * (1 - p ** power)",
+             "exp": "floor + (peak - floor) * (ratio ** p - ratio) / (1 - ratio)"}
+
+
+def formula(s: Schedule) -> str:
+    """The formula of ``s`` as plain text, for the shape, mode or form ``s`` uses (not every shape its family
+    has); ``t`` is the clock local to ``s``. A composite gets its docstring's first line."""
+    if isinstance(s, Warmup):
+        text = _WARMUP[s.shape] + ", p = t / total"
+        return text if s.peak is not None else text + " (peak: where the next piece starts)"
+    if isinstance(s, Cooldown):
+        f = _COOLDOWN[s.shape]
+        if s.shape == "cosine" and s.cycles == 0.5:
+            f = "floor + (peak - floor) * (1 + cos(pi * p)) / 2"
+        return f + ", p = min(t / total, 1)"
+    if isinstance(s, Cosine):
+        c = "(1 + cos(pi * p)) / 2" if s.cycles == 0.5 else "(1 + cos(2 pi * cycles * p)) / 2"
+        if s.exponent != 1:
+            c = f"({c}) ** exponent"
+        return f"floor + (peak - floor) * {c}, p = " + ("t / total" if s.periodic else "min(t / total, 1)")
+    if isinstance(s, Linear):
+        return "peak + (floor - peak) * t / total, then floor"
+    if isinstance(s, Polynomial):
+        return "floor + (peak - floor) * (1 - min(t, total) / total) ** power"
+    if isinstance(s, Exponential):
+        p = "floor(t / every)" if s.staircase else ("t" if s.every == 1 else "t / every")
+        return f"peak * gamma ** {p}" if s.gamma is not None else f"peak * exp(-rate * {p})"
+    if isinstance(s, InverseSqrt):
+        if s.power == 0.5:
+            return "peak / sqrt((t + timescale) / timescale)"
+        return "peak * ((t + timescale) / timescale) ** -power"
+    if isinstance(s, OneCycle):
+        how = "cosine" if s.shape == "cosine" else "linear"
+        if s.three_phase:
+            return (f"initial -> peak until pct_start * total, back to initial until 2 * pct_start * total, then "
+                    f"-> floor at total - 1 ({how} annealing)")
+        return f"initial -> peak until pct_start * total, then -> floor at total - 1 ({how} annealing)"
+    if isinstance(s, Cyclic):
+        grow = {"triangular": "", "triangular2": ", the height halved every cycle",
+                "exp_range": ", the height times gamma ** t"}[s.mode]
+        return f"triangles between floor and peak: up for up, down for down clock units{grow}"
+    if isinstance(s, CosineRestarts):
+        top = "peak" if s.decay == 1 else "peak * decay ** i"
+        x = "u / L" if s.k == 1 else "(u / L) ** k"
+        where = "u = t mod period, L = period" if s.mult == 1 else \
+            "u the clock within cycle i, which lasts L = period * mult ** i"
+        text = f"floor + ({top} - floor) * (1 + cos(pi * {x})) / 2, {where}"
+        if s.decay != 1 and s.mult == 1:
+            text += ", i = floor(t / period)"
+        return text + ("; floor after limit cycles" if s.limit else "")
+    if isinstance(s, Piecewise):
+        return {"constant": "levels[i] from times[i] on",
+                "linear": "levels interpolated linearly between times",
+                "cosine": "levels interpolated by a half cosine between times"}[s.shape]
     doc = (type(s).__doc__ or "").strip()
     lines = doc.splitlines()
     for i, line in enumerate(lines):
         if line.strip().startswith("Formula"):
-            text = [line.strip().removeprefix("Formula:").strip()]
+            parts = [line.strip().removeprefix("Formula:").strip()]
             for nxt in lines[i + 1 :]:
                 if not nxt.strip() or nxt.strip().startswith(("Args", "Matches", ">>>")):
                     break
-                text.append(nxt.strip())
-            return " ".join(x for x in text if x).replace("``", "").split(". ")[0].rstrip(".")
-    return lines[0] if lines else type(s).__name__
+                parts.append(nxt.strip())
+            return plain(" ".join(x for x in parts if x)).split(". ")[0].rstrip(".")
+    return summary(type(s)) or type(s).__name__
 
 
 def phases(schedule: Schedule, total: float) -> list[Phase]:
@@ -50,13 +140,13 @@ def phases(schedule: Schedule, total: float) -> list[Phase]:
         out = []
         for i, piece in enumerate(schedule.pieces):
             end = starts[i + 1] if i + 1 < len(starts) else float(total)
-            out.append(Phase(starts[i], end, str(piece), _formula(piece)))
+            out.append(Phase(starts[i], end, str(piece), formula(piece)))
         return out
     if isinstance(schedule, Overlay):
         L = float(schedule.head.length)  # type: ignore[arg-type]
-        return [Phase(0.0, L, str(schedule.head), _formula(schedule.head)),
-                Phase(L, float(total), str(schedule.base), _formula(schedule.base))]
-    return [Phase(0.0, float(total), str(schedule), _formula(schedule))]
+        return [Phase(0.0, L, str(schedule.head), formula(schedule.head)),
+                Phase(L, float(total), str(schedule.base), formula(schedule.base))]
+    return [Phase(0.0, float(total), str(schedule), formula(schedule))]
 
 
 @dataclass(frozen=True)
@@ -187,11 +277,39 @@ def check_plot_path(path: str | Path) -> Path:
     return out
 
 
-def plot_png(p: Preview, path: str | Path, *, base_lr: float | None = None) -> Path:
-    """Write a PNG of the schedule with phase boundaries dashed and the peak/minimum marked.
+def _several(p: Preview | Sequence[Preview]) -> list[Preview]:
+    ps = [p] if isinstance(p, Preview) else list(p)
+    if not ps:
+        raise LrlabError("nothing to plot: give at least one schedule")
+    return ps
 
+
+def _positive(t: FloatArray, v: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The points a log axis can show (values > 0)."""
+    keep = v > 0
+    return t[keep], v[keep]
+
+
+#: line colours of overlaid schedules, PNG (matplotlib's tab10) and terminal (plotext's names)
+_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+_TERM_COLOURS = ("blue", "orange", "green", "red", "magenta", "cyan", "gray", "black")
+#: marker of each overlaid schedule in a terminal without colours (piped)
+_TERM_MARKERS = ("braille", "•", "x", "+", "o", "*", "#", "@")
+
+
+def plot_png(p: Preview | Sequence[Preview], path: str | Path, *, base_lr: float | None = None,
+             log_y: bool = False) -> Path:
+    """Write a PNG of one schedule (phase boundaries dashed, peak and minimum marked) or of several overlaid,
+    one colour and legend entry each.
+
+    Args:
+      p: a `Preview`, or several (each schedule's own total may differ).
+      path: the file (its extension picks the format, default PNG).
+      base_lr: multiply the values by it (plot absolute LRs).
+      log_y: a logarithmic value axis (values <= 0 are left out).
     Raises `LrlabError` when matplotlib is missing or the file cannot be written (`check_plot_path`).
     """
+    ps = _several(p)
     out = check_plot_path(path)
     try:
         import matplotlib
@@ -203,16 +321,24 @@ def plot_png(p: Preview, path: str | Path, *, base_lr: float | None = None) -> P
     scale = 1.0 if base_lr is None else base_lr
     fig, ax = plt.subplots(figsize=(8, 4))
     try:
-        ax.plot(p.t, p.values * scale, color="#1f6feb", lw=2)
-        for ph in p.phases[1:]:
-            ax.axvline(ph.start, color="#888", ls="--", lw=1)
-        peak_label = f"peak {p.peak * scale:.4g} @ {p.peak_t:g}"
-        ax.scatter([p.peak_t], [p.peak * scale], color="#d73a49", zorder=3, label=peak_label)
-        ax.scatter([p.min_t], [p.min * scale], color="#2da44e", zorder=3,
-                   label=f"min {p.min * scale:.4g} @ {p.min_t:g}")
+        for i, q in enumerate(ps):
+            t, v = _positive(q.t, q.values) if log_y else (q.t, q.values)
+            colour = _COLOURS[i % len(_COLOURS)]
+            ax.plot(t, v * scale, color=colour, lw=2, label=q.spec if len(ps) > 1 else None)
+        if len(ps) == 1:
+            q = ps[0]
+            for ph in q.phases[1:]:
+                ax.axvline(ph.start, color="#888", ls="--", lw=1)
+            for at, value, what, colour in ((q.peak_t, q.peak, "peak", "#d73a49"),
+                                            (q.min_t, q.min, "min", "#2da44e")):
+                if value > 0 or not log_y:
+                    ax.scatter([at], [value * scale], color=colour, zorder=3,
+                               label=f"{what} {value * scale:.4g} @ {at:g}")
+            ax.set_title(q.spec, fontsize=10)
+        if log_y:
+            ax.set_yscale("log")
         ax.set_xlabel("clock t (optimizer updates)")
         ax.set_ylabel("learning rate" if base_lr is not None else "LR factor")
-        ax.set_title(p.spec, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
         fig.tight_layout()
@@ -222,25 +348,58 @@ def plot_png(p: Preview, path: str | Path, *, base_lr: float | None = None) -> P
     return out
 
 
-def plot_terminal(p: Preview, *, width: int = 80, height: int = 20) -> str:
-    """The plot as text for the terminal (plotext), phase boundaries as vertical lines, the peak marked ``▲``
-    and the minimum ``▼``.
+def terminal_width() -> int:
+    """Columns for a terminal plot: the terminal's (``COLUMNS`` when set; 80 when piped), at most 120."""
+    return max(40, min(shutil.get_terminal_size((80, 24)).columns, 120))
 
+
+def plot_terminal(p: Preview | Sequence[Preview], *, width: int | None = None, height: int = 20,
+                  log_y: bool = False, colour: bool | None = None) -> str:
+    """The plot as text for the terminal (plotext): one schedule with its phase boundaries as vertical lines,
+    the peak marked ``▲`` and the minimum ``▼``; or several overlaid, one colour and legend entry each.
+
+    Args:
+      p: a `Preview`, or several.
+      width: columns (default `terminal_width`); height: rows.
+      log_y: a logarithmic value axis (values <= 0 are left out).
+      colour: ANSI colours (overlaid schedules in colours); default: when stdout is a terminal. Without, no
+        escape codes, and each overlaid schedule has its own marker.
     Raises `LrlabError` when plotext is missing.
     """
+    ps = _several(p)
+    if colour is None:
+        colour = sys.stdout.isatty()
     try:
         import plotext as plx
     except ImportError:
         _need("plotext", "the terminal plot")
 
     plx.clf()
-    plx.plotsize(width, height)
+    plx.plotsize(width or terminal_width(), height)
     plx.theme("clear")
-    plx.plot(p.t.tolist(), p.values.tolist(), marker="braille")
-    for ph in p.phases[1:]:
-        plx.vline(ph.start)
-    plx.scatter([p.peak_t], [p.peak], marker="▲", label=f"peak {p.peak:.4g} @ {p.peak_t:g}")
-    plx.scatter([p.min_t], [p.min], marker="▼", label=f"min {p.min:.4g} @ {p.min_t:g}")
-    plx.title(p.spec)
+    if log_y:
+        plx.yscale("log")
+    for i, q in enumerate(ps):
+        t, v = _positive(q.t, q.values) if log_y else (q.t, q.values)
+        if len(ps) == 1:
+            plx.plot(t.tolist(), v.tolist(), marker="braille")
+        elif colour:
+            plx.plot(t.tolist(), v.tolist(), marker="braille", label=f"{i + 1}",
+                     color=_TERM_COLOURS[i % len(_TERM_COLOURS)])
+        else:
+            plx.plot(t.tolist(), v.tolist(), marker=_TERM_MARKERS[i % len(_TERM_MARKERS)], label=f"{i + 1}")
+    if len(ps) == 1:
+        q = ps[0]
+        for ph in q.phases[1:]:
+            plx.vline(ph.start)
+        for at, value, what, mark in ((q.peak_t, q.peak, "peak", "▲"), (q.min_t, q.min, "min", "▼")):
+            if value > 0 or not log_y:
+                plx.scatter([at], [value], marker=mark, label=f"{what} {value:.4g} @ {at:g}")
+        plx.title(q.spec)
     plx.xlabel("t")
-    return str(plx.build())
+    text = str(plx.build())
+    if not colour:  # plotext resets the colour at every line's end, even in its colourless theme
+        text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    if len(ps) > 1:  # the legend names schedules by number; long specs would not fit in the plot
+        text += "\n" + "\n".join(f"  {i + 1}: {q.spec}" for i, q in enumerate(ps))
+    return text
