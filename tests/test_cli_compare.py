@@ -38,7 +38,7 @@ def test_compare_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     phases = "".join(t["phase"][0] for t in doc["trials"])  # g(rid), e(xtend), c(onfirm), in the order run
     assert doc["status"] == "complete" and re.fullmatch(r"g{4}e{2,4}c{3}e*", phases), phases
     for name in ("report.md", "report.html", "lr_curves.png", "val_loss.png", "loss_curves.png", "sensitivity.png",
-                 "final_loss.png"):
+                 "gap_to_winner.png"):
         assert (out / name).stat().st_size > 1000, name
     assert "ranked at each schedule's best peak LR" in text and "Winner: " in text
     assert "Noise: seeds are paired" in text  # measured by the confirmation seed

@@ -1,6 +1,7 @@
 """What a comparison's ``results.json`` says: each contender (a schedule with an optimizer) at its own best peak
-LR, ranked, with the paired-seed noise that decides whether a gap is significant. Pure functions returning frozen
-dataclasses; `lrlab.bench.report` renders them. How a contender is judged, and why: docs/harness.md.
+LR, ranked, with the paired-seed noise that decides whether a gap is significant (a t-test on that noise, scipy).
+Pure functions returning frozen dataclasses; `lrlab.bench.report` renders them. How a contender is judged, and why:
+docs/harness.md.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import numpy as np
 from lrlab.errors import LrlabError
 
 RESULTS_FILE = "results.json"
+#: significance level of the gap test: a gap is significant when its two-sided p-value is below it, i.e. when its
+#: 95 % confidence interval excludes 0
+ALPHA = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,8 +57,11 @@ class Contender:
     wall_time_s: float  # mean per run at best_lr
     diverged: int  # diverged runs at best_lr
     gap: float  # mean final loss over the paired seeds minus the winner's (0 for the winner)
-    gap_sd: float | None  # one std of that difference; None when no noise estimate exists (and for the winner)
-    significant: bool | None  # gap > gap_sd; None: unknown (no spread estimate) or the winner itself
+    gap_sd: float | None  # standard error of that difference; None when no noise estimate exists (and for the winner)
+    gap_ci: tuple[float, float] | None  # its (1 - ALPHA) confidence interval (`gap_test`); None as for gap_sd
+    p_value: float | None  # two-sided p-value of "no true gap" (`gap_test`); None as for gap_sd
+    significant: bool | None  # p_value < ALPHA (the interval excludes 0); None: unknown (one seed) or the winner
+    seed_gaps: tuple[float, ...]  # the gap on each paired seed (this contender's final loss minus the winner's)
     branched: bool  # some run at best_lr branched from another run's checkpoint
     trial_ids: tuple[str, ...]  # runs at best_lr
 
@@ -70,6 +77,7 @@ class Analysis:
     contenders: tuple[Contender, ...]  # ranked, winner first
     sigma: float | None  # noise of schedule-to-schedule differences per seed (`paired_noise`); None: unknown
     sigma_dof: int  # its degrees of freedom
+    alpha: float  # significance level of the gap test (`ALPHA`)
     paired_seeds: tuple[int, ...]  # seeds every contender ran at its best LR: ranking and gaps use these
     seed_std: float | None  # raw seed-to-seed std of one contender's final loss (RMS over contenders), for scale
     target_loss: float | None  # mean of the per-seed targets (what plots draw)
@@ -77,6 +85,7 @@ class Analysis:
     branches: tuple[str, ...]  # which runs branched from which shared prefixes (empty: none did)
     python: str | None  # the interpreter the runs used (the lm corpus is its standard library)
     corpus_sha256: str | None  # SHA-256 of the task's data
+    device: str | None  # where the runs trained, e.g. "cpu" or "cuda:0 (NVIDIA H200) bf16"; None: not recorded
     n_runs: int
     n_planned: int
     total_wall_time_s: float | None
@@ -164,6 +173,38 @@ def paired_noise(table: Mapping[str, Mapping[int, float]], seeds: Sequence[int])
     return float(math.sqrt(float((resid**2).sum()) / dof)), dof
 
 
+@dataclass(frozen=True, kw_only=True)
+class GapTest:
+    """A paired t-test of one gap against the pooled paired noise: standard error, t statistic, two-sided p-value
+    and the (1 - alpha) confidence interval."""
+
+    se: float
+    t: float
+    p_value: float
+    ci: tuple[float, float]
+    significant: bool  # p_value < alpha, equivalently: the interval excludes 0
+
+
+def gap_test(gap: float, sigma: float, dof: int, n_seeds: int, *, alpha: float = ALPHA) -> GapTest:
+    """Test a gap between two contenders' means over ``n_seeds`` paired seeds, with ``sigma`` the per-seed noise of
+    schedule-to-schedule differences and ``dof`` its degrees of freedom (`paired_noise`).
+
+    The standard error of a difference of two S-seed means is ``sigma * sqrt(2 / S)``; ``t = gap / se`` follows
+    Student's t with ``dof`` degrees of freedom (scipy.stats.t). This is the paired t-test pooled over every
+    contender (a contrast in the two-way, randomised-block analysis of variance); with two contenders it is exactly
+    `scipy.stats.ttest_rel` of their per-seed final losses. The interval is ``gap ± t_{1-alpha/2, dof} * se``."""
+    from scipy import stats  # optional dependency (the `bench` extra): keeps `import lrlab.bench.analysis` light
+
+    se = sigma * math.sqrt(2 / n_seeds)
+    if se == 0.0:  # no noise at all (e.g. identical differences on every seed): any gap is real
+        return GapTest(se=0.0, t=math.inf if gap else 0.0, p_value=0.0 if gap else 1.0, ci=(gap, gap),
+                       significant=gap != 0.0)
+    t = gap / se
+    p = float(2 * stats.t.sf(abs(t), dof))
+    half = float(stats.t.ppf(1 - alpha / 2, dof)) * se
+    return GapTest(se=se, t=t, p_value=p, ci=(gap - half, gap + half), significant=p < alpha)
+
+
 def analyze(doc: Mapping[str, Any]) -> Analysis:
     """Rank every (schedule, optimizer) at its own best peak LR. ``doc`` is a results document (results.json).
 
@@ -172,8 +213,8 @@ def analyze(doc: Mapping[str, Any]) -> Analysis:
       seeds they share — so a confirmed LR is judged on every seed, and LRs are compared on the same seeds.
     * Ranking and gaps: mean final loss at the best LR over the *paired seeds* — those every contender has
       there — so all contenders are compared on the same initial weights and data orders.
-    * Significance: see `paired_noise`; a gap is not significant when it is below ``sigma * sqrt(2 / S)``, one
-      standard deviation of the difference of two means over S paired seeds.
+    * Significance: `gap_test`, a paired t-test of each gap on the pooled noise of `paired_noise`: a gap is not
+      significant when its 95 % confidence interval includes 0 (two-sided p >= `ALPHA`).
     """
     config = doc["config"]
     trials = [t for t in doc["trials"] if t.get("result") is not None]
@@ -227,7 +268,7 @@ def analyze(doc: Mapping[str, Any]) -> Analysis:
     pre.sort(key=lambda c: (key(c), order.get(c["schedule"], len(order)), c["optimizer"]))
     contenders: list[Contender] = []
     winner_key = key(pre[0]) if pre else math.nan
-    gap_sd = sigma * math.sqrt(2 / len(seeds)) if sigma is not None else None
+    winner_finals = _finals_by_seed(pre[0]["runs"]) if pre else {}
     for rank, c in enumerate(pre, start=1):
         point: LrPoint = c["grid"][c["i"]]
         runs = c["runs"]
@@ -240,13 +281,18 @@ def analyze(doc: Mapping[str, Any]) -> Analysis:
                 if s is not None:
                     reached_steps.append(s)
         gap = key(c) - winner_key if rank > 1 else 0.0
+        finals = _finals_by_seed(runs)
+        seed_gaps = tuple(finals[s] - winner_finals[s] for s in seeds if s in finals and s in winner_finals)
+        test = None
+        if rank > 1 and sigma is not None and math.isfinite(gap):
+            test = gap_test(gap, sigma, dof, len(seeds))
         significant: bool | None
         if rank == 1:
             significant = None
         elif not math.isfinite(gap):
             significant = True
         else:
-            significant = None if gap_sd is None else gap > gap_sd
+            significant = None if test is None else test.significant
         contenders.append(Contender(
             schedule=c["schedule"], optimizer=c["optimizer"],
             label=contender_label(c["schedule"], c["optimizer"], with_optimizer=with_opt),
@@ -255,7 +301,8 @@ def analyze(doc: Mapping[str, Any]) -> Analysis:
             n_seeds=point.n, final_mean=point.final_mean, final_std=point.final_std, best_mean=bm, best_std=bs,
             steps_to_target=float(np.mean(reached_steps)) if reached_steps else None, reached=len(reached_steps),
             wall_time_s=float(np.mean([float(r["result"].get("wall_time_s", 0.0)) for r in runs])),
-            diverged=point.diverged, gap=gap, gap_sd=gap_sd if rank > 1 else None, significant=significant,
+            diverged=point.diverged, gap=gap, gap_sd=test.se if test else None, gap_ci=test.ci if test else None,
+            p_value=test.p_value if test else None, significant=significant, seed_gaps=seed_gaps,
             branched=any(r.get("branched_from") for r in runs),
             trial_ids=tuple(str(r["id"]) for r in runs),
         ))
@@ -264,10 +311,12 @@ def analyze(doc: Mapping[str, Any]) -> Analysis:
     return Analysis(
         title=str(doc.get("title", "lrlab compare")), task=str(config.get("task", "?")),
         steps=int(config.get("steps", 0)), status=str(doc.get("status", "complete")),
-        contenders=tuple(contenders), sigma=sigma, sigma_dof=dof, paired_seeds=tuple(seeds), seed_std=seed_std,
+        contenders=tuple(contenders), sigma=sigma, sigma_dof=dof, alpha=ALPHA, paired_seeds=tuple(seeds),
+        seed_std=seed_std,
         target_loss=target, target_source=target_source, branches=branches,
         python=doc.get("python") or _first_env(trials, "python"),
-        corpus_sha256=doc.get("corpus_sha256") or _first_env(trials, "corpus_sha256"), n_runs=len(trials),
+        corpus_sha256=doc.get("corpus_sha256") or _first_env(trials, "corpus_sha256"), device=_device(trials),
+        n_runs=len(trials),
         n_planned=int(doc.get("n_planned", len(doc["trials"]))),
         total_wall_time_s=(float(doc["wall_time_s"]) if doc.get("wall_time_s") is not None else None),
         notes=_notes(doc, contenders, sigma),
@@ -284,6 +333,24 @@ def _first_env(trials: Sequence[Mapping[str, Any]], key: str) -> str | None:
         if value:
             return str(value)
     return None
+
+
+def _device(trials: Sequence[Mapping[str, Any]]) -> str | None:
+    """Where the runs trained, from their environment records: ``cpu``, or e.g. ``cuda:0 (NVIDIA H200), bf16
+    autocast``; several when they differ (one worker per GPU). None when no run recorded it."""
+    seen: list[str] = []
+    for t in trials:
+        env = t["result"].get("env") or {}
+        if not env.get("device"):
+            continue
+        text = str(env["device"])
+        if env.get("device_name"):
+            text += f" ({env['device_name']})"
+        if env.get("autocast"):
+            text += f", {env['autocast']} autocast"
+        if text not in seen:
+            seen.append(text)
+    return "; ".join(seen) if seen else None
 
 
 def _chain(b: Mapping[str, Any]) -> list[tuple[str, int | None, int]]:
