@@ -417,3 +417,16 @@ def test_without_torch_in_a_fresh_process(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr == "error: lrlab compare needs torch: pip install 'lrlab[bench]'\n"
     assert "Traceback" not in proc.stderr and not out_dir.exists()
+
+
+def test_choice_lists_match_the_library() -> None:
+    from lrlab.cli_predict import LAWS
+    from lrlab.predict.laws import LAW_NAMES
+
+    assert LAWS == LAW_NAMES
+
+
+def test_predict_law_is_checked_when_read(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["predict", "nowhere", "--law", "powerlaw"], capsys)
+    assert code == 2 and out == ""
+    assert "Invalid value for '--law': 'powerlaw' is not one of multipower, momentum, s1" in flat(err)

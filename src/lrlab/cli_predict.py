@@ -12,10 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lrlab.cli_options import Choice, option
 from lrlab.errors import LrlabError
 
 if TYPE_CHECKING:
     from lrlab.predict import FittedLaw, Prediction
+
+
+#: the laws `lrlab.predict.fit` knows (its LAW_NAMES; not imported, to keep this module light)
+LAWS = ("multipower", "momentum", "s1")
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +38,7 @@ def predict_cmd(
                                                                     "longest fitted run)")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="peak LR of the predicted runs (default: the fitted "
                                                           "runs' peak)")] = None,
-    law: Annotated[str, typer.Option(help="multipower | momentum | s1")] = "multipower",
+    law: Annotated[str, option(Choice(LAWS), help="loss-curve law")] = "multipower",
     bootstrap: Annotated[int, typer.Option(help="bootstrap replicates for the intervals")] = 40,
     plot: Annotated[Path, typer.Option(help="write the observed-vs-predicted plot here (.png)")]
     = Path("lrlab-predict.png"),
