@@ -1,0 +1,259 @@
+"""Loss-curve prediction accuracy (issue #10): fit each law on a designed set of runs (<= 2 run-equivalents), predict
+the final validation loss of the 9 default schedules and of 4 schedules at 2x and 4x the horizon, and compare with
+real runs on paired seeds. Prints one table per case and a PASS/FAIL line per target.
+
+    .venv/bin/python benchmarks/predict_accuracy.py --out lrlab-runs/predict-bench            # run + analyse
+    .venv/bin/python benchmarks/predict_accuracy.py --out lrlab-runs/predict-bench --phase analyse
+
+The runs are ordinary `lrlab compare` folders (resumed where a previous call stopped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HORIZON_SCHEDULES = ("constant()", "cosine()", "wsd(warmup=0.05, decay=0.2)", "warmup(0.05) >> linear()")
+STEPS = 1000
+#: one peak LR per case, near the best of BENCHMARKS.md's grids (tiny: 6e-3 for most schedules; small: 5e-3 to 1e-2;
+#: vision small AdamW: 7.3e-4 for five of nine)
+CASES: dict[str, dict[str, Any]] = {
+    "tiny": {"task": "lm", "preset": "tiny", "lr": 6e-3, "design_seeds": 2, "seeds": 4, "horizon_seeds": 2},
+    "small": {"task": "lm", "preset": "small", "lr": 5e-3, "design_seeds": 2, "seeds": 2, "horizon_seeds": 1},
+    "vision": {"task": "vision", "preset": "small", "lr": 7.3e-4, "design_seeds": 2, "seeds": 2, "horizon_seeds": 0},
+}
+
+
+def folders(out: Path, name: str) -> dict[str, Path]:
+    base = out / name
+    return {"design": base / "design", "actual": base / "actual-1000",
+            "h2000": base / "horizon-2000", "h4000": base / "horizon-4000"}
+
+
+def _complete(folder: Path) -> bool:
+    p = folder / "results.json"
+    return p.is_file() and json.loads(p.read_text()).get("status") == "complete"
+
+
+def _run(cfg: Any, folder: Path, workers: int) -> None:
+    from lrlab.bench.compare import run_compare
+
+    if _complete(folder):
+        return
+    t0 = time.monotonic()
+    resume = (folder / "compare.json").is_file()
+    doc = run_compare(None if resume else cfg, folder, resume=resume, workers=workers)
+    print(f"  {folder}: {doc['status']}, {len(doc['trials'])} runs, {time.monotonic() - t0:.0f} s", flush=True)
+
+
+def run_case(out: Path, name: str, workers: int, parts: tuple[str, ...]) -> None:
+    from lrlab.bench.compare import CompareConfig
+    from lrlab.cli_predict import default_schedules
+    from lrlab.predict.design import design_runs
+
+    c = CASES[name]
+    f = folders(out, name)
+    common = {"task": c["task"], "preset": c["preset"], "optimizers": ("adamw",), "lr": (("adamw", c["lr"]),),
+              "lr_grid": 1, "lr_extend": 0, "confirm_seeds": 0}
+    if "design" in parts:
+        d = design_runs(STEPS, peak_lr=c["lr"])
+        _run(CompareConfig(**common, steps=STEPS, seeds=c["design_seeds"], schedules=d.specs,
+                           eval_every=d.eval_every, branch_min=0.05, title=f"predict design {name}"),
+             f["design"], workers)
+    if "actual" in parts:
+        _run(CompareConfig(**common, steps=STEPS, seeds=c["seeds"], schedules=default_schedules(STEPS),
+                           title=f"predict actual {name}"), f["actual"], workers)
+    for h in (2000, 4000):
+        if f"h{h}" in parts and c["horizon_seeds"]:
+            _run(CompareConfig(**common, steps=h, seeds=c["horizon_seeds"], schedules=HORIZON_SCHEDULES,
+                               eval_every=h // 20, title=f"predict horizon {name} {h}"), f[f"h{h}"], workers)
+
+
+# ------------------------------------------------------------------------------------------------ analysis
+
+#: (name, law, design seeds, min_step): the primary fits use seed 0's design only (1.85 run-equivalents); the others
+#: are the remedies tried where a target is missed (more curves, the first updates dropped)
+VARIANTS = (
+    ("multipower", "multipower", (0,), 0),
+    ("momentum", "momentum", (0,), 0),
+    ("s1 (baseline)", "s1", (0,), 0),
+    ("multipower, 2 design seeds", "multipower", (0, 1), 0),
+    ("momentum, 2 design seeds", "momentum", (0, 1), 0),
+    ("multipower, evals >= 100", "multipower", (0,), 100),
+)
+
+
+def finals(folder: Path) -> dict[str, dict[int, float]]:
+    """schedule -> seed -> final validation loss of the finished runs in a compare folder (inf: diverged)."""
+    p = folder / "results.json"
+    if not p.is_file():
+        return {}
+    out: dict[str, dict[int, float]] = {}
+    for t in json.loads(p.read_text())["trials"]:
+        r = t.get("result")
+        if r is not None and (r["diverged"] or len(r["train_loss"]) >= r["config"]["steps"]):
+            out.setdefault(t["schedule"], {})[int(t["seed"])] = float(r["final_val_loss"])
+    return out
+
+
+def kendall(a: list[float], b: list[float]) -> float:
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(a, b).statistic)
+
+
+def analyse_case(out: Path, name: str) -> dict[str, Any]:
+    import numpy as np
+
+    import lrlab.predict as lp
+    from lrlab.cli_predict import default_schedules
+
+    c = CASES[name]
+    f = folders(out, name)
+    if not _complete(f["design"]):
+        print(f"[{name}] design runs not finished; skipped")
+        return {}
+    design = lp.load_runs(f["design"])
+    actual = finals(f["actual"])
+    specs = [s for s in default_schedules(STEPS) if s in actual]
+    seeds_all = sorted({s for v in actual.values() for s in v})
+    mean = {s: float(np.mean([actual[s][k] for k in sorted(actual[s])])) for s in specs}
+    sd = {s: float(np.std([actual[s][k] for k in actual[s]], ddof=1)) if len(actual[s]) > 1 else float("nan")
+          for s in specs}
+    horizons = {h: finals(f[f"h{h}"]) for h in (2000, 4000)}
+    report: dict[str, Any] = {"case": name, "task": c["task"], "preset": c["preset"], "peak_lr": c["lr"],
+                              "seeds": seeds_all, "actual": {s: actual[s] for s in specs}, "fits": {}}
+    print(f"\n=== {name}: {c['task']}/{c['preset']}, AdamW, peak LR {c['lr']:g}, 1,000 updates; actual finals on "
+          f"seeds {seeds_all} ({len(specs)} of 9 schedules finished) ===")
+    if len(seeds_all) >= 4:
+        half = len(seeds_all) // 2
+        m1 = [float(np.mean([actual[s][k] for k in seeds_all[:half] if k in actual[s]])) for s in specs]
+        m2 = [float(np.mean([actual[s][k] for k in seeds_all[half:] if k in actual[s]])) for s in specs]
+        report["ceiling_tau"] = kendall(m1, m2)
+        print(f"ceiling: Kendall tau between seed halves {seeds_all[:half]} and {seeds_all[half:]}: "
+              f"{report['ceiling_tau']:.3f}")
+    se = [sd[s] / np.sqrt(len(actual[s])) for s in specs if len(actual[s]) > 1 and np.isfinite(sd[s])]
+    report["noise_floor"] = float(np.mean(se)) if se else None
+    if se:
+        print(f"noise of the actual means (mean standard error over schedules): {report['noise_floor']:.3f}")
+    preds: dict[str, dict[str, Any]] = {}
+    for label, law, dseeds, min_step in VARIANTS:
+        curves = [cv for cv in design if cv.seed in dseeds]
+        t0 = time.monotonic()
+        fitted = lp.fit(curves, law=law, min_step=min_step, bootstrap=40)
+        fit_s = time.monotonic() - t0
+        rows = {s: fitted.predict(s, total=STEPS, peak_lr=c["lr"]) for s in specs}
+        hrows = {}
+        for h, got in horizons.items():
+            for s in HORIZON_SCHEDULES:
+                if s in got:
+                    hrows[f"{h}:{s}"] = fitted.predict(s, total=h, peak_lr=c["lr"])
+        err = [rows[s].final - mean[s] for s in specs if np.isfinite(mean[s])]
+        finite = [s for s in specs if np.isfinite(mean[s])]
+        support = [s for s in finite if not rows[s].notes]
+        herr = {k: p.final - float(np.mean(list(horizons[int(k.split(':', 1)[0])][k.split(':', 1)[1]].values())))
+                for k, p in hrows.items()}
+        q = fitted.quality
+        rec = {
+            "law": law, "design_seeds": list(dseeds), "min_step": min_step, "fit_s": fit_s,
+            "params": dict(fitted.params), "cost_run_equivalents": len(dseeds) * lp.design_runs(
+                STEPS, peak_lr=c["lr"]).cost,
+            "mae": float(np.mean(np.abs(err))) if err else float("nan"),
+            "mae_in_support": float(np.mean([abs(rows[s].final - mean[s]) for s in support])) if support else None,
+            "n_in_support": len(support),
+            "covered": sum(rows[s].final_interval[0] <= mean[s] <= rows[s].final_interval[1] for s in finite),
+            "covered_held_out": sum(abs(rows[s].final - mean[s]) <= 1.645 * rows[s].held_out_error for s in finite),
+            "held_out_error": rows[specs[0]].held_out_error if specs else None,
+            "tau_in_support": kendall([rows[s].final for s in support], [mean[s] for s in support])
+            if len(support) > 2 else None,
+            "tau": kendall([rows[s].final for s in finite], [mean[s] for s in finite]) if len(finite) > 2 else None,
+            "pred": {s: {"final": rows[s].final, "interval": list(rows[s].final_interval), "notes": list(rows[s].notes)}
+                     for s in specs},
+            "horizon": {k: {"final": p.final, "interval": list(p.final_interval), "error": herr[k]}
+                        for k, p in hrows.items()},
+            "horizon_max_abs": max((abs(v) for v in herr.values()), default=None),
+            "quality": {"mae": q.mae, "sigma": q.sigma,
+                        "holdout_mae": q.holdout.mae if q.holdout else None,
+                        "loo_mae": [h.mae for h in q.leave_one_out],
+                        "loo_final": [h.final_error for h in q.leave_one_out]},
+            "notes": list(fitted.notes),
+        }
+        report["fits"][label] = rec
+        preds[label] = rec
+    # table: the 9 schedules
+    laws = [v[0] for v in VARIANTS[:3]]
+    print(f"{'schedule':34} {'actual':>15} " + " ".join(f"{x[:13]:>13}" for x in laws) + "  outside support")
+    for s in specs:
+        cells = " ".join(f"{preds[x]['pred'][s]['final']:13.3f}" for x in laws)
+        flags = "; ".join(n.split(":")[0].split(",")[0] for n in preds[laws[0]]["pred"][s]["notes"])
+        print(f"{s:34} {mean[s]:8.3f} ± {sd[s]:.3f} {cells}  {flags}")
+    if any(horizons.values()):
+        print(f"{'horizon transfer (final loss)':34} {'actual':>15} " + " ".join(f"{x[:13]:>13}" for x in laws))
+        for k in preds[laws[0]]["horizon"]:
+            h, s = k.split(":", 1)
+            vals = list(horizons[int(h)][s].values())
+            cells = " ".join(f"{preds[x]['horizon'][k]['final']:13.3f}" for x in laws)
+            print(f"{h + ' ' + s:34} {np.mean(vals):8.3f} (n={len(vals)}) {cells}")
+    print(f"{'fit':30} {'cost':>5} {'MAE':>6} {'MAE*':>6} {'tau':>6} {'hzn max':>8} {'in-fit':>7} {'LOO':>6} "
+          f"{'cover':>6} {'cov+e':>6} {'s':>5}")
+    for label, r in preds.items():
+        loo = [x for x in r["quality"]["loo_mae"] if x == x]
+        ms = r["mae_in_support"]
+        print(f"{label:30} {r['cost_run_equivalents']:5.2f} {r['mae']:6.3f} "
+              f"{ms if ms is not None else float('nan'):6.3f} "
+              f"{r['tau'] if r['tau'] is not None else float('nan'):6.3f} "
+              f"{r['horizon_max_abs'] if r['horizon_max_abs'] is not None else float('nan'):8.3f} "
+              f"{r['quality']['mae']:7.4f} {np.mean(loo) if loo else float('nan'):6.3f} "
+              f"{r['covered']:>2}/{len(specs):<3} {r['covered_held_out']:>2}/{len(specs):<3} {r['fit_s']:5.0f}")
+    print("(MAE: |predicted - actual mean final| over the schedules; MAE*: over those with no support note; "
+          "hzn max: largest |error| at 2,000/4,000 updates; in-fit: MAE on the fitted evaluations; LOO: mean MAE "
+          "of each design schedule left out; cover: actual means inside the 90 % "
+          "bootstrap interval; cov+e: within 1.645 x the held-out error)")
+    if name in ("tiny", "small"):
+        for label in laws[:2]:
+            r = preds[label]
+            base = preds["s1 (baseline)"]
+            checks = [("MAE <= 0.02", r["mae"] <= 0.02, f"{r['mae']:.3f}"),
+                      ("Kendall tau >= 0.7", (r["tau"] or -1) >= 0.7, f"{r['tau']:.3f}" if r["tau"] is not None
+                       else "n/a"),
+                      ("beats S1 baseline (MAE)", r["mae"] < base["mae"], f"{r['mae']:.3f} vs {base['mae']:.3f}")]
+            ms, ts = r["mae_in_support"], r["tau_in_support"]
+            if ms is not None:
+                checks.append((f"in support only ({r['n_in_support']} schedules): MAE <= 0.02", ms <= 0.02,
+                               f"{ms:.3f}"))
+            if ts is not None:
+                checks.append(("in support only: Kendall tau >= 0.7", ts >= 0.7, f"{ts:.3f}"))
+            if r["horizon_max_abs"] is not None:
+                checks.append(("horizon error <= 0.03", r["horizon_max_abs"] <= 0.03,
+                               f"max {r['horizon_max_abs']:.3f}"))
+            for what, ok, val in checks:
+                print(f"{'PASS' if ok else 'FAIL'} [{name}] {label}: {what}: {val}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("lrlab-runs/predict-bench"))
+    ap.add_argument("--phase", choices=("run", "analyse", "all"), default="all")
+    ap.add_argument("--cases", default="tiny,small,vision")
+    ap.add_argument("--parts", default="design,actual,h2000,h4000")
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args(argv)
+    names = [n for n in a.cases.split(",") if n]
+    parts = tuple(p for p in a.parts.split(",") if p)
+    if a.phase in ("run", "all"):
+        for name in names:
+            print(f"[{name}] running {', '.join(parts)}", flush=True)
+            run_case(a.out, name, a.workers, parts)
+    if a.phase in ("analyse", "all"):
+        reports = [analyse_case(a.out, name) for name in names]
+        (a.out / "predict-accuracy.json").write_text(json.dumps([r for r in reports if r], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
