@@ -102,8 +102,7 @@ def test_monitor_log_input(tmp_path: Path) -> None:
     ("nan", "loss at step 100 is nan"),
     ("constant-only", "no curve's LR decreases after its warm-up"),
     ("bad-spec", "unknown schedule"),
-    ("bad-law", "law must be one of"),
-], ids=["missing", "nan", "unidentifiable", "bad-spec", "bad-law"])
+], ids=["missing", "nan", "unidentifiable", "bad-spec"])  # a bad --law is a usage error: tests/test_cli.py
 def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: str, match: str) -> None:
     folder = tmp_path / "runs"
     args = ["predict", str(folder), "--no-plot", "--bootstrap", "0", "-s", "cosine()"]
