@@ -101,6 +101,8 @@ def test_train_writes_the_same_artefacts_with_the_monitor(tmp_path: Path, capsys
     final = t["result"]["final_val_loss"]
     flat = " ".join(text.split())  # rich wraps long lines
     assert f"warmup(0.1) >> cosine() at peak LR 0.01 on task lm, 40 updates: final val loss {final:.3f}" in flat
+    # captured output is no terminal: plain progress lines instead of bars (the first update prints at once)
+    assert "progress: 1/40 updates (2 %) · elapsed 0 s" in text
     # the Monitor's log: one record per update and per evaluation
     records = [json.loads(line) for line in (out / "monitor" / "monitor.jsonl").read_text().splitlines()]
     assert len([r for r in records if r.get("type") == "step"]) == 40
@@ -216,3 +218,35 @@ def test_train_under_torchrun_uses_ddp_and_matches_one_process(tmp_path: Path) -
     # but not bit for bit: each rank took half of every batch (had each used the whole batch, DDP's average of two
     # equal gradients would reproduce the one-process run exactly)
     assert r["train_loss"] != one.train_loss
+
+
+def test_piped_progress_prints_plain_lines_on_a_timer() -> None:
+    import io
+
+    from rich.console import Console
+
+    from lrlab.bench.cli_compare import ProgressView
+    from lrlab.bench.events import Event
+
+    now = [100.0]
+    buf = io.StringIO()
+    view = ProgressView(Console(file=buf, width=80), every_s=10.0, clock=lambda: now[0])
+    assert not view.live  # a file is no terminal: no bars (they would print nothing until the end)
+    with view:
+        view(Event(kind="phase", total=2000, jobs=2))
+        view(Event(kind="start", job="a", label="constant() · lr 0.01 · seed 0", total=1000))
+        view(Event(kind="start", job="b", label="cosine() · lr 0.01 · seed 0", total=1000))
+        view(Event(kind="step", job="a", step=10, total=1000))  # the first update prints at once
+        for t in range(1, 40):  # then one line per 10 s of the clock
+            now[0] = 100.0 + t
+            view(Event(kind="step", job="a", step=10 + 20 * t, total=1000))
+            view(Event(kind="step", job="b", step=20 * t, total=1000))
+        view(Event(kind="finish", job="a", label="constant() · lr 0.01 · seed 0", step=1000, total=1000, loss=1.5))
+        view(Event(kind="note", label="a note"))
+    lines = buf.getvalue().splitlines()
+    progress = [line for line in lines if line.startswith("progress: ")]
+    assert progress[0] == "progress: 10/2,000 updates (0 %) · 2 runs in flight · elapsed 0 s · ETA –"
+    # at t = 10 s: a at 210, b at 180 (its step of that second comes after the line)
+    assert progress[1] == "progress: 390/2,000 updates (20 %) · 2 runs in flight · elapsed 10 s · ETA 41 s"
+    assert len(progress) == 4  # t = 0, 10, 20, 30
+    assert lines[-2:] == ["  done  constant() · lr 0.01 · seed 0: final val loss 1.5000", "a note"]

@@ -6,8 +6,10 @@ the help shows); the rest of the harness, torch, matplotlib and rich load when a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +20,8 @@ from lrlab.bench.design import SCHEDULEFREE_LR_FACTOR, CompareConfig, default_sc
 from lrlab.errors import LrlabError
 
 _DEFAULT_ROOT = Path("lrlab-runs")
+#: when output is not a terminal, a plain progress line at most this often (seconds)
+PLAIN_PROGRESS_EVERY_S = 10.0
 _DEFAULTS = CompareConfig()
 #: `compare` options that set a `CompareConfig` field of another name (the others have the field's name)
 _FIELD_OF = {"confirm": "confirm_seeds"}
@@ -47,13 +51,20 @@ def _split(text: str, sep: str) -> tuple[str, ...]:
 
 class ProgressView:
     """Shows `lrlab.bench.events.Event`s with rich: one bar per running job and one overall, each with ETA;
-    a line per finished run."""
+    a line per finished run. When the console is not a terminal (output piped or redirected to a file), where bars
+    would print nothing until the end, it prints a plain progress line instead every ``every_s`` seconds of
+    ``clock`` (and at the first update): updates done of all planned, per cent, runs in flight, elapsed and ETA."""
 
-    def __init__(self, console: Any = None) -> None:
+    def __init__(self, console: Any = None, *, every_s: float = PLAIN_PROGRESS_EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.console = console or Console()
+        self.live = bool(self.console.is_terminal)
+        self.every_s = every_s
+        self.clock = clock
+        self.plain = {"done": 0, "total": 0, "started": math.nan, "printed": -math.inf}
         self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
                                  transient=False, refresh_per_second=4)
@@ -63,13 +74,18 @@ class ProgressView:
         self.steps: dict[str, int] = {}  # job -> updates done as last shown
 
     def __enter__(self) -> ProgressView:
-        self.progress.start()
+        if self.live:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.live:
+            self.progress.stop()
 
     def __call__(self, event: Any) -> None:
+        if not self.live:
+            self._plain(event)
+            return
         p = self.progress
         if event.kind == "phase":
             if not event.jobs:
@@ -112,11 +128,64 @@ class ProgressView:
         elif event.kind == "stopping":
             p.console.print("Ctrl-C: stopping; running runs save a checkpoint (Ctrl-C again to abandon them)")
 
+    def _plain(self, event: Any) -> None:
+        """Plain lines for a pipe: run lines as the bars' view prints them, and a progress line on a timer."""
+        state = self.plain
+        if event.kind == "phase":
+            state["total"] += event.total
+        elif event.kind == "start":
+            self.steps[event.job] = event.start
+        elif event.kind in ("step", "finish") and event.job in self.steps:
+            now = self.clock()
+            if math.isnan(state["started"]):
+                state["started"] = now
+            state["done"] += max(0, event.step - self.steps[event.job])
+            self.steps[event.job] = event.step
+            if event.kind == "finish":
+                del self.steps[event.job]
+            elif now - state["printed"] >= self.every_s:
+                state["printed"] = now
+                self.console.print(self._progress_line(now), highlight=False, markup=False, soft_wrap=True)
+        if event.kind in ("finish", "skip", "stopping", "note"):
+            with self._as_printer():
+                self.__call__(event)
+
+    def _progress_line(self, now: float) -> str:
+        done, total = int(self.plain["done"]), int(self.plain["total"])
+        elapsed = now - self.plain["started"]
+        eta = "–"
+        if done and elapsed > 0 and total > done:
+            eta = _duration((total - done) * elapsed / done)
+        share = f" ({100 * done / total:.0f} %)" if total else ""
+        running = f" · {len(self.steps)} run{'s' if len(self.steps) != 1 else ''} in flight" if len(self.steps) > 1 \
+            else ""
+        return (f"progress: {done:,}/{total:,} updates{share}{running} · elapsed {_duration(elapsed)} · "
+                f"ETA {eta}")
+
+    @contextlib.contextmanager
+    def _as_printer(self) -> Iterator[None]:
+        """Let the bars' code print a run's line through the plain console (the bars are not running)."""
+        self.live = True
+        try:
+            yield
+        finally:
+            self.live = False
+
     def _total(self) -> float:
         for t in self.progress.tasks:
             if t.id == self.overall:
                 return float(t.total or 0)
         return 0.0
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def _short(label: str, width: int = 60) -> str:
