@@ -40,6 +40,7 @@ CASES: list[tuple[str, str]] = [
     ("warmup(0.05) >> linear(floor=0.1)", "torch timm optax lightning"),
     ("warmup(0.05) >> polynomial(power=2)", "torch hf timm optax lightning"),
     ("warmup(0.05) >> polynomial(power=0.5, floor=0.1)", "torch hf timm optax lightning"),
+    ("warmup(0.05) >> polynomial(power=2, k=2)", "torch timm lightning"),
     ("wsd(warmup=0.05, decay=0.2)", "torch hf timm lightning"),
     ("wsd(warmup=0.05, decay=0.2, shape=linear)", "torch hf timm optax lightning"),
     ("wsd(warmup=0.05, decay=0.1, shape=cosine, floor=0.1)", "torch timm optax lightning"),

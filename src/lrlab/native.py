@@ -418,6 +418,7 @@ def _hf_call(bound: Schedule, n: int, hf: Any) -> _Call:
         return _call("get_cosine_schedule_with_warmup", hf.get_cosine_schedule_with_warmup, OPTIMIZER, **kw)
     if isinstance(main, Polynomial):
         _peak_is_one(main, "transformers")
+        _need(getattr(main, "k", 1.0) == 1, "transformers' polynomial decay has no k (timm's k_decay)")
         # HF reads lr_end against optimizer.defaults["lr"]
         end = _Code(f'{_val(main.floor)} * optimizer.defaults["lr"]' if main.floor else "0.0", main.floor)
         kw = {"num_warmup_steps": w, "num_training_steps": T, "lr_end": end}
@@ -518,6 +519,8 @@ def _timm_call(bound: Schedule, n: int, timm: Any) -> _Call:
     if isinstance(main, (Linear, Polynomial)):
         args = {"t_initial": _whole(f"the {main.name} decay", D),
                 "power": main.power if isinstance(main, Polynomial) else 1.0}
+        if getattr(main, "k", 1.0) != 1:
+            args["k_decay"] = main.k  # type: ignore[union-attr]
         if main.floor:
             args["lr_min"] = _Lr(main.floor)
         return _call("PolyLRScheduler", timm.PolyLRScheduler, OPTIMIZER, **args, **kw, t_in_epochs=False)
@@ -622,6 +625,7 @@ def _optax_piece(p: Schedule, nxt: Schedule | None, L: float, ox: Any) -> _Call:
         return _call("optax.linear_schedule", ox.linear_schedule, init_value=_Lr(p.peak), end_value=_Lr(p.floor),
                      transition_steps=_whole(f"the {p.name}", L))
     if isinstance(p, Polynomial):
+        _need(getattr(p, "k", 1.0) == 1, "optax's polynomial_schedule has no k (timm's k_decay)")
         return _call("optax.polynomial_schedule", ox.polynomial_schedule, init_value=_Lr(p.peak),
                      end_value=_Lr(p.floor), power=p.power, transition_steps=_whole("the polynomial decay", L))
     if isinstance(p, Cosine) or (isinstance(p, Cooldown) and p.shape == "cosine"):
@@ -821,7 +825,8 @@ def _family(s: Schedule, nxt: Schedule | None) -> list[str]:
         return [f"if t >= {T}:", f"    return {_val(s.floor)}", f"return {value}"]
     if isinstance(s, Polynomial):
         T = _num(float(s.total))  # type: ignore[arg-type]
-        frac = f"(1.0 - min(t, {T}) / {T})"
+        k = getattr(s, "k", 1.0)
+        frac = f"(1.0 - min(t, {T}) / {T})" if k == 1 else f"(1.0 - min(t, {T}) ** {_val(k)} / {T} ** {_val(k)})"
         term = frac if s.power == 1 else f"{frac} ** {_val(s.power)}"
         return [f"return {_affine(term, s.peak - s.floor, s.floor)}"]
     if isinstance(s, Cosine):
