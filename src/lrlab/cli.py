@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     With `argv` given (tests), the exit code is returned instead of raised."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if not any(k.endswith("_COMPLETE") and k.startswith("_") for k in os.environ):  # not shell completion
+        if "_LRLAB_COMPLETE" not in os.environ:  # shell completion needs no extra
             check_needs(args)
         command().main(args=args, prog_name="lrlab")
         code = 0
