@@ -281,3 +281,11 @@ def test_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
     args: dict[str, Any] = {"peer": "torch", "total": 100, **kwargs}
     with pytest.raises(LrlabError, match=re.escape(message)):
         native("cosine()", args.pop("peer"), **args)
+
+
+def test_docstring_example() -> None:
+    import doctest
+
+    import lrlab.native
+
+    assert doctest.testmod(lrlab.native).failed == 0
