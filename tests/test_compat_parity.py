@@ -392,6 +392,10 @@ for _w, _pre in [(0, False), (5, False), (5, True)]:
         ]
     TIMM_CASES += [
         (f"cosine-k-decay-{_tag}", "cosine_lr", "CosineLRScheduler", {"t_initial": 30, "k_decay": 2.0, **_warm}, 80),
+        *((f"poly-k-decay{_k}-mul{_mul}-decay{_dec}-limit{_lim}-{_tag}", "poly_lr", "PolyLRScheduler",
+           {"t_initial": 20, "lr_min": 1e-3, "power": 1.5, "k_decay": _k, "cycle_mul": _mul, "cycle_decay": _dec,
+            "cycle_limit": _lim, **_warm}, 120)
+          for _k in (2.0, 0.5) for _mul, _dec, _lim in [(1, 1, 1), (1, 1, 3), (2, 0.7, 3)]),
         (f"step-{_tag}", "step_lr", "StepLRScheduler", {"decay_t": 7, "decay_rate": 0.5, **_warm}, 60),
         (f"multistep-{_tag}", "multistep_lr", "MultiStepLRScheduler",
          {"decay_t": [10, 30], "decay_rate": 0.5, **_warm}, 60),
@@ -727,7 +731,7 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
     ("timm-tanh-bounds", lambda: timm.TanhLRScheduler(0.1, 10, lb=3.0, ub=1.0), "lb must be < ub"),
     ("timm-step-decay-t", lambda: timm.StepLRScheduler(0.1, decay_t=0.5), "StepLRScheduler.decay_t"),
     ("timm-multistep-unsorted", lambda: timm.MultiStepLRScheduler(0.1, [30, 10]), "sorted"),
-    ("timm-poly-k-decay", lambda: timm.PolyLRScheduler(0.1, 10, k_decay=2.0), "k_decay"),
+    ("timm-poly-k-decay", lambda: timm.PolyLRScheduler(0.1, 10, k_decay=0.0), "PolyLRScheduler.k_decay"),
     ("timm-wsd-decay-t", lambda: timm.WSDLRScheduler(0.1, 10, decay_t=20), "decay_t"),
     ("timm-wsd-callable", lambda: timm.WSDLRScheduler(0.1, 10, 5, decay_fn=lambda f: 1 - f), "callable"),
     ("timm-wsd-timescale", lambda: timm.WSDLRScheduler(0.1, 10, 5, stable_fn="rsqrt"), "stable_timescale"),

@@ -49,6 +49,8 @@ CASES: list[tuple[str, str, int, bool]] = [
     ("linear", "linear(100, peak=0.9, floor=0.05)", 120, True),
     ("linear-rising", "linear(30, peak=0.1, floor=1)", 40, True),
     ("polynomial", "polynomial(80, power=2, floor=0.01)", 100, False),
+    ("polynomial-k", "polynomial(80, power=1.5, k=2, floor=0.01)", 100, False),
+    ("polynomial-k-half", "polynomial(80, k=0.5)", 100, False),
     ("cosine", "cosine(floor=0.1)", 100, True),
     ("cosine-periodic-cycles", "cosine(total=50, cycles=1.5, periodic=true)", 120, True),
     ("cosine-exponent", "cosine(exponent=2)", 100, False),

@@ -46,7 +46,8 @@ def family(draw: st.DrawFn) -> lrlab.Schedule:
     if kind == "linear":
         return F.Linear(peak=peak, floor=floor, total=draw(length))
     if kind == "poly":
-        return F.Polynomial(peak=peak, floor=floor, power=draw(st.floats(0.5, 3.0)), total=draw(length))
+        return F.Polynomial(peak=peak, floor=floor, power=draw(st.floats(0.5, 3.0)),
+                            k=draw(st.one_of(st.just(1.0), st.floats(0.25, 4.0))), total=draw(length))
     if kind == "cosine":
         return F.Cosine(peak=peak, floor=floor, total=draw(length), exponent=draw(st.floats(0.5, 2.0)))
     if kind == "sgdr":

@@ -21,6 +21,8 @@ ROUND_TRIP = [
     "exponential(rate=0.001, every=10, staircase=true)",
     "cosine_restarts(0.25, mult=2, decay=0.8, floor=0.01)",
     "tanh(100, limit=3, mult=2)",
+    "polynomial(100, power=2, k=0.5, floor=0.01)",
+    "warmup(0.1) >> polynomial(k=2)",
     "inverse_sqrt(4000)",
     "warmup(4000) >> inverse_sqrt(4000)",
     "noam(512, warmup=4000)",
@@ -58,6 +60,8 @@ def test_text_and_dict_round_trip(text: str) -> None:
 def test_canonical_text_is_short_and_readable() -> None:
     assert str(lrlab.parse("warmup( total = 0.06 )>>cosine(floor=0.1,peak=1)")) == "warmup(0.06) >> cosine(floor=0.1)"
     assert str(lrlab.parse("sgdr(period=10)")) == "cosine_restarts(10)"
+    assert str(lrlab.parse("polynomial(10, k=1)")) == "polynomial(10)"
+    assert str(lrlab.parse("polynomial(10, k=2)")) == "polynomial(k=2, total=10)"
 
 
 def test_dict_form() -> None:

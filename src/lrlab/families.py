@@ -244,12 +244,14 @@ class Linear(Schedule):
 class Polynomial(Schedule):
     """Polynomial decay from ``peak`` to ``floor`` over ``total``, then ``floor``.
 
-    Formula: ``(peak - floor) * (1 - min(t, total) / total) ** power + floor``.
-    Args: peak, floor (finite; ``peak < floor`` rises); power (> 0); total (> 0, fraction, or open). Old names:
-    start, end.
+    Formula: ``(peak - floor) * (1 - min(t, total)**k / total**k) ** power + floor`` (with ``k`` 1:
+    ``1 - min(t, total) / total``).
+    Args: peak, floor (finite; ``peak < floor`` rises); power (> 0); k (> 0, timm k-decay: above 1 the decay
+    starts slower and ends faster); total (> 0, fraction, or open). Old names: start, end.
     Matches: HF transformers 5.x ``get_polynomial_decay_schedule_with_warmup`` (after warm-up; a few ulps: HF
     divides by the initial LR and multiplies again), optax 0.2.8 ``polynomial_schedule`` and ``linear_schedule``
-    (power 1), torch 2.13 ``PolynomialLR`` (closed form; torch steps recursively).
+    (power 1), torch 2.13 ``PolynomialLR`` (closed form; torch steps recursively), timm 1.0.31
+    ``PolyLRScheduler`` (``power, k_decay``; one cycle).
 
     >>> Polynomial(peak=1.0, floor=0.0, power=2.0, total=10)(5)
     0.25
@@ -260,6 +262,7 @@ class Polynomial(Schedule):
     peak: float = 1.0
     floor: float = 0.0
     power: float = 1.0
+    k: float = 1.0
     total: float | None = length_field()
     start: InitVar[float] = NOT_GIVEN
     end: InitVar[float] = NOT_GIVEN
@@ -269,6 +272,7 @@ class Polynomial(Schedule):
         check_number("polynomial.peak", self.peak)
         check_number("polynomial.floor", self.floor)
         check_positive("polynomial.power", self.power)
+        check_positive("polynomial.k", self.k)
         check_length("polynomial.total", self.total)
 
     def _open_total_ok(self) -> bool:
@@ -276,7 +280,9 @@ class Polynomial(Schedule):
 
     def _values(self, t: FloatArray) -> FloatArray:
         T = float(self.total)  # type: ignore[arg-type]
-        frac = 1.0 - np.minimum(t, T) / T
+        tc = np.minimum(t, T)
+        # u**k / T**k in this order, as timm computes it (not (u / T)**k, which rounds differently)
+        frac = 1.0 - (tc / T if self.k == 1.0 else np.power(tc, self.k) / np.power(T, self.k))
         return (self.peak - self.floor) * np.power(frac, self.power) + self.floor
 
     def bounds(self) -> tuple[float, float]:

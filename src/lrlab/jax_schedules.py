@@ -6,7 +6,7 @@ order (one function per family below, each a transcription of its NumPy formula 
 `parameters(schedule)` is the pytree of the schedule's value parameters (``peak``, ``floor``, ``initial``, ``value``,
 ``factor``, ``levels`` ...), mirroring its structure; differentiate `evaluate` with respect to it. Lengths, counts,
 shapes and the switches that select a formula (``cosine.exponent``, ``cosine_restarts.k`` and ``mult``,
-``inverse_sqrt.power``) are structure: they stay Python numbers and are not differentiated.
+``polynomial.k``, ``inverse_sqrt.power``) are structure: they stay Python numbers and are not differentiated.
 
 Agreement with lrlab's float64 values (``jax_enable_x64``): to the last bit wherever the formula uses only
 ``+ - * /``, comparisons, ``floor``, ``sqrt`` and ``cos``; within a few ulps where it uses ``exp``, ``expm1``,
@@ -217,7 +217,8 @@ def _linear(s: families.Linear, p: Params, t: Array) -> Array:
 
 def _polynomial(s: families.Polynomial, p: Params, t: Array) -> Array:
     T = _total(s)
-    frac = 1.0 - _div(jnp.minimum(t, T), T, t)
+    tc = jnp.minimum(t, T)
+    frac = 1.0 - (_div(tc, T, t) if s.k == 1.0 else _div(jnp.power(tc, s.k), jnp.power(T, s.k), t))
     return _r((p["peak"] - p["floor"]) * jnp.power(frac, p["power"]), t) + p["floor"]
 
 

@@ -23,8 +23,8 @@ Where timm deviates from its own formula, or cannot be followed:
 - The cycle index ``floor(log(1 - t / t_initial * (1 - cycle_mul), cycle_mul))`` can round one cycle early
   exactly on a restart (e.g. ``t_initial=1, cycle_mul=10`` at t=1000: timm gives ``lr_min``, the end of the old
   cycle, where the new one starts). lrlab restarts there.
-- ``noise_range_t`` (random noise), a callable ``decay_fn`` and ``PolyLRScheduler(k_decay != 1)`` raise
-  `ScheduleError`; ``cycle_mul < 1`` too (cycles that shrink until timm's logarithm fails).
+- ``noise_range_t`` (random noise) and a callable ``decay_fn`` raise `ScheduleError`; ``cycle_mul < 1`` too
+  (cycles that shrink until timm's logarithm fails).
 - A ``lr_scale`` entry in a param group (timm multiplies by it) is optimizer state: pass the scaled LRs.
 - Lengths are whole numbers of updates/epochs (``decay_t`` of ``StepLRScheduler`` >= 1).
 """
@@ -243,14 +243,14 @@ def PolyLRScheduler(lr: LR, t_initial: int, power: float = 0.5, lr_min: float = 
                     noise_range_t: int | Sequence[int] | None = None, noise_pct: float = 0.67,
                     noise_std: float = 1.0, noise_seed: int = 42, k_decay: float = 1.0,
                     initialize: bool = True) -> Scheduled:
-    """Polynomial decay ``lr_min + (peak - lr_min) * (1 - u / L) ** power`` over each cycle, with restarts.
+    """Polynomial decay ``lr_min + (peak - lr_min) * (1 - u**k / L**k) ** power`` over each cycle, with restarts.
 
     Args:
       lr: base LR (or one per parameter group).
       t_initial: whole number >= 1. power: > 0. lr_min: >= 0. cycle_mul (>= 1), cycle_decay (> 0),
         cycle_limit (>= 0; at most `MAX_POLY_CYCLES` when cycles differ in length or peak): as
         `CosineLRScheduler`. warmup_t, warmup_lr_init, warmup_prefix: see the module docstring.
-      k_decay: must be 1. t_in_epochs, noise_pct, noise_std, noise_seed, initialize: accepted;
+      k_decay: > 0 (``u**k / L**k``). t_in_epochs, noise_pct, noise_std, noise_seed, initialize: accepted;
       noise_range_t: must be None.
     Returns:
       `Polynomial`, `Repeat` of it, or a `Join` of one per cycle, under an optional warm-up (per group).
@@ -260,8 +260,7 @@ def PolyLRScheduler(lr: LR, t_initial: int, power: float = 0.5, lr_min: float = 
     _no_noise(where, noise_range_t)
     period, floor, mult, decay, limit = _cycles(where, t_initial, lr_min, cycle_mul, cycle_decay, cycle_limit)
     p = check_positive(f"{where}.power", power)
-    if check_number(f"{where}.k_decay", k_decay) != 1.0:
-        raise unsupported(where, f"k_decay={k_decay}", "lrlab's polynomial decays on t / T, not t**k / T**k")
+    k = check_positive(f"{where}.k_decay", k_decay)
     if limit > MAX_POLY_CYCLES and (mult != 1.0 or decay != 1.0):
         raise ScheduleError(f"{where}: cycle_limit ({limit}) must be <= {MAX_POLY_CYCLES} when cycles change length "
                             "or height (each cycle is a piece of the schedule)")
@@ -272,7 +271,7 @@ def PolyLRScheduler(lr: LR, t_initial: int, power: float = 0.5, lr_min: float = 
         if limit == 0:
             main = Constant(value=floor)
         elif mult == 1.0 and decay == 1.0:
-            one = Polynomial(peak=b, floor=floor, power=p, total=period)
+            one = Polynomial(peak=b, floor=floor, power=p, k=k, total=period)
             main = one if limit == 1 else Repeat(inner=one, times=limit)
         else:
             # cycle i starts where timm puts it, (1 - mult**i) / (1 - mult) * t_initial, and peaks at b * decay**i
@@ -280,7 +279,7 @@ def PolyLRScheduler(lr: LR, t_initial: int, power: float = 0.5, lr_min: float = 
                 return period * i if mult == 1.0 else (1 - mult**i) / (1 - mult) * period
 
             pieces: list[Schedule] = [
-                Polynomial(peak=b * decay**i, floor=floor, power=p, total=start(i + 1) - start(i))
+                Polynomial(peak=b * decay**i, floor=floor, power=p, k=k, total=start(i + 1) - start(i))
                 for i in range(limit)
             ]
             main = join([*pieces, Constant(value=floor)])
