@@ -472,8 +472,12 @@ def test_loading_another_absolute_or_base_lr_is_refused_showing_both() -> None:
     with pytest.raises(LrlabError, match=r"different base LRs .*:\n  saved: \[0.1, 0.03\]\n  this:  \[1.0, 0.3\]"):
         LRScheduler(_model(2, lrs=(1.0, 0.3))[1], "cosine(100)").load_state_dict(saved)
     absolute = LRScheduler(_model(2)[1], "cosine(100, peak=0.1)", absolute=True).state_dict()
+    # absolute=False with a schedule peaking at group 0's own LR (0.1) is refused when it is built
+    with pytest.raises(LrlabError, match=r"peaks at 0.1, param group 0's own LR.*would peak at 0.01"):
+        LRScheduler(_model(2)[1], "cosine(100, peak=0.1)", absolute=False)
+    half = LRScheduler(_model(2)[1], "cosine(100, peak=0.5)", absolute=True).state_dict()
     with pytest.raises(LrlabError, match=r"different absolute:\n  saved: True\n  this:  False"):
-        LRScheduler(_model(2)[1], "cosine(100, peak=0.1)").load_state_dict(absolute)
+        LRScheduler(_model(2)[1], "cosine(100, peak=0.5)").load_state_dict(half)
     # with absolute=True the groups' own LRs do not enter the LR: another optimizer LR loads
     again = LRScheduler(_model(2, lrs=(5.0, 5.0))[1], "cosine(100, peak=0.1)", absolute=True)
     again.load_state_dict(absolute)
@@ -609,7 +613,7 @@ def test_bad_arguments_name_the_field() -> None:
         LRScheduler(opt, "cosine(10)", clock="hours")
     with pytest.raises(LrlabError, match="steps_per_epoch goes with clock='epochs'"):
         LRScheduler(opt, "cosine(10)", clock="epochs")
-    with pytest.raises(LrlabError, match=r"optimizer must be a torch\.optim\.Optimizer, got list"):
+    with pytest.raises(LrlabError, match=r"optimizer must be a torch\.optim\.Optimizer.*got list"):
         LRScheduler([], "cosine(10)")  # type: ignore[arg-type]
     with pytest.raises(lrlab.ScheduleError, match="unknown schedule 'cosin'"):
         LRScheduler(opt, "cosin(10)")
@@ -627,9 +631,9 @@ def test_bad_arguments_name_the_field() -> None:
         sched.report(1.0)
     opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1})
     model(torch.randn(2, 3)).sum().backward()
-    opt.step()
+    # the post-step hook writes the next update's LRs, so the update itself reports it
     with pytest.raises(LrlabError, match="build the scheduler after the last add_param_group"):
-        sched.step()
+        opt.step()
 
 
 def test_is_a_torch_lr_scheduler() -> None:
@@ -889,3 +893,120 @@ def test_a_state_saved_with_old_spellings_loads(old: str) -> None:
         sched.step()
     sched.load_state_dict(state)
     assert sched.updates == 0
+
+
+# ------------------------------------------------------------------------------------------------ drop-in (#13)
+
+
+def test_accelerate_optimizer_wrapped_before_the_scheduler_is_built() -> None:
+    """Accelerate's AcceleratedOptimizer has no hook registry of its own (transformers builds its scheduler after
+    accelerator.prepare): the scheduler hooks the optimizer inside; accumulation micro-batches do not count."""
+    from accelerate import Accelerator
+
+    model, opt = _model(1)
+    acc = Accelerator(cpu=True, gradient_accumulation_steps=2)
+    model, opt = acc.prepare(model, opt)
+    assert not hasattr(opt, "_optimizer_step_post_hooks")
+    sched = LRScheduler(opt, "warmup(2) >> cosine(8)")
+    assert sched.hooked is opt.optimizer
+    lrs = []
+    for _ in range(10):  # 10 micro-batches: 5 updates
+        with acc.accumulate(model):
+            lrs.append(opt.param_groups[0]["lr"])
+            acc.backward(model(torch.randn(2, 3)).sum())
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+    expected = 0.1 * lrlab.parse("warmup(2) >> cosine(8)").values(np.arange(5))
+    assert lrs == [float(x) for x in np.repeat(expected, 2)]
+    assert sched.updates == 5
+
+
+def test_an_optimizer_without_step_hooks_counts_each_step_call() -> None:
+    """A wrapper with no torch optimizer inside (DeepSpeed's ZeRO optimizers): its engine calls step() once per
+    update it makes, so each call is one update."""
+
+    class Wrapper:
+        def __init__(self) -> None:
+            self.param_groups = [{"params": [], "lr": 0.5}]
+
+    w = Wrapper()
+    sched = LRScheduler(w, "linear(4)")
+    assert sched.hooked is None
+    seen = []
+    for _ in range(5):
+        seen.append(w.param_groups[0]["lr"])
+        sched.step()
+    assert seen == [0.5, 0.375, 0.25, 0.125, 0.0]
+
+
+def test_compat_schedules_hold_lrs_and_set_them_as_they_are() -> None:
+    """hf.get_cosine_schedule_with_warmup(3e-4, ...) holds LRs: multiplied by the optimizer's 3e-4 it would peak at
+    9e-8; the scheduler reads the compat mark and sets lr = s(t)."""
+    from lrlab.compat import hf, holds_lrs
+    from lrlab.compat import torch as ct
+
+    s = hf.get_cosine_schedule_with_warmup(3e-4, 10, 100)
+    assert holds_lrs(s) and not holds_lrs(lrlab.parse(str(s)))
+    _, opt = _model(1, lrs=(3e-4,))
+    sched = LRScheduler(opt, s)
+    assert sched.absolute is True
+    lrs = [lr for (lr,) in _train(*_model_like(opt), sched, 12)]
+    assert max(lrs) == pytest.approx(3e-4, rel=1e-12)
+    assert lrs == [s(t) for t in range(12)]
+    # explicit absolute=False with a compat schedule, or a mix of LRs and multipliers: refused, saying why
+    with pytest.raises(LrlabError, match=r"holds learning rates .* absolute=False"):
+        LRScheduler(_model(1, lrs=(3e-4,))[1], s, absolute=False)
+    with pytest.raises(LrlabError, match="give all of one kind"):
+        LRScheduler(_model(2)[1], [ct.StepLR(0.1, 5), "constant()"])
+    # per-group compat lists (torch's CyclicLR takes its LRs as arguments)
+    both = LRScheduler(_model(2)[1], ct.CyclicLR([0.01, 0.02], [0.1, 0.2], step_size_up=4))
+    assert both.get_last_lr() == [0.01, 0.02]
+
+
+def _model_like(opt: torch.optim.Optimizer) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """A model whose parameters are `opt`'s (the 1-group `_model` layout)."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    with torch.no_grad():
+        model[0].weight = opt.param_groups[0]["params"][0]
+        model[0].bias = opt.param_groups[0]["params"][1]
+    return model, opt
+
+
+def test_a_schedule_of_lrs_read_as_multipliers_is_refused_or_warned() -> None:
+    # peaks at the group's own LR: LR^2, refused
+    with pytest.raises(LrlabError, match=r"peaks at 0.0003, param group 0's own LR.*would peak at 9e-08"):
+        LRScheduler(_model(1, lrs=(3e-4,))[1], "warmup(10) >> cosine(90, peak=0.0003)")
+    # never above 0.01: the LR stays under 1% of the optimizer's; a warning
+    with pytest.warns(UserWarning, match=r"never exceeds 0.001.*LR peaks at 3e-07"):
+        LRScheduler(_model(1, lrs=(3e-4,))[1], "cosine(100, peak=0.001)")
+    # base LR 1.0 (Prodigy, D-Adaptation): base * s == s, nothing to say
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LRScheduler(_model(1, lrs=(1.0,))[1], "cosine(100, peak=0.001)")
+
+
+def test_stepping_once_per_epoch_still_gives_every_update_its_lr() -> None:
+    """Lightning's default interval='epoch' (a dict without lrlab's helper) calls step() once per epoch: the LRs
+    are written by the optimizer's post-step hook, so every update gets its own LR, not a staircase."""
+    model, opt = _model(1)
+    sched = LRScheduler(opt, "warmup(24) >> cosine(48)")
+    seen = []
+    for _epoch in range(3):
+        for _ in range(24):
+            seen.append(opt.param_groups[0]["lr"])
+            model(torch.randn(2, 3)).sum().backward()
+            opt.step()
+            opt.zero_grad()
+        sched.step()
+    assert seen == [0.1 * v for v in lrlab.parse("warmup(24) >> cosine(48)").values(np.arange(72))]
+    assert sched.state_dict()["t"] == 72.0 and sched.updates == 72
+    # a token clock needs the tokens of each update: one step() covering many updates warns once
+    model, opt = _model(1)
+    tok = LRScheduler(opt, "cosine(1000)", clock="tokens")
+    for _ in range(3):
+        model(torch.randn(2, 3)).sum().backward()
+        opt.step()
+    with pytest.warns(UserWarning, match=r"took in 3 optimizer updates at once.*interval='step'"):
+        tok.step(tokens=96)
+    assert tok.t == 96.0

@@ -16,12 +16,14 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler as _TorchLRScheduler
 
 from lrlab.checks import check
-from lrlab.clock import CLOCKS, UpdateClock
+from lrlab.clock import CLOCKS, DATA_CLOCKS, UpdateClock
+from lrlab.compat import holds_lrs
 from lrlab.errors import LrlabError
 from lrlab.guard import DivergenceGuard, GuardEvent, GuardState
 from lrlab.plateau import Plateau, PlateauState
@@ -56,6 +58,36 @@ def _current_spelling(saved: Any) -> Any:
         return saved  # not a spec this version reads: the comparison then shows both texts
 
 
+def hook_target(optimizer: Any) -> Optimizer | None:
+    """The torch optimizer whose ``step()`` runs torch's step hooks: ``optimizer`` itself, or the one a wrapper
+    holds as ``.optimizer`` (Accelerate's ``AcceleratedOptimizer`` subclasses ``Optimizer`` without calling its
+    ``__init__``, so it has no hook registry; its ``step()`` steps the inner optimizer only for real updates: not
+    for an accumulation micro-batch, nor for an update its GradScaler skips). None when there is none (a DeepSpeed
+    ZeRO optimizer)."""
+    seen: set[int] = set()
+    cur = optimizer
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, Optimizer) and hasattr(cur, "_optimizer_step_post_hooks"):
+            return cur
+        cur = getattr(cur, "optimizer", None)
+    return None
+
+
+#: a relative schedule's largest value below this warns: the LR would stay under 1% of the optimizer's LR
+SMALL_PEAK = 0.01
+
+
+def schedule_peak(s: Schedule) -> float:
+    """The largest value of ``s`` at the whole clocks of its first 4096 units and at 4096 points spread over its
+    length (4096 units when it has none): what a check that ``s`` holds multipliers, not LRs, reads."""
+    n = 4096
+    length = s.length
+    span = float(length) if length is not None and 0 < length < math.inf else float(n)
+    ts = np.concatenate([np.arange(min(span, n), dtype=np.float64), np.linspace(0.0, span, n)])
+    return float(np.max(s.values(ts)))
+
+
 def _total_hint(clock: str) -> str:
     return f"pass total=<the run's length in {clock}> to LRScheduler, or bind it first (lrlab.parse(spec, total=N))"
 
@@ -68,8 +100,11 @@ class LRScheduler(_TorchLRScheduler):
       schedule: an lrlab `Schedule` or spec text, or a sequence of them with one per param group (layer-wise
         decay, a different warm-up for the embeddings); each distinct schedule is evaluated once per step.
       total: the run's length in clock units; binds fractions and open lengths (``warmup(0.06)``, ``cosine()``).
-      absolute: False (default): ``lr = base_lr * s(t)`` with ``base_lr`` the group's LR at construction (its
-        ``initial_lr``); True: ``lr = s(t)``.
+      absolute: False: ``lr = base_lr * s(t)`` with ``base_lr`` the group's LR at construction (its
+        ``initial_lr``); True: ``lr = s(t)``. None (default): True when the schedules hold learning rates (every
+        schedule `lrlab.compat` builds is marked so, `lrlab.compat.holds_lrs`), else False. Refused: False with
+        such a schedule, and False with a schedule that peaks at the group's own LR (``base_lr * s`` would peak
+        at ``base_lr ** 2``); a relative schedule that stays below 0.01 (the LR under 1% of the optimizer's) warns.
       clock: ``steps`` (optimizer updates), ``epochs`` (needs ``steps_per_epoch``), ``tokens`` or ``samples``
         (``step(tokens=n)`` / ``step(samples=n)``).
       steps_per_epoch: optimizer updates per epoch (> 0) for ``clock="epochs"``.
@@ -98,11 +133,11 @@ class LRScheduler(_TorchLRScheduler):
 
     def __init__(
         self,
-        optimizer: Optimizer,
+        optimizer: Optimizer | Any,
         schedule: ScheduleLike | Sequence[ScheduleLike],
         *,
         total: float | None = None,
-        absolute: bool = False,
+        absolute: bool | None = None,
         clock: str = "steps",
         steps_per_epoch: float | None = None,
         also: Mapping[str, ScheduleLike] | None = None,
@@ -112,13 +147,16 @@ class LRScheduler(_TorchLRScheduler):
     ) -> None:
         # torch's LRScheduler.__init__ is not called: it wraps optimizer.step to count calls and steps once;
         # this class counts real updates with the optimizer's public post-step hook instead.
-        if not isinstance(optimizer, Optimizer):
-            raise LrlabError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        groups_of = getattr(optimizer, "param_groups", None)
+        if not isinstance(optimizer, Optimizer) and not (isinstance(groups_of, list) and groups_of):
+            raise LrlabError(f"optimizer must be a torch.optim.Optimizer (or a wrapper of one with param_groups), got "
+                             f"{type(optimizer).__name__}")
         self._clock = UpdateClock(clock, steps_per_epoch=steps_per_epoch)
         if total is not None:
             check.positive("total", total)
-        if not isinstance(absolute, bool):
-            raise LrlabError(f"absolute must be True or False, got {absolute!r}")
+        if absolute is not None and not isinstance(absolute, bool):
+            raise LrlabError(f"absolute must be True, False or None (True for schedules that hold LRs), got "
+                             f"{absolute!r}")
         if plateau is not None and not isinstance(plateau, Plateau):
             raise LrlabError(f"plateau must be an lrlab.plateau.Plateau, got {plateau!r}")
         if guard is not None and not isinstance(guard, DivergenceGuard):
@@ -143,6 +181,8 @@ class LRScheduler(_TorchLRScheduler):
             self._spec = [str(s) for s in self.schedules]
         else:
             raise LrlabError(f"schedule must be an lrlab schedule, spec text, or one per param group; got {schedule!r}")
+        given = [schedule] if isinstance(schedule, (str, Schedule)) else list(schedule)
+        absolute = self._resolve_absolute(absolute, [holds_lrs(s) for s in given])
         self.also: dict[str, Schedule] = {}
         for key, s in (also or {}).items():
             if key == "lr":
@@ -170,6 +210,8 @@ class LRScheduler(_TorchLRScheduler):
             lr = group["lr"]
             group.setdefault("initial_lr", lr.clone() if isinstance(lr, torch.Tensor) else lr)
             self.base_lrs.append(float(group["initial_lr"]))
+        if not absolute:
+            self._check_multipliers()
         self._also_plan: list[tuple[str, int, list[float]]] = []
         for key, s in self.also.items():
             bases = [self._initial_value(i, g, key) for i, g in enumerate(groups)]
@@ -185,12 +227,62 @@ class LRScheduler(_TorchLRScheduler):
         self._veto = False  # the guard refused the coming update
         self.last_epoch = 0
         self._step_count = 0
+        #: the optimizer whose step hooks count updates (`hook_target`); None: each step() call is one update
+        self.hooked = hook_target(optimizer)
+        # steps / epochs: t is known at the update itself, so the post-step hook writes the next update's LRs and
+        # the cadence of step() calls does not matter (Lightning's interval="epoch", a loop stepping per epoch)
+        self._follow = clock not in DATA_CLOCKS and self.hooked is not None
+        self._made_seen = 0  # updates made at the last step() call (the idle count of the hook-driven clocks)
+        self._idle = 0
+        self._warned_cadence = False
         self._register_hooks()
         self._scales: list[float] = []
         self._refresh_scales()
         self._apply()
 
     # ---------------------------------------------------------------------------------------------- setup
+    @staticmethod
+    def _resolve_absolute(absolute: bool | None, marked: list[bool]) -> bool:
+        """``absolute`` itself, or (None) whether the schedules hold LRs; refuses a mix and ``False`` with LRs."""
+        if any(marked) and not all(marked):
+            raise LrlabError(
+                "some of the schedules hold learning rates (built by lrlab.compat) and others multipliers of the "
+                f"optimizer's LR ({marked}): give all of one kind"
+            )
+        if absolute is None:
+            return all(marked)
+        if not absolute and all(marked):
+            raise LrlabError(
+                "the schedule holds learning rates (lrlab.compat builds the peers' schedules as LRs, e.g. "
+                "'0.0003 * (...)'), so with absolute=False the LR would be the optimizer's LR times an LR; leave "
+                "absolute unset (or True) to set lr = s(t)"
+            )
+        return absolute
+
+    def _check_multipliers(self) -> None:
+        """With ``absolute=False``: refuse a schedule that peaks at its group's own LR, warn on one below 0.01."""
+        peaks: dict[Schedule, float] = {}
+        for i, (s, base) in enumerate(zip(self.schedules, self.base_lrs)):
+            if base in (0.0, 1.0):  # base * s == s (or 0): the reading does not matter
+                continue
+            if s not in peaks:
+                peaks[s] = schedule_peak(s)
+            peak = peaks[s]
+            if math.isclose(peak, base, rel_tol=1e-9):
+                raise LrlabError(
+                    f"schedule {s} peaks at {peak:g}, param group {i}'s own LR: it holds learning rates, not "
+                    f"multipliers, and with absolute=False the LR would peak at {base * peak:g} ({base:g} x {peak:g})."
+                    " Pass absolute=True (lr = s(t)), or write the schedule as multipliers of the LR (peak 1)"
+                )
+            if peak < SMALL_PEAK:
+                warnings.warn(
+                    f"lrlab LRScheduler: schedule {s} never exceeds {peak:g}, and with absolute=False it multiplies "
+                    f"param group {i}'s LR {base:g}, so the LR peaks at {base * peak:g}. If the schedule holds "
+                    "learning rates, pass absolute=True",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
     def _initial_value(self, i: int, group: dict[str, Any], key: str) -> float:
         name, index = TUPLE_KEYS.get(key, (key, -1))
         if name not in group:
@@ -215,9 +307,12 @@ class LRScheduler(_TorchLRScheduler):
 
     # ---------------------------------------------------------------------------------------------- hooks
     def _register_hooks(self) -> None:
-        self._hooks = [self.optimizer.register_step_post_hook(self._on_update)]
+        self._hooks = []
+        if self.hooked is None:
+            return
+        self._hooks.append(self.hooked.register_step_post_hook(self._on_update))
         if self.guard is not None:
-            self._hooks.append(self.optimizer.register_step_pre_hook(self._before_update))
+            self._hooks.append(self.hooked.register_step_pre_hook(self._before_update))
 
     def __getstate__(self) -> dict[str, Any]:
         # hook handles are not copied with an optimizer (torch drops hooks when pickling it): re-register instead
@@ -234,6 +329,16 @@ class LRScheduler(_TorchLRScheduler):
             self._veto = False
             return
         self._clock.update_made()
+        if self._follow:
+            self._take_update()
+
+    @torch.compiler.disable
+    def _take_update(self) -> None:
+        # outside any compiled graph: t is a Python float, which a traced optimizer step would otherwise bake in
+        # as a constant and recompile for at every update
+        self._clock.advance()
+        self.last_epoch = self._clock.updates
+        self._apply()
 
     def _before_update(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
         if self._veto:
@@ -272,20 +377,43 @@ class LRScheduler(_TorchLRScheduler):
             amount = global_count(amount)
         self._step_count += 1
         self._veto = False
+        if self._follow:  # the post-step hook has moved the clock and written the LRs already
+            new = clock.made != self._made_seen
+            self._made_seen = clock.made
+            self._idle = 0 if new else self._idle + 1
+            if self._idle and self._idle == self.warn_idle_after:
+                self._warn_idle(self._idle)
+            return
+        if self.hooked is None:  # nothing counts updates: each call is one (DeepSpeed's engine calls it per update)
+            clock.update_made()
+        covered = clock.made - clock.updates
         if not clock.advance(amount):  # a micro-batch or a skipped update: its tokens count at the next update
             if clock.idle == self.warn_idle_after:
-                warnings.warn(
-                    f"lrlab LRScheduler.step() was called {clock.idle} times in a row without an optimizer update, "
-                    f"so the clock stays at t={clock.t:g} (it counts updates the optimizer makes). Call "
-                    "optimizer.step() (or scaler.step(optimizer)) before scheduler.step(), on the optimizer the "
-                    "scheduler was built with; if a GradScaler is skipping every update, the gradients have been "
-                    "inf/NaN throughout. To set the clock without training use load_state_dict().",
-                    UserWarning,
-                    stacklevel=2,
-                )
+                self._warn_idle(clock.idle)
             return
+        if covered > 1 and not self._warned_cadence:
+            self._warned_cadence = True
+            warnings.warn(
+                f"lrlab LRScheduler.step() took in {covered} optimizer updates at once, so they all ran at the LR "
+                f"of t={clock.t - clock.stride:g}: with clock={self.clock!r} call step({self.clock}=n) after every "
+                "optimizer update (Lightning: lr_scheduler interval='step', see "
+                "lrlab.integrations.lightning_scheduler_config)",
+                UserWarning,
+                stacklevel=2,
+            )
         self.last_epoch = clock.updates
         self._apply()
+
+    def _warn_idle(self, calls: int) -> None:
+        warnings.warn(
+            f"lrlab LRScheduler.step() was called {calls} times in a row without an optimizer update, "
+            f"so the clock stays at t={self._clock.t:g} (it counts updates the optimizer makes). Call "
+            "optimizer.step() (or scaler.step(optimizer)) before scheduler.step(), on the optimizer the "
+            "scheduler was built with; if a GradScaler is skipping every update, the gradients have been "
+            "inf/NaN throughout. To set the clock without training use load_state_dict().",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _apply(self) -> None:
         """Write the values for the current clock into the param groups."""
@@ -510,6 +638,8 @@ class LRScheduler(_TorchLRScheduler):
             self._guard_state = guard_state
         self._veto = False
         self.last_epoch = self._clock.updates
+        self._made_seen = self._clock.made
+        self._idle = 0
         self._apply()
 
     @staticmethod

@@ -59,8 +59,8 @@ from lrlab.families import (
 )
 from lrlab.schedule import Schedule, check_int, check_nonneg
 
-__all__ = ["LR", "PeerWarning", "Scheduled", "base_lrs", "check_lr", "fit", "join", "peer_quirk", "per_group",
-           "unsupported"]
+__all__ = ["LR", "PeerWarning", "Scheduled", "base_lrs", "check_lr", "fit", "holds_lrs", "in_lr_units", "join",
+           "peer_quirk", "per_group", "unsupported"]
 
 #: a base LR, or one per parameter group
 LR = float | Sequence[float]
@@ -103,10 +103,29 @@ def base_lrs(where: str, lr: object) -> tuple[list[float], bool]:
 
 
 def per_group(where: str, lr: object, build: Callable[[float], Schedule]) -> Scheduled:
-    """``build(base)`` for each base LR in ``lr``: one schedule for a number, a list for a list."""
+    """``build(base)`` for each base LR in ``lr``: one schedule for a number, a list for a list (each marked
+    `in_lr_units`)."""
     values, is_list = base_lrs(where, lr)
-    out = [build(v) for v in values]
+    out = [in_lr_units(build(v)) for v in values]
     return out if is_list else out[0]
+
+
+#: instance attribute marking a schedule whose values are learning rates (what the peers schedule), not multipliers
+LR_UNITS = "_lrlab_lr_units"
+
+
+def in_lr_units(s: Schedule) -> Schedule:
+    """Mark ``s`` (in place; returned) as holding learning rates, so that `lrlab.torch.LRScheduler` sets
+    ``lr = s(t)`` instead of multiplying the optimizer's LR by it. The mark is not part of the value: it does not
+    change equality, hashing or the spec text, and a schedule derived from ``s`` (``bind``, composition) does not
+    carry it."""
+    object.__setattr__(s, LR_UNITS, True)  # frozen dataclass: the mark sits beside the fields, like cached values
+    return s
+
+
+def holds_lrs(s: object) -> bool:
+    """Whether ``s`` was marked by `in_lr_units` (every schedule a compat constructor returns is)."""
+    return bool(getattr(s, LR_UNITS, False))
 
 
 class PeerWarning(UserWarning):
@@ -203,7 +222,7 @@ def at_milestones(where: str, pieces: Sequence[Schedule], milestones: Sequence[f
         span = starts[i + 1] - starts[i]
         if span > 0:
             out.append(fit(piece, span))
-    return join(out)
+    return in_lr_units(join(out))
 
 
 def whole_length(where: str, value: object, minimum: int = 1) -> float:

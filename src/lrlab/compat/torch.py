@@ -55,6 +55,7 @@ from lrlab.compat import (
     base_lrs,
     check_lr,
     check_whole,
+    in_lr_units,
     join,
     peer_quirk,
     per_group,
@@ -300,8 +301,9 @@ def CyclicLR(base_lr: float | Sequence[float], max_lr: float | Sequence[float], 
     down = None if step_size_down is None else check_positive("CyclicLR.step_size_down", step_size_down)
     g = check_positive("CyclicLR.gamma", gamma)
     lows, highs, is_list = _paired("CyclicLR", base_lr, max_lr)
-    out: list[Schedule] = [Cyclic(floor=lo, peak=hi, up=float(up), down=None if down is None else float(down),
-                                  mode=mode, gamma=g) for lo, hi in zip(lows, highs)]
+    out: list[Schedule] = [in_lr_units(Cyclic(floor=lo, peak=hi, up=float(up),
+                                              down=None if down is None else float(down), mode=mode, gamma=g))
+                           for lo, hi in zip(lows, highs)]
     return out if is_list else out[0]
 
 
