@@ -291,8 +291,15 @@ def test_tensorboard_off_and_forced(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     feed(m, 2)
     m.close()
     assert not m.use_tb and not (tmp_path / "off" / "tb").exists()
+    # the public writer: torch's SummaryWriter (tensorboardX's without torch)
+    from torch.utils.tensorboard import SummaryWriter
+
+    from lrlab.monitor_files import summary_writer_class
+
+    assert summary_writer_class() is SummaryWriter
     # tensorboard missing: auto turns it off quietly, True says what is missing
-    monkeypatch.setitem(__import__("sys").modules, "tensorboard.summary.writer.event_file_writer", None)
+    for name in ("torch.utils.tensorboard", "tensorboardX", "tensorboard.summary.writer.event_file_writer"):
+        monkeypatch.setitem(__import__("sys").modules, name, None)
     auto = Monitor(tmp_path / "auto")
     feed(auto, 2)
     auto.close()

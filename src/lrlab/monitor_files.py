@@ -233,18 +233,27 @@ class MonitorFiles:
             self.tb.close()
 
 
+def summary_writer_class() -> Any:
+    """The public TensorBoard writer: ``torch.utils.tensorboard.SummaryWriter`` (needs torch and tensorboard), else
+    tensorboardX's ``SummaryWriter`` (the same API, without torch). ImportError when neither can load."""
+    import importlib
+
+    errors = []
+    for module in ("torch.utils.tensorboard", "tensorboardX"):
+        try:
+            return importlib.import_module(module).SummaryWriter
+        except ImportError as e:
+            errors.append(f"{module}: {e}")
+    raise ImportError("; ".join(errors))
+
+
 class _TBWriter:
-    """TensorBoard event files written with the ``tensorboard`` package alone (no torch): one event per record
-    holding all its scalars, cheaper than one ``SummaryWriter.add_scalar`` call per scalar (see BENCHMARKS.md)."""
+    """TensorBoard event files through the public ``SummaryWriter`` (`summary_writer_class`): one ``add_scalar``
+    per scalar, all of a record at one wall time."""
 
     def __init__(self, folder: Path) -> None:
         # imported here: tensorboard is optional, and slow to import
-        from tensorboard.compat.proto.event_pb2 import Event
-        from tensorboard.compat.proto.summary_pb2 import Summary
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-        self._event, self._summary, self._value = Event, Summary, Summary.Value
-        self._writer = EventFileWriter(str(folder), max_queue_size=100, flush_secs=10)
+        self._writer = summary_writer_class()(log_dir=str(folder), max_queue=100, flush_secs=10)
 
     @classmethod
     def open(cls, folder: Path, *, required: bool) -> _TBWriter | None:
@@ -257,8 +266,9 @@ class _TBWriter:
             return None
 
     def write(self, step: int, scalars: Sequence[tuple[str, float]]) -> None:
-        summary = self._summary(value=[self._value(tag=tag, simple_value=x) for tag, x in scalars])
-        self._writer.add_event(self._event(wall_time=time.time(), step=step, summary=summary))
+        wall = time.time()
+        for tag, x in scalars:
+            self._writer.add_scalar(tag, x, global_step=step, walltime=wall)
 
     def close(self) -> None:
         self._writer.close()
