@@ -12,7 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lrlab.diagnose import KINDS, Curves, Finding, Thresholds, diagnose, format_findings, trailing_median
+from lrlab.diagnose import (
+    KINDS,
+    LR_DIRECTION,
+    Curves,
+    Finding,
+    Thresholds,
+    diagnose,
+    format_findings,
+    trailing_median,
+)
 from lrlab.errors import LrlabError
 
 
@@ -172,6 +181,86 @@ def test_too_slow() -> None:
     assert f.evidence["threshold"] == pytest.approx(0.1 / 200, rel=1e-12)
     assert f.evidence["suggested_peak_lr"] == pytest.approx(3e-3, rel=1e-12)
     assert "raise the peak LR ~3x" in f.advice
+    # a steady descent: each half of the window (medians of its quarters, 150 updates apart) falls 0.0002 x 75
+    assert f.evidence["drop_first_half"] == pytest.approx(0.015, rel=0.2)
+    assert f.evidence["drop_second_half"] == pytest.approx(0.015, rel=0.2)
+
+
+# ------------------------------------------------------------------------------------------------ LR direction
+
+
+def wsd(total: int = 1000, warm: int = 50, peak: float = 1e-3, decay: float = 0.2) -> list[float]:
+    """warm-up, constant, then a (1 - sqrt) cooldown to 0 over the last `decay` of the run (lrlab's WSD)."""
+    start = total - int(decay * total)
+    return [peak * (t + 1) / warm if t < warm else peak if t < start else
+            peak * (1 - math.sqrt((t - start) / (total - start))) for t in range(total)]
+
+
+def too_high(t: float) -> float:
+    """The loss of a too-large LR: it falls fast during the warm-up, then stalls high at the peak (noise-limited)."""
+    return 3.0 + 2.5 * math.exp(-t / 15)
+
+
+def too_high_saturating(t: float) -> float:
+    """Falls during the warm-up, then creeps down ever slower at the peak."""
+    return 3.0 + 2.3 * math.exp(-t / 15) + 0.25 * math.exp(-t / 60)
+
+
+def too_low(t: float) -> float:
+    """The loss of a too-small LR: a slow, steady descent that the LR limits."""
+    return 5.5 - 0.0002 * t
+
+
+def directions(c: Curves, every: int = 0) -> set[str]:
+    """The LR directions advised on `c`, and with `every` > 0 also on its prefixes every `every` updates (what the
+    live Monitor reports during the run)."""
+    found = list(diagnose(c))
+    if every:
+        for m in range(every, len(c.step), every):
+            ev = [i for i, s in enumerate(c.eval_step) if s <= m]
+            found += diagnose(dataclasses.replace(c, step=c.step[:m], loss=c.loss[:m], lr=c.lr[:m],
+                                                  eval_step=tuple(c.eval_step[i] for i in ev),
+                                                  val_loss=tuple(c.val_loss[i] for i in ev)))
+    return {LR_DIRECTION[f.kind] for f in found} - {""}
+
+
+def test_every_kind_has_a_direction() -> None:
+    assert sorted(LR_DIRECTION) == sorted(KINDS) and set(LR_DIRECTION.values()) == {"lower", "raise", ""}
+
+
+@pytest.mark.parametrize("loss", [too_high, too_high_saturating], ids=["stalls", "saturates"])
+@pytest.mark.parametrize("lr", ["constant", "wsd"])
+@pytest.mark.parametrize("seed", range(3))
+def test_too_high_never_advises_raising(loss: Callable[[float], float], lr: str, seed: int) -> None:
+    lrs = [1e-3 * min(1.0, (t + 1) / 50) for t in range(1000)] if lr == "constant" else wsd()
+    assert "raise" not in directions(make(lr=lrs, loss=loss, noise=0.03, seed=seed), every=50)
+
+
+def test_a_high_stall_at_full_lr_advises_lowering_it() -> None:
+    c = make(lr=[1e-3 * min(1.0, (t + 1) / 50) for t in range(1000)], loss=too_high, noise=0.01)
+    assert directions(c) == {"lower"} and kinds(diagnose(c)) == ["plateau"]
+    # before, the stall right after the warm-up read as a too-small LR
+    old = Thresholds(slow_steady=0.999999)
+    assert "too_slow" not in kinds(diagnose(c, thresholds=old))
+
+
+def test_too_high_with_spikes_advises_lowering() -> None:
+    c = make(lr=wsd(), loss=lambda t: too_high(t) * {300: 2.0, 301: 1.6, 520: 2.2, 521: 1.7}.get(int(t), 1))
+    assert directions(c, every=50) == {"lower"}
+
+
+@pytest.mark.parametrize("lr", ["constant", "wsd"])
+@pytest.mark.parametrize("seed", range(3))
+def test_too_low_advises_raising_or_nothing(lr: str, seed: int) -> None:
+    lrs = [1e-3 * min(1.0, (t + 1) / 50) for t in range(1000)] if lr == "constant" else wsd()
+    c = make(lr=lrs, loss=too_low, noise=0.01, seed=seed)
+    assert directions(c, every=50) == {"raise"}
+
+
+def test_a_loss_stuck_from_the_start_still_reads_as_too_slow() -> None:
+    # nothing learnt at all, not even during the warm-up: the LR may be far too small
+    c = make(loss=lambda t: 5.5 - 0.00005 * t, noise=0.01)
+    assert kinds(diagnose(c)) == ["too_slow"]
 
 
 def test_unstable_validation() -> None:

@@ -4,6 +4,7 @@ torch-lr-finder on the same model, data and seed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -21,10 +22,13 @@ from lrlab.bench.model import param_groups
 from lrlab.bench.train import build_optimizer
 from lrlab.errors import LrlabError
 from lrlab.range_test import (
+    PEAK_FACTOR,
     RangeTestResult,
+    centred_loss,
     find_lr,
     median_suggestion,
     minimum_over_10,
+    peak_lr,
     plot_range_test,
     range_test_figure,
     steepest,
@@ -326,6 +330,107 @@ def test_median_suggestion() -> None:
     found = suggest_all(r)
     assert [s.rule for s in found] == ["steepest", "valley", "minimum/10"]
     assert median_suggestion(found) == pytest.approx(sorted(s.lr for s in found)[1], rel=1e-12)
+
+
+def noisy_result(boundary: float = -1.0, n: int = 300, noise: float = 0.05, seed: int = 0,
+                 start: float = 1e-6, end: float = 10.0) -> RangeTestResult:
+    """A range test as lrlab's tasks give it: the loss falls from 5.5 to 2.5 by 1e-2 of the boundary, bottoms out
+    at 10**boundary, then blows up; multiplicative batch noise; the EMA as `find_lr` computes it."""
+    rng = np.random.default_rng(seed)
+    lrs = sweep_lrs(start, end, n)
+    x = np.log10(lrs)
+    clean = 2.5 + 3.0 / (1.0 + np.exp((x - boundary + 2.0) / 0.3)) + np.where(x > boundary, 4 * (x - boundary) ** 2,
+                                                                              0.0)
+    raw = clean * (1 + noise * rng.standard_normal(n))
+    avg, sm = 0.0, []
+    for i, v in enumerate(raw):
+        avg = 0.98 * avg + 0.02 * v
+        sm.append(avg / (1 - 0.98 ** (i + 1)))
+    return RangeTestResult(lrs=tuple(lrs), losses=tuple(raw), smoothed=tuple(sm), start_lr=start, end_lr=end,
+                           num_iter=n, mode="exp", smooth=0.98, diverge_threshold=5.0, stop_reason="completed")
+
+
+def test_centred_loss_has_no_lag() -> None:
+    # a parabola in log LR with its minimum at 1e-2: the Gaussian adds a constant, so the minimum stays (to the grid:
+    # 43 points a decade); the EMA's trails by about smooth / (1 - smooth) = 49 updates, about a decade
+    lrs = sweep_lrs(1e-6, 10.0, 300)
+    x = np.log10(lrs)
+    loss = 3.0 + (x + 2.0) ** 2
+    avg, ema = 0.0, []
+    for i, v in enumerate(loss):
+        avg = 0.98 * avg + 0.02 * v
+        ema.append(avg / (1 - 0.98 ** (i + 1)))
+    r = RangeTestResult(lrs=tuple(lrs), losses=tuple(loss), smoothed=tuple(ema), start_lr=1e-6, end_lr=10.0,
+                        num_iter=300, mode="exp", smooth=0.98, diverge_threshold=5.0, stop_reason="completed")
+    got, c = centred_loss(r)
+    assert got.tolist() == lrs.tolist()
+    j = int(np.argmin(c))
+    assert abs(x[j] + 2.0) < 0.03
+    assert c[j] == pytest.approx(3.0 + 0.2**2, abs=1e-3)  # + the Gaussian's variance
+    assert x[int(np.argmin(ema))] + 2.0 > 0.9
+
+
+def test_centred_loss_values() -> None:
+    # a straight line in log LR is kept where the Gaussian window is whole (symmetric weights); a constant anywhere
+    lrs = sweep_lrs(1e-6, 10.0, 71)  # 0.1 decade apart
+    line = 5.0 - 0.3 * np.log10(lrs)
+    r = RangeTestResult(lrs=tuple(lrs), losses=tuple(line), smoothed=tuple(line), start_lr=1e-6, end_lr=10.0,
+                        num_iter=71, mode="exp", smooth=0.98, diverge_threshold=5.0, stop_reason="completed")
+    _, c = centred_loss(r, width=0.2)
+    assert c[10:-10] == pytest.approx(line[10:-10], rel=1e-5)  # the window is cut at 4 standard deviations
+    flat = dataclasses.replace(r, losses=(2.0,) * 71)
+    assert centred_loss(flat)[1] == pytest.approx(np.full(71, 2.0), rel=1e-12)
+    nan_tail = dataclasses.replace(r, losses=(*r.losses[:50], float("nan")), lrs=r.lrs[:51])
+    assert len(centred_loss(nan_tail)[0]) == 50  # up to the first non-finite loss
+
+
+@pytest.mark.parametrize("boundary", [-2.0, -1.0, 0.0])
+@pytest.mark.parametrize("seed", range(3))
+def test_peak_lr_is_a_fraction_of_the_boundary(boundary: float, seed: int) -> None:
+    clean = peak_lr(noisy_result(boundary=boundary, noise=0.0))
+    # the smoothed minimum sits a little before the blow-up (the curve is steeper after it than before)
+    assert -0.4 < math.log10(clean.lr / PEAK_FACTOR) - boundary < 0.0
+    assert clean.lr == pytest.approx(PEAK_FACTOR * clean_boundary(boundary), rel=1e-12)
+    s = peak_lr(noisy_result(boundary=boundary, seed=seed))
+    assert s.rule == "peak"
+    assert abs(math.log10(s.lr / clean.lr)) < 0.2  # 5% batch noise moves it less than a fifth of a decade
+    assert s.note.startswith(f"{PEAK_FACTOR:g} x the divergence boundary ")
+    assert "measured on" not in s.note  # the calibrated sweep: no warning
+    assert peak_lr(noisy_result(boundary=boundary, seed=seed), factor=0.5).lr == pytest.approx(
+        0.5 / PEAK_FACTOR * s.lr, rel=1e-12)
+
+
+def clean_boundary(boundary: float) -> float:
+    lrs, c = centred_loss(noisy_result(boundary=boundary, noise=0.0))
+    return float(lrs[30 + int(np.argmin(c[30:]))])
+
+
+def test_peak_lr_does_not_move_with_the_sweep_length() -> None:
+    """The same curve swept in 100, 300 or 1,000 updates: the lag-free boundary stays put; the EMA's minimum moves
+    with its lag (49 updates are 3.4 decades of a 100-update sweep over 7, 0.35 of a 1,000-update one)."""
+    peaks = [math.log10(peak_lr(noisy_result(n=n, noise=0.0)).lr) for n in (100, 300, 1000)]
+    emas = [math.log10(minimum_over_10(noisy_result(n=n, noise=0.0)).lr) for n in (100, 300, 1000)]
+    assert max(peaks) - min(peaks) < 0.05
+    assert emas[0] - emas[2] > 0.4
+
+
+def test_peak_lr_notes_an_uncalibrated_sweep_and_a_boundary_at_the_end() -> None:
+    short_sweep = peak_lr(noisy_result(n=100))
+    assert "the factor was measured on 300-update exponential sweeps from 1e-06 to 10 (43 updates per decade), " \
+           "this one has 14 (exp)" in short_sweep.note
+    still_falling = peak_lr(noisy_result(boundary=2.0, noise=0.0))
+    assert "the loss still fell at the end of the sweep" in still_falling.note
+
+
+def test_peak_lr_errors() -> None:
+    flat = dataclasses.replace(noisy_result(), losses=(3.0,) * 300)
+    with pytest.raises(LrlabError, match=r"fell only 0\.00%"):
+        peak_lr(flat)
+    r = noisy_result()
+    with pytest.raises(LrlabError, match="usable points"):
+        peak_lr(dataclasses.replace(r, lrs=r.lrs[:33], losses=r.losses[:33], smoothed=r.smoothed[:33]))
+    with pytest.raises(LrlabError, match="factor must be > 0"):
+        peak_lr(r, factor=0.0)
 
 
 # ------------------------------------------------------------------------------------------------ input errors

@@ -24,29 +24,34 @@ def find_cmd(
     optimizer: Annotated[str, typer.Option(help="sgd | adagrad | rmsprop | adam | adamw | schedulefree")] = "adamw",
     start_lr: Annotated[float, typer.Option(help="first LR of the sweep")] = 1e-6,
     end_lr: Annotated[float, typer.Option(help="last LR of the sweep")] = 10.0,
-    num_iter: Annotated[int, typer.Option(help="updates in the sweep")] = 100,
+    num_iter: Annotated[int, typer.Option(help="updates in the sweep (peak_lr is calibrated on 300)")] = 300,
     mode: Annotated[str, typer.Option(help="exp | linear")] = "exp",
     accumulation_steps: Annotated[int, typer.Option(help="micro-batches per update")] = 1,
     batch_size: Annotated[int | None, typer.Option(help="batch size  [default: the preset's]")] = None,
     seed: Annotated[int, typer.Option(help="seed of the weights and the batches")] = 0,
     out: Annotated[Path | None, typer.Option(help="write the plot here (PNG) with the suggestions marked")] = None,
+    device: Annotated[str, typer.Option(help="auto (CUDA, then MPS, then the CPU) | cpu | cuda | cuda:N | mps")]
+    = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """LR range test on a built-in task: suggestions by steepest descent (against log LR), valley, minimum/10."""
+    """LR range test on a built-in task: the peak LR for a full run (a calibrated fraction of the divergence
+    boundary), and the classic rules: steepest descent (against log LR), valley, minimum/10."""
     # here, not at the top: the range test trains a model (torch)
+    from lrlab.bench.device import resolve_device
     from lrlab.bench.find import find_on_task
-    from lrlab.range_test import median_suggestion, plot_range_test, suggest_all
+    from lrlab.range_test import median_suggestion, peak_lr, plot_range_test, suggest_all
 
     result = find_on_task(task, preset=preset, optimizer=optimizer, seed=seed, start_lr=start_lr, end_lr=end_lr,
-                          num_iter=num_iter, mode=mode, accumulation_steps=accumulation_steps, batch_size=batch_size)
+                          num_iter=num_iter, mode=mode, accumulation_steps=accumulation_steps, batch_size=batch_size,
+                          device=resolve_device(device))
     found = suggest_all(result)
-    peak = median_suggestion(found)
+    peak = peak_lr(result)
     if out is not None:
-        plot_range_test(result, out, suggestions=found,
+        plot_range_test(result, out, suggestions=(peak, *found),
                         title=f"LR range test: {task} ({preset}), {optimizer}")
     if as_json:
-        typer.echo(json.dumps({"task": task, "preset": preset, "optimizer": optimizer,
-                               "suggestions": [s.to_dict() for s in found], "median": peak,
+        typer.echo(json.dumps({"task": task, "preset": preset, "optimizer": optimizer, "peak": peak.to_dict(),
+                               "suggestions": [s.to_dict() for s in found], "median": median_suggestion(found),
                                "result": result.to_dict(), "plot": str(out) if out is not None else None}, indent=2))
         return
     from rich.console import Console  # rich is slow to import: only for the table
@@ -59,10 +64,12 @@ def find_cmd(
     table.add_column("rule", style="bold")
     table.add_column("LR", justify="right")
     table.add_column("how")
-    for s in found:
+    for s in (peak, *found):
         table.add_row(s.rule, f"{s.lr:.3g}", s.note)
     console.print(table)
-    console.print(f"median of the three: {peak:.3g}", highlight=False)
+    console.print(f"peak LR for a full run with warm-up: {peak.lr:.3g} (the classic rules' median: "
+                  f"{median_suggestion(found):.3g}, which is off by up to 4x on lrlab's tasks: BENCHMARKS.md)",
+                  highlight=False)
     if out is not None:
         console.print(f"wrote {out}", highlight=False)
 
@@ -73,7 +80,8 @@ def suggest_cmd(
     optimizer: Annotated[str, typer.Option(help="adamw | adam | sgd | schedulefree | adagrad | rmsprop")] = "adamw",
     find: Annotated[bool, typer.Option("--find", help="measure the peak LR with the range test (built-in task)")]
     = False,
-    preset: Annotated[str, typer.Option(help="model size for --find: tiny | small | base")] = "tiny",
+    preset: Annotated[str | None, typer.Option(help="built-in model (tiny | small | base): its measured peak LR, "
+                                                   "and the model of --find  [default: your own model]")] = None,
     seed: Annotated[int, typer.Option(help="seed for --find")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:

@@ -26,6 +26,9 @@ FloatArray = npt.NDArray[np.float64]
 KINDS = ("divergence", "warmup_spike", "loss_spike", "too_slow", "unstable_val", "plateau", "overfitting",
          "decay_too_early")
 SEVERITIES = ("error", "warning", "info")
+#: which way each kind's advice moves the LR: "lower", "raise", or "" (it changes something else)
+LR_DIRECTION = {"divergence": "lower", "warmup_spike": "lower", "loss_spike": "lower", "too_slow": "raise",
+                "unstable_val": "lower", "plateau": "lower", "overfitting": "", "decay_too_early": ""}
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -175,6 +178,7 @@ class Thresholds:
     min_warmup_frac: float = 0.05
     slow_window: float = 0.2
     slow_drop: float = 0.1
+    slow_steady: float = 0.5
     plateau_window: float = 0.2
     plateau_drop: float = 0.02
     plateau_lr: float = 0.5
@@ -478,6 +482,26 @@ def _too_slow(run: _Run, t: Thresholds) -> Finding | None:
     early_max = float(np.max(run.smooth[run.loss_step <= b]))
     if early_max > t.spike_factor * float(run.smooth[0]):
         return None
+    # A larger LR helps only a descent that the LR limits: one that keeps its pace. A loss that fell and then stalls
+    # at the peak LR is held up by the noise of a large LR (or the model's capacity): raising it is the wrong way.
+    q = max(span // 4, 1)
+    l0, lmid, l1 = (_median_between(run, lo, lo + q) for lo in (a, a + (span - q) // 2, b - q))
+    d1, d2 = l0 - lmid, lmid - l1
+    x = run.loss_step[sel].astype(np.float64)
+    sigma = 1.4826 * float(np.median(np.abs(run.loss[sel] - (intercept + slope * x))))
+    # d1 - d2 = l0 - 2 lmid + l1, each a median of ~q losses (standard error ~1.25 sigma / sqrt(q))
+    se = 1.25 * sigma * math.sqrt(6 / max(int(sel.sum()) // 4, 1))
+    if d1 > 0 and d2 < t.slow_steady * d1 and d1 - d2 > 2 * se:
+        return None  # decelerating within the window
+    # ... or since before it: the loss fell faster during the warm-up, at a smaller LR, than it does at the peak
+    i0 = min(t.smooth, len(run.smooth)) - 1  # the first smoothed loss with a full window
+    s0 = int(run.loss_step[i0])
+    if a - s0 >= t.smooth:
+        pre_drop = float(run.smooth[i0]) - l0
+        at_window_rate = (l0 - l1) / (span - q) * (a - s0)
+        se_pre = 1.25 * sigma * math.sqrt(1 / t.smooth + 4 / max(int(sel.sum()), 1))
+        if at_window_rate < t.slow_steady * pre_drop and pre_drop - at_window_rate > 2 * se_pre:
+            return None
     lr_a = _lr_at(run, a)
     warm_frac = run.warmup_len / run.total
     advice = f"raise the peak LR ~3x (to {_g(run.peak_lr * 3)}) or run `lrlab find` to measure it"
@@ -488,8 +512,8 @@ def _too_slow(run: _Run, t: Thresholds) -> Finding | None:
            f"(= {t.slow_drop:.0%} per {t.slow_window:.0%} of training)")
     return Finding(kind="too_slow", step=a, severity="warning", message=msg, advice=advice,
                    evidence={"progress_per_update": rate, "threshold": threshold, "loss_start": la, "loss_end": lb,
-                             "window_steps": float(span), "lr": lr_a, "peak_lr": run.peak_lr,
-                             "suggested_peak_lr": run.peak_lr * 3})
+                             "window_steps": float(span), "drop_first_half": d1, "drop_second_half": d2,
+                             "lr": lr_a, "peak_lr": run.peak_lr, "suggested_peak_lr": run.peak_lr * 3})
 
 
 def _unstable_val(run: _Run, t: Thresholds) -> Finding | None:

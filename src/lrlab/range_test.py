@@ -46,6 +46,13 @@ from lrlab.errors import LrlabError
 MODES = ("exp", "linear")
 #: the suggestions need the smoothed loss to fall by at least this fraction somewhere in the sweep
 MIN_DESCENT = 0.005
+#: `peak_lr`: the peak of a full run with warm-up is this fraction of the sweep's divergence boundary; one factor
+#: fitted across lrlab's tasks (benchmarks/advice_calibration.py, BENCHMARKS.md)
+PEAK_FACTOR = 0.25
+#: `peak_lr`: standard deviation, in decades of LR, of the centred Gaussian that smooths the raw losses
+CENTRED_WIDTH = 0.2
+#: `peak_lr`: the sweep `PEAK_FACTOR` was measured on (start_lr, end_lr, num_iter), exponential
+CALIBRATED_SWEEP = (1e-6, 10.0, 300)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -352,6 +359,62 @@ def median_suggestion(suggestions: Sequence[LrSuggestion]) -> float:
     if not suggestions:
         raise LrlabError("no suggestions to take the median of")
     return float(np.exp(np.median(np.log([s.lr for s in suggestions]))))
+
+
+def centred_loss(result: RangeTestResult, width: float = CENTRED_WIDTH) -> tuple[np.ndarray, np.ndarray]:
+    """(lrs, smoothed losses) up to the first non-finite loss: each raw loss replaced by the mean of its neighbours
+    weighted by a Gaussian in log10(LR) with standard deviation `width` decades. Centred, so without the EMA's
+    lag: the EMA of `result.smoothed` trails the raw curve by ``smooth / (1 - smooth)`` updates (49 at 0.98), which
+    on a 100-update sweep over 7 decades is 3.4 decades of LR."""
+    width = check.positive("width", width)
+    lrs = np.asarray(result.lrs, dtype=np.float64)
+    raw = np.asarray(result.losses, dtype=np.float64)
+    finite = np.isfinite(raw)
+    n = int(np.argmin(finite)) if not finite.all() else len(raw)
+    lrs, raw = lrs[:n], raw[:n]
+    x = np.log10(lrs)
+    out = np.empty(n, dtype=np.float64)
+    lo = np.searchsorted(x, x - 4 * width, side="left")
+    hi = np.searchsorted(x, x + 4 * width, side="right")
+    for i in range(n):
+        w = np.exp(-0.5 * ((x[lo[i]:hi[i]] - x[i]) / width) ** 2)
+        out[i] = float(np.dot(w, raw[lo[i]:hi[i]]) / w.sum())
+    return lrs, out
+
+
+def peak_lr(result: RangeTestResult, *, factor: float = PEAK_FACTOR, width: float = CENTRED_WIDTH) -> LrSuggestion:
+    """A peak LR for a full training run with warm-up: `factor` x the sweep's divergence boundary, the LR where the
+    centred smoothed loss (`centred_loss`) is lowest (after the first ``num_iter // 10`` points).
+
+    The boundary is where a few hundred updates at a steadily growing LR stop training; the best peak of a full run
+    is a fraction of it. `factor` is one number measured across lrlab's tasks on sweeps of `CALIBRATED_SWEEP`
+    (BENCHMARKS.md, benchmarks/advice_calibration.py); other sweeps (fewer updates per decade diverge later) may
+    need another. Raises `LrlabError` when the loss never fell by `MIN_DESCENT`."""
+    factor = check.positive("factor", factor)
+    lrs, loss = centred_loss(result, width)
+    lo = max(1, result.num_iter // 10)
+    if len(loss) - lo < 5:
+        raise LrlabError(f"the range test has {len(loss)} usable points; peak_lr needs at least {lo + 5} "
+                         f"(num_iter={result.num_iter}, stop: {result.stop_reason}): lower start_lr or raise num_iter")
+    j = lo + int(np.argmin(loss[lo:]))
+    first = float(loss[lo])
+    if not first - float(loss[j]) > MIN_DESCENT * abs(first):
+        raise LrlabError(f"the smoothed loss fell only {(first - float(loss[j])) / abs(first):.2%} during the range "
+                         f"test ({first:.4g} -> {float(loss[j]):.4g}; at least {MIN_DESCENT:.1%} needed): no LR in "
+                         f"[{result.start_lr:g}, {result.end_lr:g}] trained the model; raise num_iter or move the "
+                         f"range")
+    boundary = float(lrs[j])
+    note = (f"{factor:g} x the divergence boundary {boundary:.3g} (the lowest point of the loss smoothed without lag, "
+            f"{width:g} decades)")
+    if j >= len(loss) - 1:
+        note += "; the loss still fell at the end of the sweep, so the boundary is higher: raise end_lr"
+    start, end, n = CALIBRATED_SWEEP
+    per_decade = result.num_iter / math.log10(result.end_lr / result.start_lr)
+    calibrated = n / math.log10(end / start)
+    if result.mode != "exp" or not 0.5 <= per_decade / calibrated <= 2:
+        note += (f"; the factor was measured on {n}-update exponential sweeps from {start:g} to {end:g} "
+                 f"({calibrated:.0f} updates per decade), this one has {per_decade:.0f} ({result.mode})")
+    return LrSuggestion(rule="peak", lr=factor * boundary, index=j, loss=float(loss[j]), note=note)
 
 
 # ------------------------------------------------------------------------------------------------ plot
