@@ -294,9 +294,9 @@ def test_tensorboard_off_and_forced(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # the public writer: torch's SummaryWriter (tensorboardX's without torch)
     from torch.utils.tensorboard import SummaryWriter
 
-    from lrlab.monitor_files import summary_writer_class
+    from lrlab.monitor_files import public_writer
 
-    assert summary_writer_class() is SummaryWriter
+    assert public_writer()[0] is SummaryWriter
     # tensorboard missing: auto turns it off quietly, True says what is missing
     for name in ("torch.utils.tensorboard", "tensorboardX", "tensorboard.summary.writer.event_file_writer"):
         monkeypatch.setitem(__import__("sys").modules, name, None)

@@ -233,27 +233,35 @@ class MonitorFiles:
             self.tb.close()
 
 
-def summary_writer_class() -> Any:
-    """The public TensorBoard writer: ``torch.utils.tensorboard.SummaryWriter`` (needs torch and tensorboard), else
-    tensorboardX's ``SummaryWriter`` (the same API, without torch). ImportError when neither can load."""
+#: the public TensorBoard writers, preferred first: the module of ``SummaryWriter`` and of the ``Summary`` protocol
+#: buffer its ``file_writer.add_summary`` takes
+_WRITERS = (("torch.utils.tensorboard", "tensorboard.compat.proto.summary_pb2"),
+            ("tensorboardX", "tensorboardX.proto.summary_pb2"))
+
+
+def public_writer() -> tuple[Any, Any]:
+    """(``SummaryWriter``, ``Summary``): torch's ``torch.utils.tensorboard`` (needs torch and tensorboard), else
+    tensorboardX's (the same API, without torch). ImportError when neither can load."""
     import importlib
 
     errors = []
-    for module in ("torch.utils.tensorboard", "tensorboardX"):
+    for writer, proto in _WRITERS:
         try:
-            return importlib.import_module(module).SummaryWriter
+            return importlib.import_module(writer).SummaryWriter, importlib.import_module(proto).Summary
         except ImportError as e:
-            errors.append(f"{module}: {e}")
+            errors.append(f"{writer}: {e}")
     raise ImportError("; ".join(errors))
 
 
 class _TBWriter:
-    """TensorBoard event files through the public ``SummaryWriter`` (`summary_writer_class`): one ``add_scalar``
-    per scalar, all of a record at one wall time."""
+    """TensorBoard event files through the public ``SummaryWriter`` (`public_writer`). A record's scalars go in one
+    event, through the writer's ``file_writer.add_summary``: five ``add_scalar`` calls (an event each) cost 3.7x as
+    much, which would take the Monitor past its 1 % budget (BENCHMARKS.md)."""
 
     def __init__(self, folder: Path) -> None:
         # imported here: tensorboard is optional, and slow to import
-        self._writer = summary_writer_class()(log_dir=str(folder), max_queue=100, flush_secs=10)
+        writer, self._summary = public_writer()
+        self._writer = writer(log_dir=str(folder), max_queue=100, flush_secs=10)
 
     @classmethod
     def open(cls, folder: Path, *, required: bool) -> _TBWriter | None:
@@ -266,9 +274,8 @@ class _TBWriter:
             return None
 
     def write(self, step: int, scalars: Sequence[tuple[str, float]]) -> None:
-        wall = time.time()
-        for tag, x in scalars:
-            self._writer.add_scalar(tag, x, global_step=step, walltime=wall)
+        summary = self._summary(value=[self._summary.Value(tag=tag, simple_value=x) for tag, x in scalars])
+        self._writer.file_writer.add_summary(summary, step, time.time())
 
     def close(self) -> None:
         self._writer.close()
