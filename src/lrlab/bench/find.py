@@ -23,13 +23,16 @@ def cross_entropy_flat(logits: Any, targets: Any) -> Any:
 def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "adamw", seed: int = 0,
                  start_lr: float = 1e-6, end_lr: float = 10.0, num_iter: int = 100, mode: str = "exp",
                  accumulation_steps: int = 1, batch_size: int | None = None, weight_decay: float | None = None,
-                 smooth: float = 0.98, diverge_threshold: float = 5.0, threads: int | None = None) -> RangeTestResult:
+                 smooth: float = 0.98, diverge_threshold: float = 5.0, threads: int | None = None,
+                 device: str = "cpu") -> RangeTestResult:
     """`find_lr` on a built-in task (`lrlab.bench.tasks.get_task`): its model freshly initialised with `seed`,
     its training batches ``0 .. num_iter * accumulation_steps - 1``, cross-entropy, and the named optimizer built
     by the harness's own `lrlab.bench.train.build_optimizer` with its decay / no-decay parameter groups (so the
     test measures the optimizer that ``lrlab train`` / ``--lr find`` then trains; schedule-free in train mode).
     `threads`: torch CPU threads during the test (None: 1 for the ``tiny`` preset, whose kernels are too small to
     share, else torch's current setting; restored after).
+    `device`: ``cpu``, ``cuda:N`` or ``mps`` (`lrlab.bench.device.resolve_device`): the model, initialised on the CPU
+    (the same weights everywhere), trains there in float32.
     Returns the `RangeTestResult`."""
     import torch  # optional dependency, imported on use
 
@@ -39,7 +42,7 @@ def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "ad
     k = check.whole("accumulation_steps", accumulation_steps, minimum=1)
     n = check.whole("num_iter", num_iter, minimum=10)
     torch.manual_seed(seed)
-    model = t.build_model()
+    model = t.build_model().to(device)  # find_lr moves each batch to it
     if weight_decay is None:  # the optimizer's usual value, as `lrlab.bench.train.train` uses
         weight_decay = harness.DEFAULT_WEIGHT_DECAY.get(optimizer, 0.0)  # an unknown name fails in build_optimizer
     opt = harness.build_optimizer(optimizer, param_groups(model, weight_decay), start_lr)

@@ -17,6 +17,7 @@ from typing import Any
 from lrlab.bench.analysis import RESULTS_FILE
 from lrlab.bench.compare import FORMAT, cores, fingerprint, utc_now, write_json
 from lrlab.bench.design import CompareConfig, Trial, trial_id, trial_label, trial_record
+from lrlab.bench.device import device_kind, resolve_device
 from lrlab.bench.events import Event, EventSink
 from lrlab.bench.train import OPTIMIZERS, TrainConfig, init_distributed, train
 from lrlab.checks import check
@@ -56,7 +57,7 @@ def shared_path(path: Path, world: int) -> Path:
 def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimizer: str = "adamw", lr: float = 1e-2,
               steps: int = 1000, seed: int = 0, batch_size: int | None = None, eval_every: int = 50,
               checkpoint_every: int = 500, out_dir: str | Path, resume: bool = False,
-              on_event: EventSink | None = None) -> dict[str, Any]:
+              on_event: EventSink | None = None, device: str = "cpu") -> dict[str, Any]:
     """`lrlab train`: one run with the Monitor attached (when `lrlab.monitor` is installed).
 
     Writes ``out_dir/results.json`` in the comparison format (one trial), so `lrlab.bench.report` renders it
@@ -67,6 +68,9 @@ def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimize
     process group (`distributed`) and train one run with DDP, each on its slice of every update's batch;
     ``out_dir`` must be the same folder for all. Only rank 0 attaches the Monitor, reports progress and writes
     ``results.json`` and the checkpoints; every rank returns the document.
+
+    ``device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (`lrlab.bench.device.resolve_device`; under
+    torchrun, ``cuda`` is each process's own GPU, ``cuda:LOCAL_RANK``).
     """
     if optimizer not in OPTIMIZERS:
         raise LrlabError(f"optimizer {optimizer!r} is not supported; choose from {', '.join(OPTIMIZERS)}")
@@ -78,6 +82,8 @@ def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimize
     cfg = cfg.resolved()  # checks the spec before torch loads
 
     import torch  # optional dependency: keeps `import lrlab.bench.single` light
+
+    on = resolve_device(device)  # an absent device is refused before a file is made
 
     out = Path(out_dir)
     ckpt = out / "ckpt"
@@ -109,7 +115,7 @@ def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimize
         t0 = time.monotonic()
         try:
             result = train(TrainConfig(**t.train_kwargs(cfg)), out_dir=ckpt, resume=resume, monitor=monitor,
-                           on_step=on_step, should_stop=lambda: stop["requested"])
+                           on_step=on_step, should_stop=lambda: stop["requested"], device=on)
         finally:
             signal.signal(signal.SIGINT, previous)
     done = not result.stopped
@@ -117,7 +123,8 @@ def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimize
     doc = {"format": FORMAT, "title": cfg.title, "status": "complete" if done else "interrupted",
            "created": utc_now(), "config": cfg.to_dict(), "lr_centers": {optimizer: lr}, "lr_find": None,
            "execution": {"backend": "in-process" if world == 1 else "torchrun (DDP, gloo)", "workers": 1,
-                         "processes": world, "cores": cores(), "threads": threads},
+                         "processes": world, "cores": cores(), "threads": threads,
+                             "device": device_kind(on)},
            **fingerprint(task),
            "sessions": [{"started": utc_now(), "resumed": resume, "wall_time_s": time.monotonic() - t0}],
            "n_planned": 1, "wall_time_s": time.monotonic() - t0, "trials": [record],

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 import lrlab
+from lrlab.bench.device import device_kind, placement
 from lrlab.bench.presets import PRESET_NAMES
 from lrlab.bench.tasks import TASK_FORMS, Task, data_fingerprint, get_task
 from lrlab.checks import check
@@ -253,7 +254,8 @@ def build_optimizer(name: str, groups: list[dict[str, Any]], lr: float) -> torch
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=0.9, fused=True)
     if name == "adagrad":
-        return torch.optim.Adagrad(groups, lr=lr, fused=True)
+        cpu = all(p.device.type == "cpu" for g in groups for p in g["params"])  # fused Adagrad: the CPU only
+        return torch.optim.Adagrad(groups, lr=lr, fused=True if cpu else None)
     if name == "rmsprop":
         return torch.optim.RMSprop(groups, lr=lr, foreach=True)
     if name == "adam":
@@ -269,7 +271,8 @@ def build_optimizer(name: str, groups: list[dict[str, Any]], lr: float) -> torch
 
 def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: bool = False,
           monitor: Monitor | None = None, on_step: Callable[..., Any] | None = None,
-          should_stop: Callable[[], bool] | None = None, save_final: bool = True) -> RunResult:
+          should_stop: Callable[[], bool] | None = None, save_final: bool = True,
+          device: str = "cpu") -> RunResult:
     """Train ``config`` and return its `RunResult` (see the module docstring for stopping, checkpoints, resume).
 
     Args:
@@ -284,6 +287,10 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
         save_final: write the checkpoint of a run that completed its ``config.steps`` updates. False saves a
             caller that discards it (as `lrlab compare` does for a finished trial) one atomic, fsynced write.
             A stopped run always saves.
+        device: where to train: ``cpu``, ``cuda:N`` or ``mps`` (`lrlab.bench.device.resolve_device` turns
+            ``--device`` into one). CUDA devices with bf16 run forward passes under bf16 autocast
+            (`lrlab.bench.device.placement`); the CPU never does. A run resumes only on the kind of device it
+            started on: results are deterministic per device, not across devices.
 
     Deterministic algorithms are on while it trains (bitwise-reproducible runs and resumes), with
     ``torch.utils.deterministic.fill_uninitialized_memory`` off: that debugging aid fills every new tensor with NaN,
@@ -305,7 +312,9 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
         random.seed(config.seed)
         np.random.seed(config.seed)
         torch.manual_seed(config.seed)
-        model = task.build_model()
+        model = task.build_model()  # initialised on the CPU: the same weights on every device
+        on = placement(device)
+        model.to(on.device)  # on the CPU: nothing moves
         decay = DEFAULT_WEIGHT_DECAY[config.optimizer] if config.weight_decay is None else config.weight_decay
         optimizer = build_optimizer(config.optimizer, param_groups(model, decay), config.lr)
         schedule_free = config.optimizer == "schedulefree"
@@ -314,7 +323,7 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
         if task.batch_size % world:
             raise LrlabError(f"batch_size {task.batch_size} does not split evenly across {world} processes; give "
                              f"a batch size divisible by {world}")
-        env = _env(task, world)
+        env = {**_env(task, world), **on.record()}
         fingerprint = data_fingerprint(task.info)
         run = _Curves()
         step = 0  # updates done: the clock, and the data position
@@ -325,6 +334,10 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
                                  "continue it, or use another out_dir")
             state = torch.load(ckpt, map_location="cpu", weights_only=True)
             _check_resumable(state, config, schedule, fingerprint)
+            if state.get("device", "cpu") != device_kind(on.device):  # checkpoints without one: the CPU
+                raise LrlabError(f"cannot resume on {on.device}: the checkpoint was trained on "
+                                 f"{state.get('device', 'cpu')}, and runs are deterministic per kind of device; "
+                                 "resume with that --device")
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             _set_rng_state(state["rng"])
@@ -333,14 +346,14 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
         if schedule_free:
             optimizer.train()  # type: ignore[attr-defined]
         net = model if world == 1 else _ddp(model)  # trains; `model` (the same parameters) evaluates and saves
-        val_batches = task.val_batches(config.eval_batches)
+        val_batches = [(x.to(on.device), y.to(on.device)) for x, y in task.val_batches(config.eval_batches)]
         last_saved = step if resumed_from is not None else -1
         wall_before = run.wall_time_s
 
         def evaluate() -> None:
             metrics: dict[str, float] = {}
             if rank == 0:
-                with _eval_point(model, optimizer, schedule_free):
+                with _eval_point(model, optimizer, schedule_free), on.autocasting():
                     metrics = task.evaluate(model, val_batches)
             if world > 1:  # every rank records rank 0's numbers (and stops on the same divergence)
                 metrics = _broadcast(metrics)
@@ -369,11 +382,12 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
             lr = config.lr * schedule(step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, y = task.get_batch(step)
+            x, y = (z.to(on.device) for z in task.get_batch(step))  # the CPU: the same tensors
             if world > 1:  # this rank's slice of the global batch
                 x, y = x.chunk(world)[rank], y.chunk(world)[rank]
-            logits = net(x)
-            loss = torch.nn.functional.cross_entropy(logits.flatten(0, -2), y.flatten())
+            with on.autocasting():  # bf16 on GPUs that have it; nothing at all on the CPU
+                logits = net(x)
+                loss = torch.nn.functional.cross_entropy(logits.flatten(0, -2), y.flatten())
             loss_value = loss.item() if world == 1 else _mean_over_ranks(loss)
             run.lr.append(lr)
             if not math.isfinite(loss_value):
@@ -443,7 +457,7 @@ def _env(task: Task, world: int) -> dict[str, Any]:
     import torch
 
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "threads": torch.get_num_threads(), "processes": world, "device": "cpu", "task": task.description,
+            "threads": torch.get_num_threads(), "processes": world, "task": task.description,
             "data": dict(task.info)}
 
 
@@ -510,7 +524,8 @@ def _save_checkpoint(path: Path, config: TrainConfig, step: int, model: nn.Modul
             eval_model = {k: v.clone() for k, v in model.state_dict().items()}
     state = {"format": 1, "step": step, "config": config.to_dict(), "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "eval_model": eval_model, "rng": _rng_state(),
-             "curves": dataclasses.asdict(run), "data": fingerprint}
+             "curves": dataclasses.asdict(run), "data": fingerprint,
+             "device": next(model.parameters()).device.type}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
