@@ -430,3 +430,35 @@ def test_predict_law_is_checked_when_read(capsys: pytest.CaptureFixture[str]) ->
     code, out, err = run(["predict", "nowhere", "--law", "powerlaw"], capsys)
     assert code == 2 and out == ""
     assert "Invalid value for '--law': 'powerlaw' is not one of multipower, momentum, s1" in flat(err)
+
+
+BAD_CHOICES = [
+    (["find", "--preset", "huge"], "Invalid value for '--preset': 'huge' is not one of tiny, small, base"),
+    (["find", "--optimizer", "adamx"], "Invalid value for '--optimizer': 'adamx' is not one of sgd, adagrad, "
+                                       "rmsprop, adam, adamw, schedulefree"),
+    (["find", "--mode", "log"], "Invalid value for '--mode': 'log' is not one of exp, linear"),
+    (["find", "--task", "text:"], "Invalid value for '--task': 'text:' names no file; give lm, vision, text:PATH "
+                                  "or hf:NAME"),
+    (["find", "--task", "text:/no/such/file.txt"], "Invalid value for '--task': 'text:/no/such/file.txt': there "
+                                                   "is no file '/no/such/file.txt'"),
+    (["find", "--task", "imagenet"], "Invalid value for '--task': 'imagenet' is not a task; give lm, vision, "
+                                     "text:PATH or hf:NAME"),
+    (["suggest", "--task", "speech", "--steps", "100"], "Invalid value for '--task': 'speech' is not one of lm, "
+                                                        "vision, finetune"),
+    (["suggest", "--task", "lm", "--steps", "100", "--preset", "large"], "Invalid value for '--preset': 'large' is "
+                                                                         "not one of tiny, small, base"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_CHOICES, ids=[" ".join(a) for a, _ in BAD_CHOICES])
+def test_choices_are_checked_when_read(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(args, capsys)
+    assert (code, out) == (2, "") and message in flat(err)
+
+
+def test_completion_of_tasks_and_names(tmp_path: Path) -> None:
+    assert complete("lrlab find --task ") == ["lm", "vision", "text:", "hf:"]
+    assert complete("lrlab find --optimizer ada") == ["adagrad", "adam", "adamw"]
+    assert complete("lrlab suggest --task f") == ["finetune"]
+    (tmp_path / "corpus.txt").write_text("x")
+    assert complete(f"lrlab find --task text:{tmp_path}/co") == [f"text:{tmp_path}/corpus.txt"]

@@ -1,6 +1,7 @@
 """CLI commands `lrlab find` (the LR range test on a built-in task) and `lrlab suggest` (a full schedule).
 
-Importing this module loads typer only; torch, matplotlib and rich load when a command runs.
+Importing this module loads typer and the lists its options check (torch-free modules); torch, matplotlib and
+rich load when a command runs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from typing import Annotated
 
 import typer
 
+from lrlab.bench.presets import PRESET_NAMES
+from lrlab.bench.train import OPTIMIZERS
+from lrlab.cli_options import Choice, Task, option
+from lrlab.suggest import OPTIMIZERS as SUGGEST_OPTIMIZERS
+from lrlab.suggest import TASKS as SUGGEST_TASKS
+
 
 def register(app: typer.Typer) -> None:
     """Add `find` and `suggest` to the lrlab CLI."""
@@ -19,15 +26,15 @@ def register(app: typer.Typer) -> None:
 
 
 def find_cmd(
-    task: Annotated[str, typer.Option(help="built-in task: lm | vision (or text:PATH)")] = "lm",
-    preset: Annotated[str, typer.Option(help="model size: tiny | small | base")] = "tiny",
-    optimizer: Annotated[str, typer.Option(help="sgd | adagrad | rmsprop | adam | adamw | schedulefree")] = "adamw",
+    task: Annotated[str, option(Task(), help="lm | vision | text:PATH | hf:NAME")] = "lm",
+    preset: Annotated[str, option(Choice(PRESET_NAMES), help="model size")] = "tiny",
+    optimizer: Annotated[str, option(Choice(OPTIMIZERS, "NAME"), help=" | ".join(OPTIMIZERS))] = "adamw",
     start_lr: Annotated[float, typer.Option(help="first LR of the sweep")] = 1e-6,
     end_lr: Annotated[float, typer.Option(help="last LR of the sweep")] = 10.0,
     num_iter: Annotated[int, typer.Option(help="updates in the sweep (peak_lr is calibrated on 300)")] = 300,
-    mode: Annotated[str, typer.Option(help="exp | linear")] = "exp",
+    mode: Annotated[str, option(Choice(("exp", "linear")), help="spacing of the swept LRs")] = "exp",
     accumulation_steps: Annotated[int, typer.Option(help="micro-batches per update")] = 1,
-    batch_size: Annotated[int | None, typer.Option(help="batch size  [default: the preset's]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="batch size  \\[default: the preset's]")] = None,
     seed: Annotated[int, typer.Option(help="seed of the weights and the batches")] = 0,
     out: Annotated[Path | None, typer.Option(help="write the plot here (PNG) with the suggestions marked")] = None,
     device: Annotated[str, typer.Option(help="auto (CUDA, then MPS, then the CPU) | cpu | cuda | cuda:N | mps")]
@@ -75,13 +82,15 @@ def find_cmd(
 
 
 def suggest_cmd(
-    task: Annotated[str, typer.Option(help="lm | vision | finetune")],
+    task: Annotated[str, option(Choice(SUGGEST_TASKS), help="the kind of training")],
     steps: Annotated[int, typer.Option(help="planned optimizer updates")],
-    optimizer: Annotated[str, typer.Option(help="adamw | adam | sgd | schedulefree | adagrad | rmsprop")] = "adamw",
+    optimizer: Annotated[str, option(Choice(SUGGEST_OPTIMIZERS, "NAME"), help=" | ".join(SUGGEST_OPTIMIZERS))]
+    = "adamw",
     find: Annotated[bool, typer.Option("--find", help="measure the peak LR with the range test (built-in task)")]
     = False,
-    preset: Annotated[str | None, typer.Option(help="built-in model (tiny | small | base): its measured peak LR, "
-                                                   "and the model of --find  [default: your own model]")] = None,
+    preset: Annotated[str | None, option(Choice(PRESET_NAMES), help="built-in model: its measured peak LR, and "
+                                                                     "the model of --find  [default: your own "
+                                                                     "model]")] = None,
     seed: Annotated[int, typer.Option(help="seed for --find")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:

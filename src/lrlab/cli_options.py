@@ -90,7 +90,8 @@ class Task:
 
     def forms(self) -> str:
         extra = {"text:": "text:PATH", "hf:": "hf:NAME"}
-        return ", ".join([*self.builtin, *(extra[p] for p in self.prefixes)])
+        names = [*self.builtin, *(extra[p] for p in self.prefixes)]
+        return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
 
     def __call__(self, value: str) -> str:
         if value in self.builtin:
