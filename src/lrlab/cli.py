@@ -330,6 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     except LrlabError as e:
         typer.echo(f"error: {e}", err=True)
         code = 2
+    except OSError as e:  # a file or folder the verb could not use (lrlab's own reads and writes name it already)
+        from lrlab.files import file_error
+
+        typer.echo(f"error: {file_error('use', e.filename, e) if e.filename else e}", err=True)
+        code = 2
     except ModuleNotFoundError as e:
         top = (e.name or "").split(".")[0]
         if top not in EXTRAS:

@@ -12,9 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
-from lrlab.diagnose import Thresholds, diagnose, format_findings
+from lrlab.diagnose import Curves, Thresholds, diagnose, format_findings
 from lrlab.errors import LrlabError
-from lrlab.monitor_files import load_curves
+from lrlab.files import file_error, read_text
+from lrlab.monitor_files import EVALS_CSV, JSONL_FILE, STEPS_CSV, load_curves
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -40,7 +41,7 @@ def diagnose_cmd(
     if fail_on is not None and fail_on not in ("warning", "error"):
         raise LrlabError(f"--fail-on must be warning or error, got {fail_on!r}")
     thresholds = parse_thresholds(threshold or [])
-    curves = load_curves(log, total_steps=total)
+    curves = read_log(log, total_steps=total)
     findings = diagnose(curves, thresholds=thresholds)
     if as_json:
         typer.echo(json.dumps({"log": str(log), "n_steps": len(curves.step), "n_evals": len(curves.eval_step),
@@ -67,6 +68,33 @@ def diagnose_cmd(
             console.print(table)
     if fail_on is not None and any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on] for f in findings):
         raise typer.Exit(1)
+
+
+def read_log(log: Path, *, total_steps: int | None = None) -> Curves:
+    """`lrlab.monitor_files.load_curves` of ``log``, with a file that is not readable UTF-8 text (UTF-16, binary,
+    unreadable) refused naming it, instead of a decoding error that names no file."""
+    if log.exists() and not (log.is_file() or log.is_dir()):  # a pipe or a device would be read forever
+        raise LrlabError(f"Monitor log {str(log)!r} is not a regular file or folder; expected a monitor.jsonl, "
+                         "steps.csv or a Monitor folder")
+    for path in _log_files(log):
+        read_text(path, what="Monitor log")
+    try:
+        return load_curves(log, total_steps=total_steps)
+    except OSError as e:
+        raise file_error("read the Monitor log", log, e) from None
+    except UnicodeDecodeError as e:  # a file that changed since it was checked
+        raise LrlabError(f"Monitor log {str(log)!r} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _log_files(log: Path) -> list[Path]:
+    """The files `load_curves` may read for ``log`` (those that exist)."""
+    names = (JSONL_FILE, STEPS_CSV, EVALS_CSV)
+    if log.is_dir():
+        candidates = [log / n for n in names] + [log / "monitor" / n for n in names]
+    else:
+        evals = log.with_name(EVALS_CSV) if log.name == STEPS_CSV else log.with_name(log.stem + ".evals.csv")
+        candidates = [log, evals] if log.suffix.lower() == ".csv" else [log]
+    return [p for p in candidates if p.is_file()]
 
 
 def parse_thresholds(items: list[str]) -> Thresholds:

@@ -24,7 +24,7 @@ from typing import Any
 from lrlab.checks import check
 from lrlab.diagnose import Curves, Finding, json_float, parse_float
 from lrlab.errors import LrlabError
-from lrlab.files import atomic_write_text
+from lrlab.files import atomic_write_text, file_error, open_append, open_update
 
 FORMAT = "lrlab.monitor/1"
 JSONL_FILE = "monitor.jsonl"
@@ -134,7 +134,7 @@ class MonitorFiles:
             path = folder / JSONL_FILE
             if path.exists():
                 drop_partial_line(path)
-            self.jsonl = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self.jsonl = open_append(path)  # closed in close(); a symbolic link there is refused
         if csv:
             self.steps_csv, self._steps_cols = _open_csv(folder / STEPS_CSV)
             self.evals_csv, self._evals_cols = _open_csv(folder / EVALS_CSV)
@@ -218,7 +218,10 @@ class MonitorFiles:
         """Push buffered records to the files (one write system call each)."""
         for fh in (self.jsonl, self.steps_csv, self.evals_csv):
             if fh is not None:
-                fh.flush()
+                try:
+                    fh.flush()
+                except OSError as e:  # disk full, ...
+                    raise file_error("write", fh.name, e) from None
 
     def write_findings(self, findings: Sequence[Finding], *, n_steps: int, n_evals: int) -> None:
         """``findings.json``, atomically (temp file + rename)."""
@@ -287,12 +290,12 @@ def _open_csv(path: Path) -> tuple[io.TextIOWrapper, list[str] | None]:
         drop_partial_line(path)
         with open(path, encoding="utf-8", newline="") as fh:
             cols = next(csv.reader(fh), None)
-    return open(path, "a", encoding="utf-8", newline=""), cols
+    return open_append(path, newline=""), cols
 
 
 def drop_partial_line(path: Path) -> None:
     """Cut a last line that a crash left without its newline, so that appending starts on a fresh line."""
-    with open(path, "rb+") as fh:
+    with open_update(path) as fh:  # a symbolic link there is refused
         data = fh.read()
         if data and not data.endswith(b"\n"):
             fh.truncate(data.rfind(b"\n") + 1)
