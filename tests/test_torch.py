@@ -631,9 +631,9 @@ def test_bad_arguments_name_the_field() -> None:
         sched.report(1.0)
     opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1})
     model(torch.randn(2, 3)).sum().backward()
-    # the post-step hook writes the next update's LRs, so the update itself reports it
+    opt.step()
     with pytest.raises(LrlabError, match="build the scheduler after the last add_param_group"):
-        opt.step()
+        sched.step()
 
 
 def test_is_a_torch_lr_scheduler() -> None:
@@ -991,6 +991,8 @@ def test_stepping_once_per_epoch_still_gives_every_update_its_lr() -> None:
     are written by the optimizer's post-step hook, so every update gets its own LR, not a staircase."""
     model, opt = _model(1)
     sched = LRScheduler(opt, "warmup(24) >> cosine(48)")
+    used: list[float] = []  # read inside optimizer.step(), after the scheduler's own pre-step hook
+    opt.register_step_pre_hook(lambda o, args, kwargs: used.append(o.param_groups[0]["lr"]))
     seen = []
     for _epoch in range(3):
         for _ in range(24):
@@ -999,8 +1001,21 @@ def test_stepping_once_per_epoch_still_gives_every_update_its_lr() -> None:
             opt.step()
             opt.zero_grad()
         sched.step()
-    assert seen == [0.1 * v for v in lrlab.parse("warmup(24) >> cosine(48)").values(np.arange(72))]
+    expected = [0.1 * v for v in lrlab.parse("warmup(24) >> cosine(48)").values(np.arange(72))]
+    assert used == expected
+    # the scheduler notices at update 1 (no step() after update 0); from then on the LRs are visible between
+    # updates too (what Lightning's LearningRateMonitor reads)
+    assert seen[2:] == expected[2:] and seen[1] == expected[0]
     assert sched.state_dict()["t"] == 72.0 and sched.updates == 72
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one step() per epoch is not idle
+        for _ in range(150):
+            model(torch.randn(2, 3)).sum().backward()
+            opt.step()
+            sched.step()
+    with pytest.warns(UserWarning, match="100 times in a row without an optimizer update"):
+        for _ in range(100):
+            sched.step()
     # a token clock needs the tokens of each update: one step() covering many updates warns once
     model, opt = _model(1)
     tok = LRScheduler(opt, "cosine(1000)", clock="tokens")

@@ -2,11 +2,14 @@
 
 Each framework is imported only by the function or class that needs it, so importing this module costs nothing.
 
-- Hugging Face ``Trainer``: pass ``optimizers=(opt, lrlab.torch.LRScheduler(opt, ...))``, or build the scheduler
-  from ``TrainingArguments`` with `hf_scheduler` (warm-up and total from the arguments, exactly as the Trainer's
-  own scheduler, and a checkpoint that holds the spec and the clock). The Trainer steps the scheduler once per
-  optimizer update and not after an update the GradScaler skipped. `HFPlateauCallback` feeds evaluation
-  metrics to a plateau controller.
+- Hugging Face ``Trainer``: `LrlabTrainer` (or `HFSchedulerMixin` in front of another Trainer class) builds
+  lrlab's scheduler in the Trainer's own ``create_scheduler`` hook (`trainer_scheduler`), so the Trainer keeps
+  its optimizer (``optim=``, weight-decay groups), ``num_train_epochs``, FSDP and DeepSpeed: the schedule comes
+  from ``lr_scheduler_kwargs={"lrlab": "<spec>"}`` after the arguments' warm-up, else from
+  ``lr_scheduler_type`` translated exactly (`lrlab.compat.hf`), ``reduce_lr_on_plateau`` included (a plateau
+  controller fed by an `HFPlateauCallback`). Or pass ``optimizers=(opt, sched)`` with a scheduler from
+  `hf_scheduler` (not allowed by the Trainer under FSDP). `HFPlateauCallback` feeds evaluation metrics to a
+  plateau controller. The manual: docs/integrations.md.
 - PyTorch Lightning: return ``{"optimizer": opt, "lr_scheduler": lightning_scheduler_config(sched)}`` from
   ``configure_optimizers`` (``interval="step"``: the clock counts optimizer updates). Lightning saves and restores
   the scheduler's ``state_dict`` with its checkpoints. `LightningPlateauCallback` feeds a logged metric to the
@@ -29,6 +32,7 @@ home, so they pickle and serialize by name.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import math
@@ -111,13 +115,111 @@ def hf_scheduler(
                                         scheduler_specific_kwargs=kwargs)
         if not isinstance(found, Schedule):
             raise LrlabError(f"hf_scheduler: lr_scheduler_type {kind!r} gave {found!r}, not one schedule")
-        s: Schedule = found
+        # built at LR 1.0, it is the factor of each group's LR: a copy without compat's "holds LRs" mark
+        s: Schedule = dataclasses.replace(found)
     else:
         if not isinstance(schedule, (str, Schedule)):
             raise LrlabError(f"schedule must be an lrlab schedule or spec text such as 'cosine()', got {schedule!r}")
         rest = schedule if isinstance(schedule, Schedule) else parse(schedule)
         s = parse(f"warmup({warmup})") >> rest if warmup else rest
-    return LRScheduler(optimizer, s, total=total if s.needs_total else None)
+    return LRScheduler(optimizer, s, total=total if s.needs_total else None, absolute=False)
+
+
+#: the key of ``TrainingArguments.lr_scheduler_kwargs`` holding lrlab spec text for `trainer_scheduler`
+SPEC_KEY = "lrlab"
+
+
+def trainer_scheduler(trainer: Any, num_training_steps: int, optimizer: Any = None) -> LRScheduler:
+    """lrlab's scheduler for a Hugging Face ``Trainer``, built from its arguments in its ``create_scheduler`` hook.
+
+    Call it from ``create_scheduler`` (`HFSchedulerMixin` / `LrlabTrainer` do): the Trainer then built its own
+    optimizer (``optim=``, weight-decay groups; wrapped by Accelerate, FSDP or DeepSpeed) and computed the run's
+    length, also from ``num_train_epochs``.
+
+    Args:
+      trainer: the ``Trainer``; ``trainer.args`` give the warm-up (``warmup_steps``, a ratio below 1, through
+        ``args.get_warmup_steps``: the Trainer's own rounding), ``lr_scheduler_type`` and ``lr_scheduler_kwargs``.
+      num_training_steps: the run's optimizer updates (the Trainer's ``max_steps``).
+      optimizer: the optimizer to drive (the Trainer passes one under DeepSpeed); default ``trainer.optimizer``.
+    Returns:
+      An `lrlab.torch.LRScheduler`:
+
+      - ``lr_scheduler_kwargs={"lrlab": spec}``: ``warmup(w) >> spec`` (just ``spec`` without a warm-up in the
+        arguments; a spec that starts with its own warm-up while the arguments give one is refused), fractions
+        of the whole run; no other key may sit beside it;
+      - otherwise ``lr_scheduler_type`` with its ``lr_scheduler_kwargs``, the Trainer's own LRs (`hf_scheduler`);
+      - ``reduce_lr_on_plateau``: ``constant()`` (after the warm-up, if the arguments give one: HF's ignores it)
+        with an `lrlab.plateau.Plateau` built from the kwargs (torch ``ReduceLROnPlateau``'s names: ``mode``,
+        ``factor``, ``patience``, ``threshold``, ``threshold_mode``, ``cooldown``, ``min_lr``, ``eps``), fed the
+        ``metric_for_best_model`` (default ``eval_loss``) of each evaluation by an `HFPlateauCallback` added to
+        the trainer.
+    """
+    from lrlab.plateau import Plateau
+    from lrlab.torch import LRScheduler
+
+    args = trainer.args
+    opt = optimizer if optimizer is not None else trainer.optimizer
+    if opt is None:
+        raise LrlabError("trainer_scheduler: the trainer has no optimizer yet; call it from create_scheduler")
+    kwargs = dict(getattr(args, "lr_scheduler_kwargs", None) or {})
+    total = check.whole("num_training_steps", num_training_steps, minimum=1)
+    if SPEC_KEY in kwargs:
+        spec = kwargs.pop(SPEC_KEY)
+        if kwargs:
+            raise LrlabError(
+                f"lr_scheduler_kwargs holds {SPEC_KEY!r} and also {', '.join(sorted(kwargs))}: those are the "
+                f"arguments of HF's schedule types; with an lrlab spec write everything in the spec"
+            )
+        if not isinstance(spec, (str, Schedule)):
+            raise LrlabError(f"lr_scheduler_kwargs[{SPEC_KEY!r}] must be lrlab spec text such as "
+                             f"'cosine(floor=0.1)', got {spec!r}")
+        s = parse(spec) if isinstance(spec, str) else spec
+        if int(args.get_warmup_steps(total)) and _starts_with_warmup(s):
+            raise LrlabError(
+                f"the warm-up is given twice: by the TrainingArguments (warmup_steps={args.warmup_steps!r}) and by "
+                f"the spec {str(s)!r}; give it once"
+            )
+        return hf_scheduler(opt, args, num_training_steps=total, schedule=s)
+    kind = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
+    if kind != "reduce_lr_on_plateau":
+        return hf_scheduler(opt, args, num_training_steps=total)
+    try:
+        plateau = Plateau(**kwargs)
+    except TypeError as e:
+        raise LrlabError(f"lr_scheduler_kwargs for reduce_lr_on_plateau: {e} (the names of torch's "
+                         "ReduceLROnPlateau: mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, "
+                         "eps)") from None
+    warmup = int(args.get_warmup_steps(total))
+    s = parse(f"warmup({warmup}) >> constant()" if warmup else "constant()", total=total)
+    sched = LRScheduler(opt, s, plateau=plateau)
+    metric = getattr(args, "metric_for_best_model", None) or "eval_loss"
+    if not metric.startswith("eval_"):
+        metric = f"eval_{metric}"  # the Trainer's own rule for the metric it checks
+    trainer.add_callback(lazy_class("HFPlateauCallback")(sched, metric))
+    return sched
+
+
+def _starts_with_warmup(s: Schedule) -> bool:
+    from lrlab.compose import Join
+    from lrlab.families import Warmup
+
+    return isinstance(s, Warmup) or (isinstance(s, Join) and isinstance(s.pieces[0], Warmup))
+
+
+class HFSchedulerMixin:
+    """Put in front of a Hugging Face ``Trainer`` class (``class MyTrainer(HFSchedulerMixin, SFTTrainer)``): its
+    ``create_scheduler`` builds lrlab's scheduler (`trainer_scheduler`) instead of HF's. `LrlabTrainer` is
+    ``HFSchedulerMixin`` + ``transformers.Trainer``."""
+
+    lr_scheduler: Any
+    _created_lr_scheduler: bool
+
+    def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
+        """The Trainer's hook, called after the optimizer is built and wrapped: lrlab's scheduler, once."""
+        if self.lr_scheduler is None:
+            self.lr_scheduler = trainer_scheduler(self, num_training_steps, optimizer)
+            self._created_lr_scheduler = True  # the Trainer rebuilds it on the next train() (hyperparameter search)
+        return self.lr_scheduler
 
 
 # ------------------------------------------------------------------------------------------------ Lightning
@@ -287,6 +389,17 @@ def _make_hf_plateau_callback(package: str | None) -> type:
             self.scheduler.report(metrics[self.metric])
 
     return HFPlateauCallback
+
+
+def _make_lrlab_trainer(package: str | None) -> type:
+    from transformers import Trainer
+
+    class LrlabTrainer(HFSchedulerMixin, Trainer):
+        """``transformers.Trainer`` whose scheduler is lrlab's (`HFSchedulerMixin`, `trainer_scheduler`):
+        ``LrlabTrainer(model=..., args=TrainingArguments(..., lr_scheduler_kwargs={"lrlab": "cosine(floor=0.1)"}))``.
+        """
+
+    return LrlabTrainer
 
 
 def _make_hf_monitor_callback(package: str | None) -> type:
@@ -479,6 +592,7 @@ def lightning_package(package: str | None = None) -> str:
 _FACTORIES: dict[str, Callable[[str | None], type]] = {
     "KerasSchedule": _make_keras_schedule,
     "HFPlateauCallback": _make_hf_plateau_callback,
+    "LrlabTrainer": _make_lrlab_trainer,
     "HFMonitorCallback": _make_hf_monitor_callback,
     "LightningPlateauCallback": _make_lightning_plateau_callback,
     "LightningMonitorCallback": _make_lightning_monitor_callback,

@@ -229,10 +229,15 @@ class LRScheduler(_TorchLRScheduler):
         self._step_count = 0
         #: the optimizer whose step hooks count updates (`hook_target`); None: each step() call is one update
         self.hooked = hook_target(optimizer)
-        # steps / epochs: t is known at the update itself, so the post-step hook writes the next update's LRs and
-        # the cadence of step() calls does not matter (Lightning's interval="epoch", a loop stepping per epoch)
-        self._follow = clock not in DATA_CLOCKS and self.hooked is not None
-        self._made_seen = 0  # updates made at the last step() call (the idle count of the hook-driven clocks)
+        # steps / epochs: t is known from the updates alone, so an update that starts while earlier ones were not
+        # taken in by step() (Lightning's interval="epoch", a loop stepping per epoch) takes them in first
+        self._catch_up_at_update = clock not in DATA_CLOCKS and self.hooked is not None
+        # every update made so far has been taken in (a bool, not a comparison of the counts: a compiled optimizer
+        # step reading it sees the same value at every update of a loop that steps the scheduler each time)
+        self._taken = True
+        # set once an update starts with earlier ones not taken in: from then on the hooks move the clock
+        self._following = False
+        self._made_at_step = 0  # (following) updates made at the last step() call, for the idle warning
         self._idle = 0
         self._warned_cadence = False
         self._register_hooks()
@@ -311,7 +316,7 @@ class LRScheduler(_TorchLRScheduler):
         if self.hooked is None:
             return
         self._hooks.append(self.hooked.register_step_post_hook(self._on_update))
-        if self.guard is not None:
+        if self.guard is not None or self._catch_up_at_update:
             self._hooks.append(self.hooked.register_step_pre_hook(self._before_update))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -329,16 +334,9 @@ class LRScheduler(_TorchLRScheduler):
             self._veto = False
             return
         self._clock.update_made()
-        if self._follow:
-            self._take_update()
-
-    @torch.compiler.disable
-    def _take_update(self) -> None:
-        # outside any compiled graph: t is a Python float, which a traced optimizer step would otherwise bake in
-        # as a constant and recompile for at every update
-        self._clock.advance()
-        self.last_epoch = self._clock.updates
-        self._apply()
+        self._taken = False
+        if self._following:
+            self._catch_up()  # the LR of the next update, visible at once (LearningRateMonitor, a Monitor)
 
     def _before_update(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
         if self._veto:
@@ -347,6 +345,22 @@ class LRScheduler(_TorchLRScheduler):
             for group in optimizer.param_groups:
                 for p in group["params"]:
                     p.grad = None
+        elif not self._taken and self._catch_up_at_update:
+            # step() is called less often than the optimizer steps (Lightning's interval="epoch"): follow the
+            # optimizer from now on, so that every update gets its own LR
+            self._following = True
+            self._made_at_step = self._clock.updates
+            self._catch_up()
+
+    @torch.compiler.disable
+    def _catch_up(self) -> None:
+        """Take in the updates made since the last ``step()`` and write the LRs of the next one, so that it gets
+        its own LR however rarely ``step()`` is called. Outside any compiled graph: ``t`` is a Python float, which
+        a traced optimizer step would bake in as a constant and recompile for."""
+        self._clock.advance()
+        self._taken = True
+        self.last_epoch = self._clock.updates
+        self._apply()
 
     # ---------------------------------------------------------------------------------------------- stepping
     def step(self, epoch: int | None = None, *, tokens: float | None = None,
@@ -377,10 +391,9 @@ class LRScheduler(_TorchLRScheduler):
             amount = global_count(amount)
         self._step_count += 1
         self._veto = False
-        if self._follow:  # the post-step hook has moved the clock and written the LRs already
-            new = clock.made != self._made_seen
-            self._made_seen = clock.made
-            self._idle = 0 if new else self._idle + 1
+        if self._following:  # the hooks have moved the clock and written the LRs
+            self._idle = 0 if clock.made != self._made_at_step else self._idle + 1
+            self._made_at_step = clock.made
             if self._idle and self._idle == self.warn_idle_after:
                 self._warn_idle(self._idle)
             return
@@ -401,6 +414,7 @@ class LRScheduler(_TorchLRScheduler):
                 UserWarning,
                 stacklevel=2,
             )
+        self._taken = True
         self.last_epoch = clock.updates
         self._apply()
 
@@ -637,9 +651,10 @@ class LRScheduler(_TorchLRScheduler):
         if guard_state is not None:
             self._guard_state = guard_state
         self._veto = False
-        self.last_epoch = self._clock.updates
-        self._made_seen = self._clock.made
+        self._taken = True
+        self._made_at_step = self._clock.made
         self._idle = 0
+        self.last_epoch = self._clock.updates
         self._apply()
 
     @staticmethod
