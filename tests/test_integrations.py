@@ -168,8 +168,15 @@ LIGHTNING_NOISE = (".*(num_workers|does not have many workers|LeafSpec|no `val_d
                    "|dataloader is not resumable).*")
 
 
-def _lightning_module(spec: str, record: list[float], *, total: int, plateau: Plateau | None = None) -> Any:
-    import pytorch_lightning as pl
+#: both Lightning namespaces: the unified ``lightning`` package and the standalone ``pytorch_lightning``
+LIGHTNING = [pytest.param("lightning.pytorch", id="lightning"), pytest.param("pytorch_lightning", id="pl")]
+
+
+def _lightning_module(spec: str, record: list[float], *, total: int, plateau: Plateau | None = None,
+                      package: str = "pytorch_lightning", helper: bool = True) -> Any:
+    import importlib
+
+    pl = importlib.import_module(package)
 
     class Tiny(pl.LightningModule):
         def __init__(self) -> None:
@@ -188,7 +195,7 @@ def _lightning_module(spec: str, record: list[float], *, total: int, plateau: Pl
         def configure_optimizers(self) -> Any:
             opt = torch.optim.SGD(self.parameters(), lr=0.1)
             sched = LRScheduler(opt, spec, total=total, plateau=plateau)
-            return {"optimizer": opt, "lr_scheduler": lightning_scheduler_config(sched)}
+            return {"optimizer": opt, "lr_scheduler": lightning_scheduler_config(sched) if helper else sched}
 
     return Tiny()
 
@@ -199,8 +206,10 @@ def _loader() -> Any:
     return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True)), batch_size=8)
 
 
-def _lightning_trainer(root: Path, max_steps: int, **kw: Any) -> Any:
-    import pytorch_lightning as pl
+def _lightning_trainer(root: Path, max_steps: int, package: str = "pytorch_lightning", **kw: Any) -> Any:
+    import importlib
+
+    pl = importlib.import_module(package)
 
     kw.setdefault("limit_val_batches", 0)
     return pl.Trainer(max_steps=max_steps, enable_progress_bar=False, logger=False, enable_checkpointing=False,
@@ -229,20 +238,39 @@ def test_lightning_step_interval_checkpoint_and_resume(tmp_path: Path) -> None:
     assert rest == expected[12:]
 
 
-def test_lightning_plateau_callback(tmp_path: Path) -> None:
-    from lrlab.integrations import LightningPlateauCallback
+@pytest.mark.parametrize("package", LIGHTNING)
+def test_lightning_plateau_callback(package: str, tmp_path: Path) -> None:
+    from lrlab.integrations import lightning_class
 
+    callback = lightning_class("LightningPlateauCallback", package)("val_loss")
+    assert type(callback).__mro__[1].__module__.startswith(package)  # a subclass of that package's Callback
     record: list[float] = []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=LIGHTNING_NOISE)
         module = _lightning_module("constant()", record, total=16,
-                                   plateau=Plateau(patience=0, factor=0.5, threshold=0.0))
-        trainer = _lightning_trainer(tmp_path, 16, val_check_interval=4, num_sanity_val_steps=0, limit_val_batches=1,
-                                     callbacks=[LightningPlateauCallback("val_loss")])
+                                   plateau=Plateau(patience=0, factor=0.5, threshold=0.0), package=package)
+        trainer = _lightning_trainer(tmp_path, 16, package, val_check_interval=4, num_sanity_val_steps=0,
+                                     limit_val_batches=1, callbacks=[callback])
         trainer.fit(module, _loader(), _loader())
     # validations after updates 4, 8, 12, 16 log the same val_loss: 3 reductions, applied from the next update on
     assert record[4] == 0.1 and record[8] == 0.05 and record[12] == 0.025
     assert trainer.lr_scheduler_configs[0].scheduler.state_dict()["plateau"]["state"]["reductions"] == 3
+
+
+@pytest.mark.parametrize("package", LIGHTNING)
+def test_lightning_default_epoch_interval_still_gives_each_update_its_lr(package: str, tmp_path: Path) -> None:
+    """{"optimizer": opt, "lr_scheduler": sched} without lrlab's helper: Lightning steps the scheduler once per
+    epoch (8 updates here); the LR of every update is still the schedule's (no 0.0 for the whole first epoch)."""
+    spec = "warmup(0.25) >> cosine(floor=0.1)"
+    record: list[float] = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=LIGHTNING_NOISE)
+        trainer = _lightning_trainer(tmp_path, 24, package)
+        trainer.fit(_lightning_module(spec, record, total=24, package=package, helper=False), _loader())
+    assert trainer.lr_scheduler_configs[0].interval == "epoch"
+    expected = [0.1 * v for v in lrlab.parse(spec, total=24).values(np.arange(24))]
+    # read in training_step, before each update: the scheduler notices the cadence at update 1
+    assert record[2:] == pytest.approx(expected[2:], rel=1e-12) and record[0] == expected[0]
 
 
 # ------------------------------------------------------------------------------------------------ optax / jax
