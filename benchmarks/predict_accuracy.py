@@ -84,6 +84,8 @@ VARIANTS = (
     ("multipower, 2 design seeds", "multipower", (0, 1), 0),
     ("momentum, 2 design seeds", "momentum", (0, 1), 0),
     ("multipower, evals >= 100", "multipower", (0,), 100),
+    ("momentum, lam = 0.999 fixed", "momentum", (0,), 0),
+    ("multipower, + 4 warmed-up 1k runs", "multipower", (0,), 0),
 )
 
 
@@ -111,6 +113,7 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
 
     import lrlab.predict as lp
     from lrlab.cli_predict import default_schedules
+    from lrlab.predict.laws import warmup_end
 
     c = CASES[name]
     f = folders(out, name)
@@ -143,8 +146,11 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
     preds: dict[str, dict[str, Any]] = {}
     for label, law, dseeds, min_step in VARIANTS:
         curves = [cv for cv in design if cv.seed in dseeds]
+        if "warmed-up 1k" in label:  # more curves for the horizon transfer: its 1k predictions are then in-sample
+            curves += [cv for cv in lp.load_runs(f["actual"]) if cv.seed == 0 and warmup_end(cv.lr) > 0]
+        fixed = {"tau": 1000.0} if "fixed" in label else None
         t0 = time.monotonic()
-        fitted = lp.fit(curves, law=law, min_step=min_step, bootstrap=40)
+        fitted = lp.fit(curves, law=law, min_step=min_step, bootstrap=40, fixed=fixed)
         fit_s = time.monotonic() - t0
         rows = {s: fitted.predict(s, total=STEPS, peak_lr=c["lr"]) for s in specs}
         hrows = {}
@@ -160,8 +166,9 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
         q = fitted.quality
         rec = {
             "law": law, "design_seeds": list(dseeds), "min_step": min_step, "fit_s": fit_s,
-            "params": dict(fitted.params), "cost_run_equivalents": len(dseeds) * lp.design_runs(
-                STEPS, peak_lr=c["lr"]).cost,
+            "params": dict(fitted.params),
+            "cost_run_equivalents": len(dseeds) * lp.design_runs(STEPS, peak_lr=c["lr"]).cost
+            + (4 if "warmed-up 1k" in label else 0),
             "mae": float(np.mean(np.abs(err))) if err else float("nan"),
             "mae_in_support": float(np.mean([abs(rows[s].final - mean[s]) for s in support])) if support else None,
             "n_in_support": len(support),
