@@ -445,6 +445,8 @@ BAD_CHOICES = [
                                      "text:PATH or hf:NAME"),
     (["suggest", "--task", "speech", "--steps", "100"], "Invalid value for '--task': 'speech' is not one of lm, "
                                                         "vision, finetune"),
+    (["diagnose", "nowhere", "--fail-on", "info"], "Invalid value for '--fail-on': 'info' is not one of warning, "
+                                                   "error"),
     (["suggest", "--task", "lm", "--steps", "100", "--preset", "large"], "Invalid value for '--preset': 'large' is "
                                                                          "not one of tiny, small, base"),
 ]

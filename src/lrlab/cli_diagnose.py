@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from lrlab.cli_options import Choice, option
 from lrlab.diagnose import Curves, Thresholds, diagnose, format_findings
 from lrlab.errors import LrlabError
 from lrlab.files import file_error, read_text
@@ -30,8 +31,8 @@ def diagnose_cmd(
     total: Annotated[int | None, typer.Option("--total", "-n", help="planned updates of the run (if not recorded)")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    fail_on: Annotated[str | None, typer.Option(help="exit 1 when a finding is at least this severe: warning | error")]
-    = None,
+    fail_on: Annotated[str | None, option(Choice(("warning", "error")), help="exit 1 when a finding is at least "
+                                                                              "this severe")] = None,
     threshold: Annotated[list[str] | None, typer.Option(
         "--threshold", "-t", help="change a detection threshold, NAME=VALUE (repeatable), e.g. slow_drop=0.05; "
                                   "the names are the fields of lrlab.diagnose.Thresholds")] = None,
