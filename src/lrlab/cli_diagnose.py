@@ -1,4 +1,5 @@
-"""CLI command `lrlab diagnose LOG`: read a Monitor's files, diagnose the run, print the findings.
+"""CLI command `lrlab diagnose LOG`: read a run's log (a Monitor's files, or another tool's: `lrlab.log_readers`),
+diagnose the run, print the findings.
 
 Importing this module loads typer only; rich loads when the command runs.
 """
@@ -6,16 +7,20 @@ Importing this module loads typer only; rich loads when the command runs.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from lrlab.checks import check
 from lrlab.cli_options import Choice, option
 from lrlab.diagnose import Curves, Thresholds, diagnose, format_findings
 from lrlab.errors import LrlabError
 from lrlab.files import file_error, read_text
+from lrlab.log_readers import CONVENTIONS, FIELDS, KINDS, detect, load_log
+from lrlab.monitor import at_chance, log_coverage
 from lrlab.monitor_files import EVALS_CSV, JSONL_FILE, STEPS_CSV, load_curves
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
@@ -27,7 +32,9 @@ def register(app: typer.Typer) -> None:
 
 
 def diagnose_cmd(
-    log: Annotated[Path, typer.Argument(help="a Monitor's monitor.jsonl, steps.csv, or its folder")],
+    log: Annotated[Path, typer.Argument(help="a Monitor's monitor.jsonl, steps.csv or folder; HF's trainer_state.json "
+                                             "or output_dir; a TensorBoard event folder; a CSV (Lightning's "
+                                             "metrics.csv)")],
     total: Annotated[int | None, typer.Option("--total", "-n", help="planned updates of the run (if not recorded)")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
@@ -36,14 +43,31 @@ def diagnose_cmd(
     threshold: Annotated[list[str] | None, typer.Option(
         "--threshold", "-t", help="change a detection threshold, NAME=VALUE (repeatable), e.g. slow_drop=0.05; "
                                   "the names are the fields of lrlab.diagnose.Thresholds")] = None,
+    log_format: Annotated[str | None, option(Choice(KINDS), "--format",
+                                             help=f"the log's format: {', '.join(KINDS)} (default: from the "
+                                                  "file names)")] = None,
+    column: Annotated[list[str] | None, typer.Option(
+        "--column", "-c", help=f"FIELD=NAME: the log's column or tag for an lrlab field ({', '.join(FIELDS)}); "
+                               "repeatable, e.g. --column loss=train_loss_step")] = None,
+    convention: Annotated[str | None, option(Choice(tuple(CONVENTIONS)),
+                                             help=f"the log's step numbering: {', '.join(CONVENTIONS)} "
+                                                  "(default: the tool's)")] = None,
+    lr: Annotated[float | None, typer.Option(help="the run's constant LR, for a log that records none")] = None,
+    classes: Annotated[int | None, typer.Option(
+        help="classes (a language model: its vocabulary size): a loss that ends at ln(classes), a uniform guess, is "
+             "reported")] = None,
 ) -> None:
     """Diagnose a recorded run: divergence, warm-up spikes, too slow, unstable validation, plateau, over-fitting,
     decay too early; each with an advice and the numbers behind it."""
     if fail_on is not None and fail_on not in ("warning", "error"):
         raise LrlabError(f"--fail-on must be warning or error, got {fail_on!r}")
     thresholds = parse_thresholds(threshold or [])
-    curves = read_log(log, total_steps=total)
-    findings = diagnose(curves, thresholds=thresholds)
+    curves = read_log(log, total_steps=total, kind=log_format, columns=parse_columns(column or []),
+                      convention=convention, lr=lr)
+    extra = [log_coverage(curves, thresholds)]  # "no problems found" must not hide a log too coarse to check
+    if classes is not None:
+        extra.append(at_chance(curves, math.log(check.whole("--classes", classes, minimum=2))))
+    findings = [f for f in extra if f is not None] + diagnose(curves, thresholds=thresholds)
     if as_json:
         typer.echo(json.dumps({"log": str(log), "n_steps": len(curves.step), "n_evals": len(curves.eval_step),
                                "total_steps": curves.total_steps, "findings": [f.to_dict() for f in findings]},
@@ -71,12 +95,24 @@ def diagnose_cmd(
         raise typer.Exit(1)
 
 
-def read_log(log: Path, *, total_steps: int | None = None) -> Curves:
-    """`lrlab.monitor_files.load_curves` of ``log``, with a file that is not readable UTF-8 text (UTF-16, binary,
-    unreadable) refused naming it, instead of a decoding error that names no file."""
+def read_log(log: Path, *, total_steps: int | None = None, kind: str | None = None,
+             columns: dict[str, str] | None = None, convention: str | None = None, lr: float | None = None) -> Curves:
+    """The curves of ``log``: `lrlab.log_readers.load_log` for another tool's log, else
+    `lrlab.monitor_files.load_curves`, with a file that is not readable UTF-8 text (UTF-16, binary, unreadable)
+    refused naming it, instead of a decoding error that names no file."""
     if log.exists() and not (log.is_file() or log.is_dir()):  # a pipe or a device would be read forever
         raise LrlabError(f"Monitor log {str(log)!r} is not a regular file or folder; expected a monitor.jsonl, "
                          "steps.csv or a Monitor folder")
+    if log.exists() and (kind or detect(log)) != "lrlab":
+        try:
+            return load_log(log, kind=kind, columns=columns, convention=convention, lr=lr, total_steps=total_steps)
+        except OSError as e:
+            raise file_error("read the log", log, e) from None
+        except UnicodeDecodeError as e:
+            raise LrlabError(f"log {str(log)!r} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if columns or convention is not None or lr is not None:
+        raise LrlabError("--column, --convention and --lr are for other tools' logs; lrlab's Monitor files name "
+                         "their fields themselves")
     for path in _log_files(log):
         read_text(path, what="Monitor log")
     try:
@@ -96,6 +132,21 @@ def _log_files(log: Path) -> list[Path]:
         evals = log.with_name(EVALS_CSV) if log.name == STEPS_CSV else log.with_name(log.stem + ".evals.csv")
         candidates = [log, evals] if log.suffix.lower() == ".csv" else [log]
     return [p for p in candidates if p.is_file()]
+
+
+def parse_columns(items: list[str]) -> dict[str, str]:
+    """``FIELD=NAME`` items as a mapping for `lrlab.log_readers.load_log`; `LrlabError` naming the fields for a
+    malformed item or an unknown field."""
+    out: dict[str, str] = {}
+    for item in items:
+        field, sep, name = item.partition("=")
+        field, name = field.strip(), name.strip()
+        if not sep or not field or not name:
+            raise LrlabError(f"--column must be FIELD=NAME, got {item!r}; FIELD is one of: {', '.join(FIELDS)}")
+        if field not in FIELDS:
+            raise LrlabError(f"--column: unknown field {field!r}; choose from: {', '.join(FIELDS)}")
+        out[field] = name
+    return out
 
 
 def parse_thresholds(items: list[str]) -> Thresholds:

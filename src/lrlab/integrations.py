@@ -37,6 +37,7 @@ import importlib
 import importlib.util
 import math
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -407,7 +408,7 @@ def _make_hf_monitor_callback(package: str | None) -> type:
         from transformers import TrainerCallback
     except ImportError:
         raise LrlabError("Monitor.hf_callback needs transformers installed") from None
-    from lrlab.monitor import Monitor  # here, not at the top: `import lrlab.integrations` stays light
+    from lrlab.monitor import Monitor, coverage_every  # here, not at the top: `import lrlab.integrations` stays light
 
     class HFMonitorCallback(TrainerCallback):
         """Hugging Face TrainerCallback feeding an lrlab Monitor (see `lrlab.monitor.Monitor.hf_callback`)."""
@@ -426,6 +427,20 @@ def _make_hf_monitor_callback(package: str | None) -> type:
             max_steps = int(getattr(state, "max_steps", 0) or 0)
             if max_steps > 0:  # the Trainer's plan (max_steps, or epochs x updates per epoch)
                 self.monitor.set_total_steps(max_steps)
+            vocab = getattr(getattr(kwargs.get("model"), "config", None), "vocab_size", None)
+            if self.monitor.chance_loss is None and isinstance(vocab, int) and vocab > 1:
+                self.monitor.chance_loss = math.log(vocab)  # a language model's cross-entropy at a uniform guess
+            every = float(getattr(args, "logging_steps", 1) or 1)
+            total = self.monitor.total_steps
+            if total is not None:
+                every_n = math.ceil(every * total) if every < 1 else int(every)  # a float below 1: of the run
+                limit = coverage_every(total, self.monitor.thresholds)
+                if limit >= 1 and every_n > limit:
+                    warnings.warn(
+                        f"lrlab Monitor: the Trainer logs the training loss every {every_n} updates "
+                        f"(logging_steps={args.logging_steps!r}) over {total}: too rarely for lrlab's diagnoses, which "
+                        f"need one at least every {limit}. Set logging_steps=1 (and logging_nan_inf_filter=False)",
+                        UserWarning, stacklevel=2)
 
         def on_optimizer_step(self, args: Any, state: Any, control: Any, optimizer: Any = None,
                               **kwargs: Any) -> None:

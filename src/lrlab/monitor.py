@@ -10,6 +10,7 @@ manual (steps and resume, the files, the callbacks): docs/monitor.md.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -35,9 +36,107 @@ from lrlab.monitor_files import (
 )
 
 # the file names and `load_curves` are re-exported: they were imported from here before `lrlab.monitor_files`
-__all__ = ["EVALS_CSV", "FINDINGS_FILE", "FORMAT", "JSONL_FILE", "STEPS_CSV", "TB_DIR", "Monitor", "load_curves"]
+__all__ = ["AT_CHANCE", "EVALS_CSV", "FINDINGS_FILE", "FORMAT", "JSONL_FILE", "SPARSE_LOG", "STEPS_CSV", "TB_DIR",
+           "Monitor", "at_chance", "coverage_every", "load_curves", "log_coverage"]
 
 _log = logging.getLogger("lrlab.monitor")
+
+#: the kind of `log_coverage`'s finding: about the log, not the run (so not one of `lrlab.diagnose.KINDS`)
+SPARSE_LOG = "sparse_log"
+#: the kind of `at_chance`'s finding
+AT_CHANCE = "at_chance"
+#: `at_chance`: the last losses within this fraction of the uniform guess's loss count as "at chance"
+CHANCE_MARGIN = 0.03
+
+
+def at_chance(curves: Curves, chance_loss: float) -> Finding | None:
+    """An error `Finding` when the training loss ended at (or above) the loss of a uniform guess, ``chance_loss``
+    (``ln(classes)`` for a cross-entropy over that many classes or tokens): the model learned nothing, however
+    few losses were recorded.
+
+    The median of the last 3 recorded losses is compared with ``(1 - CHANCE_MARGIN) * chance_loss``. A run whose
+    loss went above ``1.5 * chance_loss`` on the way blew up: the advice is to lower the LR; otherwise the LR may be
+    either far too high or far too low, and the advice is to measure it.
+    """
+    chance = check.positive("chance_loss", chance_loss)
+    losses = [x for x in curves.loss if x is not None]
+    if not losses:
+        return None
+    tail = sorted(losses[-3:])
+    last = tail[len(tail) // 2]
+    if math.isfinite(last) and last < (1 - CHANCE_MARGIN) * chance:
+        return None
+    peak_lr = max((g[0] for g in curves.lr), default=math.nan)
+    worst = max(losses, key=lambda x: x if math.isfinite(x) else math.inf)
+    blew_up = not math.isfinite(worst) or worst > 1.5 * chance
+    msg = (f"the training loss ended at {last:.4g}, {'above' if last > chance else 'at'} the loss of a uniform "
+           f"guess ({chance:.4g}): the model learned nothing")
+    if blew_up:
+        msg += f" (on the way it reached {worst:.4g})"
+        advice = (f"lower the peak LR ~10x (to {peak_lr / 10:.3g}) or run `lrlab find` to measure the range; the "
+                  "loss blew up")
+    else:
+        advice = (f"measure the LR with `lrlab find`: a loss that stays at chance means an LR far too high (the model "
+                  f"collapses to the uniform guess) or far too low (it never moves); the peak was {peak_lr:.3g}")
+    return Finding(kind=AT_CHANCE, step=int(curves.step[-1]) if curves.step else 0, severity="error", message=msg,
+                   advice=advice, evidence={"loss": last, "chance_loss": chance, "worst_loss": worst,
+                                            "peak_lr": peak_lr})
+
+
+def coverage_every(total_steps: int, thresholds: Thresholds | None = None) -> int:
+    """The most updates between two recorded training losses that still lets every diagnosis run: the plateau
+    check needs ``3 * smooth`` losses within ``plateau_window`` of the run (27 in 20% with the defaults; the
+    too-slow check needs fewer). 0 when the run is too short for that even with a loss at every update."""
+    t = thresholds if thresholds is not None else Thresholds()
+    return math.floor(t.plateau_window * total_steps / (3 * t.smooth))
+
+
+def log_coverage(curves: Curves, thresholds: Thresholds | None = None) -> Finding | None:
+    """A finding when the training losses were recorded too rarely for the diagnoses (`coverage_every`): then
+    "no problems found" would only mean that nothing could be checked. The Hugging Face Trainer logs the loss
+    every ``logging_steps`` (500 by default). The message also says whether the loss fell at all over what was
+    recorded, the one thing a few records still show (a run at an LR far too high ends at the loss of a uniform
+    guess, flat).
+
+    Returns:
+        A ``sparse_log`` warning `Finding`, or None when the losses are dense enough (or the run is too short to
+        tell).
+    """
+    t = thresholds if thresholds is not None else Thresholds()
+    steps = [s for s, x in zip(curves.step, curves.loss) if x is not None and math.isfinite(x)]
+    losses = [x for x in curves.loss if x is not None and math.isfinite(x)]
+    last = curves.step[-1] if curves.step else (curves.eval_step[-1] if curves.eval_step else 0)
+    total = max(curves.total_steps or 0, last + 1)
+    limit = coverage_every(total, t)
+    if limit < 1:
+        return None
+    if len(steps) >= 2:
+        gaps = sorted(b - a for a, b in itertools.pairwise(steps))
+        every = gaps[len(gaps) // 2]
+    else:
+        every = total
+    if every <= limit:
+        return None
+    how = ("Record the loss of every update: Hugging Face logging_steps=1 (its default is 500) with "
+           "logging_nan_inf_filter=False, or lrlab's Monitor callbacks (Monitor.hf_callback, "
+           "Monitor.lightning_callback), which record each update themselves")
+    evidence = {"loss_records": float(len(steps)), "every": float(every), "max_every": float(limit),
+                "total_steps": float(total)}
+    if not steps:
+        msg = f"no training loss was recorded over {total} updates: the diagnoses had nothing to check"
+    else:
+        msg = (f"the training loss was recorded every {every} updates ({len(steps)} records over {total} updates): "
+               f"the diagnoses need one at least every {limit} ({3 * t.smooth} in {t.plateau_window:.0%} of the "
+               f"run), so spikes, a too small LR and plateaus could not be checked")
+    if len(losses) >= 2 and losses[0] > 0:
+        drop = (losses[0] - losses[-1]) / losses[0]
+        evidence.update(first_loss=losses[0], last_loss=losses[-1], drop=drop)
+        msg += f"; over the records the loss went from {losses[0]:.4g} to {losses[-1]:.4g} ({-drop:+.1%})"
+        if drop < t.slow_drop:
+            msg += (f", less than {t.slow_drop:.0%}: the run may not have trained at all (an LR far too high ends "
+                    "at the loss of a uniform guess; one far too low barely moves)")
+    return Finding(kind=SPARSE_LOG, step=int(steps[0]) if steps else 0, severity="warning", message=msg, advice=how,
+                   evidence=evidence)
 
 
 def _as_float(name: str, value: object) -> float:
@@ -89,6 +188,9 @@ class Monitor:
         diagnose_budget: see `diagnose_live`: a fraction of the wall time in (0, 1].
         on_finding: called with each new live `Finding`.
         clock: the time source in seconds (``time.perf_counter``; tests pass a fake one).
+        chance_loss: the loss of a uniform guess (``ln(vocabulary size)`` for a language model), when known: a
+            run that ends there gets an `at_chance` error at `close`. `hf_callback` sets it from the model's
+            ``config.vocab_size`` when it is not given.
 
     Files in an existing ``out_dir`` are appended to, and their records are loaded first, so a resumed run
     continues its curves (a resumed step replaces the later records: docs/monitor.md).
@@ -99,7 +201,7 @@ class Monitor:
                  diagnose_live: bool = True, total_steps: int | None = None,
                  thresholds: Thresholds | None = None, diagnose_every: int = 50, diagnose_budget: float = 0.001,
                  on_finding: Callable[[Finding], None] | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter, chance_loss: float | None = None) -> None:
         if total_steps is not None:
             total_steps = check.whole("total_steps", total_steps, minimum=1)
         tensorboard_every = check.whole("tensorboard_every", tensorboard_every, minimum=1)
@@ -126,6 +228,7 @@ class Monitor:
         self._next_diag = -math.inf
         self._n_diag = 0
         self.on_finding = on_finding
+        self.chance_loss = None if chance_loss is None else check.positive("chance_loss", chance_loss)
         self._log = RunLog(total_steps=total_steps)
         self._clock = clock
         self._t0 = clock()
@@ -303,8 +406,13 @@ class Monitor:
         return self._log.curves()
 
     def diagnose(self) -> list[Finding]:
-        """A full diagnosis of everything recorded so far."""
-        return diagnose(self._log.curves(), thresholds=self.thresholds)
+        """A full diagnosis of everything recorded so far, with `log_coverage`'s warning first when the training
+        losses were recorded too rarely to diagnose, and `at_chance`'s error when `chance_loss` is known."""
+        curves = self._log.curves()
+        extra = [log_coverage(curves, self.thresholds)]
+        if self.chance_loss is not None:
+            extra.append(at_chance(curves, self.chance_loss))
+        return [f for f in extra if f is not None] + diagnose(curves, thresholds=self.thresholds)
 
     def close(self) -> list[Finding]:
         """Run a full diagnosis (with live diagnoses on, its new kinds are reported like live ones: logged, in
