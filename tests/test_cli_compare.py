@@ -37,6 +37,9 @@ def test_compare_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     # that moved a best to an edge)
     phases = "".join(t["phase"][0] for t in doc["trials"])  # g(rid), e(xtend), c(onfirm), in the order run
     assert doc["status"] == "complete" and re.fullmatch(r"g{4}e{2,4}c{3}e*", phases), phases
+    # --device auto on this CPU machine: two CPU workers, and every run records where it trained
+    assert doc["execution"]["device"] == "cpu" and doc["execution"]["devices"] == ["cpu", "cpu"]
+    assert {t["result"]["env"]["device"] for t in doc["trials"]} == {"cpu"}
     for name in ("report.md", "report.html", "lr_curves.png", "val_loss.png", "loss_curves.png", "sensitivity.png",
                  "gap_to_winner.png"):
         assert (out / name).stat().st_size > 1000, name
@@ -242,11 +245,12 @@ def test_piped_progress_prints_plain_lines_on_a_timer() -> None:
             view(Event(kind="step", job="a", step=10 + 20 * t, total=1000))
             view(Event(kind="step", job="b", step=20 * t, total=1000))
         view(Event(kind="finish", job="a", label="constant() · lr 0.01 · seed 0", step=1000, total=1000, loss=1.5))
-        view(Event(kind="note", label="a note"))
+        view(Event(kind="skip", job="c", label="cosine() · lr 0.02 · seed 0", loss=1.25))
     lines = buf.getvalue().splitlines()
     progress = [line for line in lines if line.startswith("progress: ")]
     assert progress[0] == "progress: 10/2,000 updates (0 %) · 2 runs in flight · elapsed 0 s · ETA –"
     # at t = 10 s: a at 210, b at 180 (its step of that second comes after the line)
     assert progress[1] == "progress: 390/2,000 updates (20 %) · 2 runs in flight · elapsed 10 s · ETA 41 s"
     assert len(progress) == 4  # t = 0, 10, 20, 30
-    assert lines[-2:] == ["  done  constant() · lr 0.01 · seed 0: final val loss 1.5000", "a note"]
+    assert lines[-2:] == ["  done  constant() · lr 0.01 · seed 0: final val loss 1.5000",
+                          "  kept  cosine() · lr 0.02 · seed 0: final val loss 1.2500 (finished earlier)"]

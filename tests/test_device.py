@@ -4,6 +4,8 @@ CLI), and that a CPU run is unchanged and records its device."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -119,3 +121,76 @@ def test_placement_on_a_gpu_autocasts_where_it_has_bf16(monkeypatch: pytest.Monk
     assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"  # deterministic cuBLAS
     with Placement(device="cpu", autocast="bfloat16").autocasting():  # the context autocasts when asked
         assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["train", "--device", "cuda", "--steps", "10"], "device 'cuda' is not available here"),
+     (["compare", "--device", "cuda:1", "--steps", "10"], "device 'cuda:1' is not available here"),
+     (["find", "--device", "mps"], "device 'mps' is not available here"),
+     (["compare", "--device", "gpu"], "device 'gpu' is not supported; choose from auto, cpu, cuda, cuda:N or mps")],
+    ids=["train", "compare", "find", "misspelt"])
+def test_the_cli_refuses_an_absent_device_with_exit_2_and_creates_nothing(
+        args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from lrlab.cli import main
+
+    machine(monkeypatch, gpus=1 if "cuda:1" in args else 0)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    code = main([*args, "--out", str(out)] if args[0] != "find" else args)
+    _, err = capsys.readouterr()
+    assert code == 2 and err.startswith("error: ") and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists() and not (tmp_path / "lrlab-runs").exists()
+
+
+class FakeRun:
+    """What `place_workers` reads and writes of a `CompareRun`."""
+
+    def __init__(self, execution: dict[str, object]) -> None:
+        self.out = Path("cmp")
+        self.meta = {"execution": execution}
+        self.saved = 0
+
+    def save_meta(self) -> None:
+        self.saved += 1
+
+
+def test_a_comparison_records_its_devices_and_resumes_on_the_same_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lrlab.bench.compare import cores, place_workers
+
+    machine(monkeypatch, gpus=2)
+    new = FakeRun({"workers": 2, "threads": 1})
+    place_workers(new, "auto", None, resume=False)  # type: ignore[arg-type]
+    assert new.meta["execution"] == {"workers": 2, "threads": max(1, cores() // 2), "device": "cuda",
+                                     "devices": ["cuda:0", "cuda:1"]} and new.saved == 1
+    # resumed: the kind it ran on, whatever --device auto would pick now
+    place_workers(new, None, None, resume=True)  # type: ignore[arg-type]
+    assert new.meta["execution"]["devices"] == ["cuda:0", "cuda:1"]
+    with pytest.raises(LrlabError, match="the comparison trained on cuda, and --device cpu is cpu; runs are "
+                                         "deterministic per kind of device"):
+        place_workers(new, "cpu", None, resume=True)  # type: ignore[arg-type]
+    # a folder from before devices were recorded ran on the CPU: it keeps its workers and threads
+    old = FakeRun({"workers": 3, "threads": 5})
+    place_workers(old, None, None, resume=True)  # type: ignore[arg-type]
+    assert old.meta["execution"] == {"workers": 3, "threads": 5, "device": "cpu", "devices": ["cpu"] * 3}
+    with pytest.raises(LrlabError, match="trained on cpu, and --device auto is cuda"):
+        place_workers(old, "auto", None, resume=True)  # type: ignore[arg-type]
+
+
+def test_a_cpu_run_records_its_device_and_a_checkpoint_resumes_only_on_its_kind(tmp_path: Path) -> None:
+    from lrlab.bench.train import CHECKPOINT, TrainConfig, train
+
+    config = TrainConfig(steps=6, eval_every=3, eval_batches=1)
+    asked = iter(range(100))
+    r = train(config, out_dir=tmp_path, should_stop=lambda: next(asked) >= 3)  # stops after 3 updates
+    assert r.stopped and r.steps_done == 3
+    assert {k: r.env[k] for k in ("device", "device_name", "autocast")} == {"device": "cpu", "device_name": None,
+                                                                            "autocast": None}
+    state = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert state["device"] == "cpu"
+    state["device"] = "cuda"  # as if trained on a GPU
+    torch.save(state, tmp_path / CHECKPOINT)
+    with pytest.raises(LrlabError, match="cannot resume on cpu: the checkpoint was trained on cuda"):
+        train(config, out_dir=tmp_path, resume=True)

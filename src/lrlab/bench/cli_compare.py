@@ -243,7 +243,11 @@ def compare(
     target_loss: Annotated[float | None, typer.Option(
         help="loss for 'steps to target'  \\[default: the baseline's final loss]")] = None,
     out: Annotated[Path | None, typer.Option(help="output folder  \\[default: lrlab-runs/compare-TIMESTAMP]")] = None,
-    workers: Annotated[int | None, typer.Option(help="parallel runs  \\[default: min(2, cores)]")] = None,
+    workers: Annotated[int | None, typer.Option(help="parallel runs  \\[default: min(2, cores); on GPUs, one per GPU]")]
+    = None,
+    device: Annotated[str | None, typer.Option(
+        help="auto (CUDA, then MPS, then the CPU) | cpu | cuda (every GPU, one worker each) | cuda:N | mps  "
+             "\\[default: auto; with --resume, the kind of device the comparison ran on]")] = None,
     backend: Annotated[str, typer.Option(help="local (processes) | ray")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (with --backend ray)")] = None,
     resume: Annotated[Path | None, typer.Option(help="finish the comparison in this folder after a crash")] = None,
@@ -294,7 +298,8 @@ def compare(
     t0 = time.monotonic()
     with ProgressView(console) as view:
         doc = run_compare(config, out_dir, resume=resume is not None, workers=workers, backend=backend,
-                          address=address, on_event=view)
+                          address=address, on_event=view,
+                          device=device if device is not None or resume is not None else "auto")
     finished = [t for t in doc["trials"] if t.get("result") is not None]
     if finished:
         a = write_report(doc, out_dir, plots=plots)
@@ -336,6 +341,8 @@ def train_cmd(
     checkpoint_every: Annotated[int, typer.Option(help="updates between checkpoints (0: never)")] = 500,
     out: Annotated[Path | None, typer.Option(help="output folder  \\[default: lrlab-runs/train-TIMESTAMP]")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
+    device: Annotated[str, typer.Option(help="auto (CUDA, then MPS, then the CPU) | cpu | cuda | cuda:N | mps; under "
+                                             "torchrun, cuda is each process's own GPU")] = "auto",
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="write PNG plots")] = True,
 ) -> None:
     """Train one run with the Monitor attached; writes results.json, the report and the Monitor's logs.
@@ -352,7 +359,7 @@ def train_cmd(
         kwargs: dict[str, Any] = dict(
             schedule=schedule, task=task, preset=preset, optimizer=optimizer, lr=lr, steps=steps, seed=seed,
             batch_size=batch_size, eval_every=eval_every, checkpoint_every=checkpoint_every, out_dir=out_dir,
-            resume=resume)
+            resume=resume, device=device)
         if rank != 0:  # rank 0 shows progress and writes the artefacts
             if train_one(**kwargs)["trials"][0].get("result") is None:
                 raise typer.Exit(130)

@@ -25,6 +25,7 @@ from lrlab.bench.design import (
     lr_centers,
     trial_record,
 )
+from lrlab.bench.device import device_kind, worker_devices
 from lrlab.bench.events import EventSink
 from lrlab.bench.find import find_on_task
 from lrlab.bench.jobs import LocalBackend, RayBackend, execute
@@ -160,14 +161,19 @@ def _check_same_data(out: Path, meta: Mapping[str, Any], task: str) -> None:
 
 def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bool = False,
                 workers: int | None = None, backend: str = "local", address: str | None = None,
-                on_event: EventSink | None = None) -> dict[str, Any]:
+                on_event: EventSink | None = None, device: str | None = None) -> dict[str, Any]:
     """Run (or finish, with ``resume=True``) a comparison in ``out_dir``; returns the results document also
-    written to ``out_dir/results.json``. Its ``status`` is ``complete``, or ``interrupted`` after Ctrl-C."""
+    written to ``out_dir/results.json``. Its ``status`` is ``complete``, or ``interrupted`` after Ctrl-C.
+    ``device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (`place_workers`); None: the CPU, or for a
+    resumed comparison the kind of device it ran on."""
     if backend not in BACKENDS:
         raise LrlabError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if workers is not None:
         workers = check.whole("workers", workers, minimum=1)
+    if not resume:  # an absent device is refused before the folder is created
+        worker_devices(device or "cpu", workers, cpu_workers=1)
     run = open_run(out_dir, config, resume=resume, workers=workers, backend=backend)
+    place_workers(run, device, workers, resume=resume)
     emit = on_event or (lambda e: None)
     session = {"started": utc_now(), "resumed": resume, "wall_time_s": 0.0}
     run.meta["sessions"].append(session)
@@ -186,7 +192,8 @@ def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bo
             run.save_meta()
         trials = expand_trials(cfg, run.meta["lr_centers"])
         ex = run.meta["execution"]
-        engine = (LocalBackend(ex["workers"]) if backend == "local" else RayBackend(address, ex["threads"]))
+        engine = (LocalBackend(ex["workers"], ex["devices"]) if backend == "local"
+                  else RayBackend(address, ex["threads"], gpus=int(ex["device"] == "cuda")))
         try:
             # later phases are planned from the results so far, so a resumed comparison plans the same ones;
             # extension runs again after the confirmation seeds, which can move a best LR to an edge
@@ -214,6 +221,28 @@ def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bo
     if status == "complete":
         shutil.rmtree(run.out / "ckpt", ignore_errors=True)
     return doc
+
+
+def place_workers(run: CompareRun, device: str | None, workers: int | None, *, resume: bool) -> None:
+    """Record in ``execution`` the device of each worker (`lrlab.bench.device.worker_devices`: one worker per GPU
+    unless ``workers`` says otherwise) and its kind. A new comparison trains on ``device`` (None: the CPU); a resumed
+    one keeps the kind of device it started on (the CPU for folders written before devices were recorded), with
+    its torch thread count: runs are deterministic per kind of device, so a ``device`` of another kind is
+    refused."""
+    ex = run.meta["execution"]
+    if resume:
+        before = str(ex.get("device", "cpu"))
+        n = workers if workers is not None else (int(ex["workers"]) if before == "cpu" else None)
+        devices = worker_devices(device if device is not None else before, n, cpu_workers=int(ex["workers"]))
+        if device_kind(devices[0]) != before:
+            raise LrlabError(f"--resume {str(run.out)!r}: the comparison trained on {before}, and --device {device} "
+                             f"is {device_kind(devices[0])}; runs are deterministic per kind of device, so its "
+                             f"remaining runs must train on {before} too: drop --device (or give one of that kind)")
+    else:
+        devices = worker_devices(device or "cpu", workers, cpu_workers=int(ex["workers"]))
+        ex["threads"] = max(1, cores() // len(devices))
+    ex.update(device=device_kind(devices[0]), devices=list(devices), workers=len(devices))
+    run.save_meta()
 
 
 def lr_range_test(config: CompareConfig, optimizer: str, *, threads: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import numpy as np
 
 import lrlab
 from lrlab.bench.design import CompareConfig, Trial, trial_label, trial_record
+from lrlab.bench.device import resolve_device
 from lrlab.bench.events import Event, EventSink
 from lrlab.bench.train import CHECKPOINT, TrainConfig, train
 from lrlab.errors import LrlabError
@@ -115,6 +116,19 @@ def _init_worker(stop: Any, progress: Any) -> None:
     _WORKER.update(stop=stop, progress=progress)
 
 
+def _init_device_worker(devices: Any, *args: Any) -> None:
+    """`_init_worker`, after taking this process's device from the ``devices`` queue (one per worker: a comparison
+    on N GPUs runs one worker on each, each keeping its GPU for its life)."""
+    _WORKER["device"] = devices.get() if devices is not None else "cpu"
+    _init_worker(*args)
+
+
+def job_device(payload: Mapping[str, Any]) -> str:
+    """The device a job trains on: its pool worker's (`_init_device_worker`), else the payload's ``device``
+    (a Ray task, which Ray gives its own GPU, or a job run in this process), else the CPU."""
+    return str(_WORKER.get("device") or resolve_device(str(payload.get("device", "cpu"))))
+
+
 def has_checkpoint(folder: Path) -> bool:
     """Whether ``folder`` holds a training checkpoint."""
     return (folder / CHECKPOINT).is_file()
@@ -179,7 +193,7 @@ def run_job(payload: Mapping[str, Any]) -> dict[str, Any]:
     # a finished trial's checkpoint is deleted at once: not writing it saves an fsynced write per run (a prefix job
     # is stopped by should_stop at its end, and a stopped run always writes the checkpoint its children need)
     result = train(TrainConfig(**payload["train"]), out_dir=ckpt, resume=True, on_step=on_step,
-                   should_stop=should_stop, save_final=False)
+                   should_stop=should_stop, save_final=False, device=job_device(payload))
     if stop_at < total:  # a prefix job: done when its checkpoint stands at the end of the prefix
         if result.steps_done < stop_at and not result.diverged:
             return {"id": job_id, "status": "stopped", "result": None}
@@ -211,15 +225,18 @@ def _checkpoint_step(folder: Path) -> int:
 class LocalBackend:
     """A pool of spawned processes; progress and the stop flag go through multiprocessing primitives."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, devices: Sequence[str] = ()) -> None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no forked torch thread pools
         self.stop = ctx.Event()
         self.progress = ctx.Queue()
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                        initargs=(self.stop, self.progress))
+        self.devices = ctx.Queue()  # each worker process takes one for its life (`_init_device_worker`)
+        for d in list(devices) or ["cpu"] * workers:
+            self.devices.put(d)
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_device_worker,
+                                        initargs=(self.devices, self.stop, self.progress))
 
     def submit(self, payload: dict[str, Any]) -> Any:
         return self.pool.submit(run_job, payload)
@@ -258,7 +275,7 @@ class RayBackend:
     node: resuming mid-run needs a filesystem shared with the driver (finished trials are gathered by the
     driver either way). Progress goes through a ``ray.util.queue.Queue`` (an actor holding no CPU)."""
 
-    def __init__(self, address: str | None, threads: int) -> None:
+    def __init__(self, address: str | None, threads: int, gpus: float = 0) -> None:
         try:
             import ray
         except ModuleNotFoundError:
@@ -268,7 +285,8 @@ class RayBackend:
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
         from ray.util.queue import Queue
 
-        self.remote = ray.remote(num_cpus=threads, max_retries=0)(run_ray_job)
+        # gpus: 1 for a comparison on CUDA (Ray then shows each task its own GPU as cuda:0)
+        self.remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(run_ray_job)
         self.progress = Queue(actor_options={"num_cpus": 0})
 
     def submit(self, payload: dict[str, Any]) -> Any:
@@ -350,6 +368,7 @@ def execute(run: CompareRun, trials: Sequence[Trial], engine: Any, emit: EventSi
                     continue
                 submitted.add(j.id)
                 payload = {"id": j.id, "train": j.train, "start": j.start, "stop": j.stop, "threads": threads,
+                           "device": run.meta["execution"].get("device", "cpu"),
                            "ckpt_dir": str(run.ckpt_dir(j.id)),
                            "parent_dir": str(run.ckpt_dir(j.parent)) if j.parent else None}
                 running[engine.submit(payload)] = j
