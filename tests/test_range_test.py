@@ -643,3 +643,107 @@ def test_ddp_every_rank_gets_the_same_curve_and_suggestion(tmp_path: Path) -> No
     assert r0["losses"][0] == pytest.approx((r0["local0"] + r1["local0"]) / 2, rel=1e-6)
     assert r0["restored"] and r1["restored"]
     assert r0["opt_restored"] and r1["opt_restored"]  # momentum buffers, gradients and param groups
+
+
+# ------------------------------------------------------------------------------------------------ real models (#13)
+
+
+def _gpt2_and_text(n: int = 16) -> tuple[Any, list[dict[str, torch.Tensor]]]:
+    """A tiny random GPT-2 and batches of local text as Hugging Face dicts (labels included)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_hf_trainer import _LocalText, _model
+
+    data = _LocalText(n)
+    batches = [{"input_ids": data.ids[i:i + 4], "labels": data.ids[i:i + 4]} for i in range(0, n, 4)]
+    return _model(), batches
+
+
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_hf_dict_batches_use_the_models_own_loss() -> None:
+    pytest.importorskip("transformers")
+    model, batches = _gpt2_and_text()
+    before = _weights(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    r = find_lr(model, None, batches, opt, start_lr=1e-5, end_lr=1.0, num_iter=20)
+    assert len(r.lrs) >= 10 and r.val_every == 0 and all(math.isfinite(x) for x in r.losses[:10])
+    assert r.losses[0] == pytest.approx(float(model(**batches[0]).loss), rel=1e-5)  # model(**batch).loss
+    assert all(torch.equal(v, _weights(model)[k]) for k, v in before.items())  # restored
+    with pytest.raises(LrlabError, match="returned no loss: put the labels in the batch"):
+        find_lr(model, None, [{"input_ids": b["input_ids"]} for b in batches], opt, num_iter=10)
+    with pytest.raises(LrlabError, match="loss_fn=None needs mapping batches"):
+        find_lr(model, None, [(b["input_ids"], b["labels"]) for b in batches], opt, num_iter=10)
+
+
+def test_validation_mode_measures_the_validation_loss_every_k_updates() -> None:
+    pytest.importorskip("transformers")
+    model, batches = _gpt2_and_text(24)
+    train, val = batches[:4], batches[4:]
+    with torch.no_grad():
+        model.eval()
+        start = sum(float(model(**b).loss) for b in val) / len(val)
+        model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    # an LR far too small to move the weights: every measurement is the validation loss before training
+    r = find_lr(model, None, train, opt, start_lr=1e-12, end_lr=1e-11, num_iter=30, val_batches=val, val_every=5,
+                smooth=0.0)
+    assert r.val_every == 5 and r.skip_start == 1 and len(r.lrs) == 6
+    assert r.losses == pytest.approx([start] * 6, rel=1e-6)
+    assert r.lrs[0] == pytest.approx(sweep_lrs(1e-12, 1e-11, 30)[4], rel=1e-12)  # the 5th update's LR
+    with pytest.raises(LrlabError, match="val_batches must be re-iterable"):
+        find_lr(model, None, train, opt, num_iter=10, val_batches=iter(val))
+
+
+@pytest.mark.parametrize("amp", ["bfloat16", "float16"])
+def test_mixed_precision(amp: str) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    x = torch.randn(64, 8)
+    batches = [(x[i:i + 16], x[i:i + 16].sum(1, keepdim=True)) for i in range(0, 64, 16)]
+    before = _weights(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    r = find_lr(model, torch.nn.functional.mse_loss, batches, opt, start_lr=1e-4, end_lr=10.0, num_iter=40, amp=amp)
+    assert len(r.lrs) >= 20 and math.isfinite(r.losses[0])
+    assert all(torch.equal(v, _weights(model)[k]) for k, v in before.items())
+    with pytest.raises(LrlabError, match="amp must be one of bfloat16, float16"):
+        find_lr(model, torch.nn.functional.mse_loss, batches, opt, amp="fp8")
+
+
+@pytest.mark.parametrize("package", ["lightning.pytorch", "pytorch_lightning"], ids=["lightning", "pl"])
+def test_lightning_find_lr(package: str) -> None:
+    import importlib
+    import warnings
+
+    from lrlab.integrations import lightning_find_lr
+
+    pl = importlib.import_module(package)
+
+    class Tiny(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.net = torch.nn.Linear(8, 1)
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.net(x), y)
+            self.log("train_loss", loss)  # no Trainer: skipped quietly
+            return {"loss": loss}
+
+        def configure_optimizers(self) -> Any:
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.StepLR(opt, 5)}}
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 8, generator=g)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True)), batch_size=16)
+    module = Tiny()
+    before = _weights(module)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = lightning_find_lr(module, loader, start_lr=1e-4, end_lr=10.0, num_iter=60)
+    assert r.stop_reason in ("diverged", "nonfinite") and all(torch.equal(v, _weights(module)[k])
+                                                                 for k, v in before.items())
+    assert [s.rule for s in suggest_all(r)] == ["steepest", "valley", "minimum/10"]

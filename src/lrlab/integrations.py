@@ -13,7 +13,7 @@ Each framework is imported only by the function or class that needs it, so impor
 - PyTorch Lightning: return ``{"optimizer": opt, "lr_scheduler": lightning_scheduler_config(sched)}`` from
   ``configure_optimizers`` (``interval="step"``: the clock counts optimizer updates). Lightning saves and restores
   the scheduler's ``state_dict`` with its checkpoints. `LightningPlateauCallback` feeds a logged metric to the
-  plateau controller after each validation.
+  plateau controller after each validation. `lightning_find_lr` runs lrlab's range test on a LightningModule.
 - optax: `optax_schedule` (also `lrlab.optax.schedule`) returns a jit-traceable function of the step count, usable
   as ``learning_rate=``. It computes on the host through ``jax.pure_callback`` (see `OptaxSchedule` for what that
   costs and rules out).
@@ -240,6 +240,61 @@ def lightning_scheduler_config(scheduler: LRScheduler, *, name: str | None = Non
     if name is not None:
         out["name"] = name
     return out
+
+
+def lightning_find_lr(module: Any, train_dataloader: Any, *, val_dataloader: Any = None, **kwargs: Any) -> Any:
+    """lrlab's LR range test (`lrlab.range_test.find_lr`) on a ``LightningModule``, like Lightning's
+    ``Tuner(trainer).lr_find(module)`` but with lrlab's sweep, suggestions and exact restore, and without a Trainer.
+
+    The optimizer is the first one ``module.configure_optimizers()`` returns (an optimizer, a list, or a dict /
+    list of dicts with ``"optimizer"``; its scheduler is not used: the sweep sets the LR); the loss of a batch is
+    what ``module.training_step(batch, batch_idx)`` returns (a tensor, or a dict with ``"loss"``). ``self.log``
+    calls in it are skipped (there is no Trainer to log to). Automatic optimization only.
+
+    Args:
+      module: the ``LightningModule`` (of either Lightning package); moved nowhere: place it on its device first.
+      train_dataloader: its training batches (a DataLoader or list; started over when exhausted).
+      val_dataloader: with it, the curve is the mean ``training_step`` loss over these batches, measured without
+        gradients after every ``val_every``-th update (`find_lr`'s validation mode).
+      kwargs: the other arguments of `find_lr` (``start_lr``, ``end_lr``, ``num_iter``, ``amp``, ...).
+    Returns:
+      A `lrlab.range_test.RangeTestResult` (``suggest_all(result)``, ``plot_range_test(result, path)``).
+    """
+    from lrlab.range_test import find_lr
+
+    if not getattr(module, "automatic_optimization", True):
+        raise LrlabError("lightning_find_lr needs automatic optimization: a module that steps its own optimizers in "
+                         "training_step cannot have its LR swept from outside")
+    optimizer = _first_optimizer(module.configure_optimizers())
+    index = [0]
+
+    def batch_loss(batch: Any) -> Any:
+        out = module.training_step(batch, index[0])
+        index[0] += 1
+        loss = out.get("loss") if isinstance(out, Mapping) else out
+        if loss is None:
+            raise LrlabError("training_step returned no loss (None, or a dict without 'loss')")
+        return loss
+
+    with warnings.catch_warnings():  # training_step's self.log() has no Trainer to go to: skipped, not warned
+        warnings.filterwarnings("ignore", message="You are trying to `self.log", category=UserWarning)
+        return find_lr(module, None, train_dataloader, optimizer, val_batches=val_dataloader,
+                       batch_loss=batch_loss, **kwargs)
+
+
+def _first_optimizer(configured: Any) -> Any:
+    """The first optimizer in what ``configure_optimizers`` returns."""
+    found = configured
+    if isinstance(found, (list, tuple)) and found:
+        found = found[0]
+        if isinstance(found, (list, tuple)) and found:  # ([optimizers], [schedulers])
+            found = found[0]
+    if isinstance(found, Mapping):
+        found = found.get("optimizer")
+    if getattr(found, "param_groups", None) is None:
+        raise LrlabError(f"configure_optimizers() returned {configured!r}: no optimizer found (an optimizer, a list of "
+                         "them, or a dict with 'optimizer')")
+    return found
 
 
 # ------------------------------------------------------------------------------------------------ optax / jax

@@ -33,7 +33,7 @@ import copy
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,8 @@ class RangeTestResult:
         start_lr, end_lr, num_iter, mode, smooth, diverge_threshold: the sweep's settings.
         stop_reason: ``"completed"``, ``"diverged"`` (smoothed loss > threshold x best) or ``"nonfinite"``
             (a NaN/inf loss; its point is kept in `losses`/`smoothed` as NaN/inf).
+        val_every: 0 for a curve of training losses (one point per update); else the curve holds the validation
+            loss measured after every `val_every`-th update (`lrs` the LR of each measured update).
     """
 
     lrs: tuple[float, ...]
@@ -78,6 +80,13 @@ class RangeTestResult:
     smooth: float
     diverge_threshold: float
     stop_reason: str
+    val_every: int = 0
+
+    @property
+    def skip_start(self) -> int:
+        """Points the suggestions leave out at the start: a tenth of the sweep's points (>= 1), the EMA's
+        warm-up (one point per update; per `val_every` updates for a validation curve)."""
+        return max(1, (self.num_iter // self.val_every if self.val_every else self.num_iter) // 10)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -186,16 +195,52 @@ def _restore(model: Any, optimizer: Any, saved: _Saved) -> None:
         torch.cuda.set_rng_state_all(saved.cuda_rng)
 
 
-def find_lr(model: Any, loss_fn: Callable[[Any, Any], Any], batches: Iterable[Any], optimizer: Any, *,
+#: the autocast dtypes `find_lr` takes as ``amp``
+AMP_DTYPES = ("bfloat16", "float16")
+
+
+def _batch_loss(model: Any, loss_fn: Callable[[Any, Any], Any] | None, batch: Any, device: Any,
+                batch_loss: Callable[[Any], Any] | None = None) -> Any:
+    """The loss of one batch: ``batch_loss(batch)`` when given; ``loss_fn(model(inputs), targets)`` for a pair;
+    ``model(**batch).loss`` for a mapping when ``loss_fn`` is None (Hugging Face models compute their loss from
+    ``labels``)."""
+    import torch
+
+    if batch_loss is not None:
+        loss = batch_loss(_to_device(batch, device))
+    elif loss_fn is None:
+        if not isinstance(batch, Mapping):
+            raise LrlabError(f"loss_fn=None needs mapping batches (Hugging Face style: model(**batch).loss), got "
+                             f"{type(batch).__name__}; pass loss_fn for (inputs, targets) batches")
+        out = model(**_to_device(dict(batch), device))
+        loss = out.get("loss") if isinstance(out, Mapping) else getattr(out, "loss", None)
+        if loss is None:
+            raise LrlabError("model(**batch) returned no loss: put the labels in the batch (a Hugging Face model "
+                             "computes its loss only when given labels), or pass loss_fn")
+    else:
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise LrlabError(f"each batch must be an (inputs, targets) pair, got {type(batch).__name__} (a mapping "
+                             "batch goes with loss_fn=None: model(**batch).loss)")
+        loss = loss_fn(model(_to_device(batch[0], device)), _to_device(batch[1], device))
+    if not (isinstance(loss, torch.Tensor) and loss.numel() == 1):
+        raise LrlabError(f"the loss must be a scalar tensor, got {type(loss).__name__}")
+    return loss
+
+
+def find_lr(model: Any, loss_fn: Callable[[Any, Any], Any] | None, batches: Iterable[Any], optimizer: Any, *,
             start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 100, mode: str = "exp",
-            smooth: float = 0.98, diverge_threshold: float = 5.0, accumulation_steps: int = 1) -> RangeTestResult:
+            smooth: float = 0.98, diverge_threshold: float = 5.0, accumulation_steps: int = 1,
+            val_batches: Iterable[Any] | None = None, val_every: int = 1, amp: str | None = None,
+            batch_loss: Callable[[Any], Any] | None = None) -> RangeTestResult:
     """Run an LR range test and restore `model` and `optimizer` exactly afterwards.
 
     Args:
         model: a ``torch.nn.Module`` (a ``DistributedDataParallel`` one under DDP).
-        loss_fn: ``loss_fn(model(inputs), targets)`` -> a scalar loss tensor (mean-reduced).
-        batches: ``(inputs, targets)`` pairs (tensors, or tuples/lists/dicts of tensors; moved to the device of
-            the model's first parameter); started over when exhausted, so a list or a DataLoader works.
+        loss_fn: ``loss_fn(model(inputs), targets)`` -> a scalar loss tensor (mean-reduced); None for mapping
+            batches: ``model(**batch).loss`` (a Hugging Face model with ``labels`` in the batch).
+        batches: ``(inputs, targets)`` pairs (tensors, or tuples/lists/dicts of tensors), or mappings with
+            ``loss_fn=None``; moved to the device of the model's first parameter; started over when exhausted, so a
+            list or a DataLoader works.
         optimizer: a torch optimizer over the model's parameters. Each group's LR is set to the swept LR times
             the group's ratio to group 0 at the start (groups keep their relative LRs).
         start_lr, end_lr: LR bounds of the sweep (0 < start_lr < end_lr).
@@ -205,6 +250,17 @@ def find_lr(model: Any, loss_fn: Callable[[Any, Any], Any], batches: Iterable[An
             ``avg / (1 - smooth ** (i + 1))`` (bias-corrected).
         diverge_threshold: stop once the smoothed loss exceeds this x its best so far (> 1).
         accumulation_steps: micro-batches per update (>= 1), each loss divided by it.
+        val_batches: validation batches (re-iterable: a list, a DataLoader): the curve is then the mean
+            validation loss over all of them (``model.eval()``, no gradients), measured after every `val_every`-th
+            update, one point per measurement: slower, but free of the training loss's batch noise (and of what a
+            single batch rewards). None: the training loss of every update.
+        val_every: updates between validation measurements (>= 1).
+        amp: mixed precision for the forward passes: ``"bfloat16"`` or ``"float16"`` (``torch.autocast`` on the
+            model's device; float16 adds a ``GradScaler``, whose skipped updates still move the sweep on); None:
+            full precision.
+        batch_loss: instead of ``loss_fn``, a function of the whole batch (on the model's device) returning its
+            loss (a LightningModule's ``training_step``: `lrlab.integrations.lightning_find_lr`); ``loss_fn`` is
+            then ignored.
     Returns:
         A `RangeTestResult`; feed it to `steepest`, `valley`, `minimum_over_10` or `suggest_all`.
     """
@@ -222,6 +278,11 @@ def find_lr(model: Any, loss_fn: Callable[[Any, Any], Any], batches: Iterable[An
     if threshold <= 1:
         raise LrlabError(f"diverge_threshold must be > 1, got {diverge_threshold!r}")
     k = check.whole("accumulation_steps", accumulation_steps, minimum=1)
+    every = check.whole("val_every", val_every, minimum=1)
+    if amp is not None:
+        check.choice("amp", amp, AMP_DTYPES)
+    if val_batches is not None and iter(val_batches) is val_batches:
+        raise LrlabError("val_batches must be re-iterable (a list, a DataLoader): it is read at every measurement")
     if not isinstance(model, torch.nn.Module):
         raise LrlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     groups = getattr(optimizer, "param_groups", None)
@@ -235,6 +296,30 @@ def find_lr(model: Any, loss_fn: Callable[[Any, Any], Any], batches: Iterable[An
     ratios = [float(g["lr"]) / base0 if base0 > 0 else 1.0 for g in groups]
     dist = torch.distributed if torch.distributed.is_available() and torch.distributed.is_initialized() else None
     world = dist.get_world_size() if dist is not None else 1
+    dtype = getattr(torch, amp) if amp is not None else None
+    scaler = torch.amp.GradScaler(device.type) if amp == "float16" else None
+
+    def autocast() -> Any:
+        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+    def mean_over_ranks(total: Any) -> float:
+        if dist is not None:
+            dist.all_reduce(total, op=dist.ReduceOp.SUM)
+            total /= world
+        return float(total)
+
+    def validation_loss() -> float:
+        model.eval()
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        count = 0
+        with torch.no_grad(), autocast():
+            for batch in val_batches:  # type: ignore[union-attr]
+                total += _batch_loss(model, loss_fn, batch, device, batch_loss).detach().to(torch.float64)
+                count += 1
+        model.train()
+        if count == 0:
+            raise LrlabError("val_batches is empty")
+        return mean_over_ranks(total / count)
 
     lrs = sweep_lrs(start, end, n, mode)
     out_lr: list[float] = []
@@ -252,38 +337,48 @@ def find_lr(model: Any, loss_fn: Callable[[Any, Any], Any], batches: Iterable[An
             optimizer.zero_grad(set_to_none=True)
             total = torch.zeros((), dtype=torch.float64, device=device)
             for _ in range(k):
-                batch = next(feed)
-                if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-                    raise LrlabError(f"each batch must be an (inputs, targets) pair, got {type(batch).__name__}")
-                inputs, targets = _to_device(batch[0], device), _to_device(batch[1], device)
-                loss = loss_fn(model(inputs), targets)
-                if not (isinstance(loss, torch.Tensor) and loss.numel() == 1):
-                    raise LrlabError(f"loss_fn must return a scalar tensor, got {type(loss).__name__}")
-                (loss / k).backward()
+                with autocast():
+                    loss = _batch_loss(model, loss_fn, next(feed), device, batch_loss)
+                (scaler.scale(loss / k) if scaler is not None else loss / k).backward()
                 total += loss.detach().to(torch.float64) / k
-            if dist is not None:
-                dist.all_reduce(total, op=dist.ReduceOp.SUM)
-                total /= world
-            value = float(total)
-            out_lr.append(float(lr))
-            raw.append(value)
+            value = mean_over_ranks(total)
+            measured = val_batches is None or (i + 1) % every == 0
+            if measured:
+                out_lr.append(float(lr))
+                raw.append(value)
             if not math.isfinite(value):
+                if not measured:
+                    out_lr.append(float(lr))
+                    raw.append(value)
                 smoothed.append(value)
                 stop = "nonfinite"
                 break
-            optimizer.step()
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            if not measured:
+                continue
+            if val_batches is not None:
+                value = raw[-1] = validation_loss()
+                if not math.isfinite(value):
+                    smoothed.append(value)
+                    stop = "nonfinite"
+                    break
+            j = len(raw) - 1
             avg = beta * avg + (1 - beta) * value
-            s = avg / (1 - beta ** (i + 1))
+            s = avg / (1 - beta ** (j + 1))
             smoothed.append(s)
             best = min(best, s)
-            if i > 0 and s > threshold * best:
+            if j > 0 and s > threshold * best:
                 stop = "diverged"
                 break
     finally:
         _restore(model, optimizer, saved)
     return RangeTestResult(lrs=tuple(out_lr), losses=tuple(raw), smoothed=tuple(smoothed), start_lr=start,
                            end_lr=end, num_iter=n, mode=mode, smooth=beta, diverge_threshold=threshold,
-                           stop_reason=stop)
+                           stop_reason=stop, val_every=every if val_batches is not None else 0)
 
 
 # ------------------------------------------------------------------------------------------------ suggestions
@@ -296,7 +391,7 @@ def _trimmed(result: RangeTestResult, skip_end: int = 5) -> tuple[int, np.ndarra
     loss = np.asarray(result.smoothed, dtype=np.float64)
     finite = np.isfinite(loss)
     n = int(np.argmin(finite)) if not finite.all() else len(loss)
-    lo = max(1, result.num_iter // 10)
+    lo = result.skip_start
     hi = n - skip_end
     if hi - lo < 5:
         raise LrlabError(f"the range test has {n} usable points; the suggestions need at least {lo + skip_end + 5} "
@@ -392,7 +487,7 @@ def peak_lr(result: RangeTestResult, *, factor: float = PEAK_FACTOR, width: floa
     need another. Raises `LrlabError` when the loss never fell by `MIN_DESCENT`."""
     factor = check.positive("factor", factor)
     lrs, loss = centred_loss(result, width)
-    lo = max(1, result.num_iter // 10)
+    lo = result.skip_start
     if len(loss) - lo < 5:
         raise LrlabError(f"the range test has {len(loss)} usable points; peak_lr needs at least {lo + 5} "
                          f"(num_iter={result.num_iter}, stop: {result.stop_reason}): lower start_lr or raise num_iter")
