@@ -445,6 +445,14 @@ BAD_CHOICES = [
                                      "text:PATH or hf:NAME"),
     (["suggest", "--task", "speech", "--steps", "100"], "Invalid value for '--task': 'speech' is not one of lm, "
                                                         "vision, finetune"),
+    (["compare", "--optimizers", "adamw,lion"], "Invalid value for '--optimizers': 'lion' is not one of sgd, "
+                                                "adagrad, rmsprop, adam, adamw, schedulefree"),
+    (["compare", "--backend", "slurm"], "Invalid value for '--backend': 'slurm' is not one of local, ray"),
+    (["compare", "--task", "hf:"], "Invalid value for '--task': 'hf:' names no dataset; give lm, vision, text:PATH "
+                                   "or hf:NAME"),
+    (["compare", "--preset", "xl"], "Invalid value for '--preset': 'xl' is not one of tiny, small, base"),
+    (["train", "--optimizer", "lion"], "Invalid value for '--optimizer': 'lion' is not one of sgd, adagrad, "
+                                       "rmsprop, adam, adamw, schedulefree"),
     (["diagnose", "nowhere", "--fail-on", "info"], "Invalid value for '--fail-on': 'info' is not one of warning, "
                                                    "error"),
     (["suggest", "--task", "lm", "--steps", "100", "--preset", "large"], "Invalid value for '--preset': 'large' is "
@@ -462,5 +470,7 @@ def test_completion_of_tasks_and_names(tmp_path: Path) -> None:
     assert complete("lrlab find --task ") == ["lm", "vision", "text:", "hf:"]
     assert complete("lrlab find --optimizer ada") == ["adagrad", "adam", "adamw"]
     assert complete("lrlab suggest --task f") == ["finetune"]
+    assert complete("lrlab compare --optimizers adamw,s") == ["adamw,sgd", "adamw,schedulefree"]
+    assert complete("lrlab compare --backend ") == ["local", "ray"]
     (tmp_path / "corpus.txt").write_text("x")
     assert complete(f"lrlab find --task text:{tmp_path}/co") == [f"text:{tmp_path}/corpus.txt"]

@@ -17,6 +17,9 @@ from typing import Annotated, Any
 import typer
 
 from lrlab.bench.design import SCHEDULEFREE_LR_FACTOR, CompareConfig, default_schedules, parse_lr_option
+from lrlab.bench.presets import PRESET_NAMES
+from lrlab.bench.train import OPTIMIZERS
+from lrlab.cli_options import Choice, CommaChoice, Task, option
 from lrlab.errors import LrlabError
 
 _DEFAULT_ROOT = Path("lrlab-runs")
@@ -200,17 +203,18 @@ def register(app: typer.Typer) -> None:
 
 
 def compare(
-    task: Annotated[str | None, typer.Option(help="lm | vision | text:PATH | hf:NAME" + _default("task"))] = None,
-    preset: Annotated[str | None, typer.Option(help="tiny | small | base" + _default("preset"))] = None,
+    task: Annotated[str | None, option(Task(), help="lm | vision | text:PATH | hf:NAME" + _default("task"))] = None,
+    preset: Annotated[str | None, option(Choice(PRESET_NAMES), help="model size" + _default("preset"))] = None,
     steps: Annotated[int | None, typer.Option(help="optimizer updates per run" + _default("steps"))] = None,
     seeds: Annotated[int | None, typer.Option(help="seeds per setting: mean ± std over them" + _default("seeds"))]
     = None,
     schedules: Annotated[str | None, typer.Option(
         help="';'-separated specs, e.g. \"constant(); warmup(0.05) >> cosine()\"" + _default("schedules"))] = None,
-    optimizers: Annotated[str | None, typer.Option(
-        help="comma-separated: sgd,adagrad,rmsprop,adam,adamw,schedulefree" + _default("optimizers"))] = None,
+    optimizers: Annotated[str | None, option(
+        CommaChoice(OPTIMIZERS), help="comma-separated, of: " + ", ".join(OPTIMIZERS) + _default("optimizers"))]
+    = None,
     lr: Annotated[str | None, typer.Option(
-        help="centre of the peak-LR grid: NAME=NUMBER pairs (adamw=1e-2,sgd=0.3); one NUMBER (every optimizer, "
+        help="centre of the peak-LR grid: NAME=NUMBER pairs, e.g. sgd=0.3,adam=1e-3; one NUMBER (every optimizer, "
              f"but schedulefree gets {SCHEDULEFREE_LR_FACTOR:g}x it: its good LRs are 1-10x AdamW's); or find (LR "
              "range test)  \\[default: a measured LR per optimizer]")] = None,
     lr_grid: Annotated[int | None, typer.Option(
@@ -242,13 +246,13 @@ def compare(
     = None,
     target_loss: Annotated[float | None, typer.Option(
         help="loss for 'steps to target'  \\[default: the baseline's final loss]")] = None,
-    out: Annotated[Path | None, typer.Option(help="output folder  \\[default: lrlab-runs/compare-TIMESTAMP]")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder  \\[default: a new folder in lrlab-runs]")] = None,
     workers: Annotated[int | None, typer.Option(help="parallel runs  \\[default: min(2, cores); on GPUs, one per GPU]")]
     = None,
     device: Annotated[str | None, typer.Option(
         help="auto (CUDA, then MPS, then the CPU) | cpu | cuda (every GPU, one worker each) | cuda:N | mps  "
              "\\[default: auto; with --resume, the kind of device the comparison ran on]")] = None,
-    backend: Annotated[str, typer.Option(help="local (processes) | ray")] = "local",
+    backend: Annotated[str, option(Choice(("local", "ray")), help="local (processes) or a Ray cluster")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (with --backend ray)")] = None,
     resume: Annotated[Path | None, typer.Option(help="finish the comparison in this folder after a crash")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="write PNG plots")] = True,
@@ -330,16 +334,16 @@ def report(
 
 def train_cmd(
     schedule: Annotated[str, typer.Option(help="lrlab spec, e.g. 'warmup(0.05) >> cosine()'")] = "constant()",
-    task: Annotated[str, typer.Option(help="lm | vision | text:PATH | hf:NAME")] = "lm",
-    preset: Annotated[str, typer.Option(help="tiny | small | base")] = "tiny",
-    optimizer: Annotated[str, typer.Option(help="sgd | adagrad | rmsprop | adam | adamw | schedulefree")] = "adamw",
+    task: Annotated[str, option(Task(), help="lm | vision | text:PATH | hf:NAME")] = "lm",
+    preset: Annotated[str, option(Choice(PRESET_NAMES), help="model size")] = "tiny",
+    optimizer: Annotated[str, option(Choice(OPTIMIZERS, "NAME"), help=" | ".join(OPTIMIZERS))] = "adamw",
     lr: Annotated[float, typer.Option(help="peak LR: the schedule's values multiply it")] = 1e-2,
     steps: Annotated[int, typer.Option(help="optimizer updates")] = 1000,
     seed: Annotated[int, typer.Option(help="initial weights and data order")] = 0,
     batch_size: Annotated[int | None, typer.Option(help="batch size  \\[default: the preset's]")] = None,
     eval_every: Annotated[int, typer.Option(help="updates between evaluations")] = 50,
     checkpoint_every: Annotated[int, typer.Option(help="updates between checkpoints (0: never)")] = 500,
-    out: Annotated[Path | None, typer.Option(help="output folder  \\[default: lrlab-runs/train-TIMESTAMP]")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder  \\[default: a new folder in lrlab-runs]")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the checkpoint in --out")] = False,
     device: Annotated[str, typer.Option(help="auto (CUDA, then MPS, then the CPU) | cpu | cuda | cuda:N | mps; under "
                                              "torchrun, cuda is each process's own GPU")] = "auto",
