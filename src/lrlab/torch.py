@@ -96,7 +96,9 @@ class LRScheduler(_TorchLRScheduler):
     """Set every param group's LR (and optionally other values) from a closed-form lrlab schedule.
 
     Args:
-      optimizer: the ``torch.optim.Optimizer`` whose param groups are driven.
+      optimizer: the ``torch.optim.Optimizer`` whose param groups are driven, or a wrapper of one that forwards
+        ``param_groups`` (Accelerate's ``AcceleratedOptimizer``: the updates are counted on the optimizer inside,
+        `hook_target`; with none inside, each ``step()`` call counts as one update).
       schedule: an lrlab `Schedule` or spec text, or a sequence of them with one per param group (layer-wise
         decay, a different warm-up for the embeddings); each distinct schedule is evaluated once per step.
       total: the run's length in clock units; binds fractions and open lengths (``warmup(0.06)``, ``cosine()``).

@@ -6,7 +6,6 @@ docs/harness.md.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -141,17 +140,17 @@ def contender_label(schedule: str, optimizer: str, *, with_optimizer: bool) -> s
 
 
 def load_results(out_dir: str | Path) -> dict[str, Any]:
-    """Read ``DIR/results.json``; raises `LrlabError` if it is missing or not a results document."""
+    """Read ``DIR/results.json``; raises `LrlabError` naming the file, the field and what was expected if it is
+    missing, unreadable, not JSON or not a results document (`lrlab.bench.documents.check_results`)."""
+    from lrlab.bench.documents import check_results  # standard library only
+    from lrlab.files import read_json
+
     path = Path(out_dir) / RESULTS_FILE
     if not path.is_file():
         raise LrlabError(f"no {RESULTS_FILE} in {str(out_dir)!r}: give the --out directory of `lrlab compare` "
                          "or `lrlab train`")
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise LrlabError(f"{path} is not valid JSON ({e})") from None
-    if not isinstance(doc, dict) or "trials" not in doc or "config" not in doc:
-        raise LrlabError(f"{path} is not an lrlab results document (needs 'config' and 'trials')")
+    doc: dict[str, Any] = read_json(path, what="results file")
+    check_results(str(path), doc)
     return doc
 
 

@@ -15,8 +15,10 @@ from typing import Any
 
 import lrlab
 from lrlab.bench.analysis import analyze, mean_final
-from lrlab.bench.train import OPTIMIZERS
-from lrlab.checks import check
+from lrlab.bench.presets import PRESET_NAMES
+from lrlab.bench.tasks import check_task_name
+from lrlab.bench.train import OPTIMIZERS, check_sizes
+from lrlab.checks import check, describe
 from lrlab.errors import LrlabError
 
 #: centre of each optimizer's peak-LR grid when ``--lr`` does not name one: AdamW's brackets the best constant and
@@ -24,6 +26,8 @@ from lrlab.errors import LrlabError
 #: measurements: docs/harness.md). Schedule-free's is `SCHEDULEFREE_LR_FACTOR` x AdamW's (its authors recommend
 #: 1-10x).
 SCHEDULEFREE_LR_FACTOR = 2.0
+#: the most seeds, grid LRs, extension LRs or confirmation seeds a comparison accepts (each multiplies its runs)
+MAX_COUNT = 1000
 DEFAULT_LR: dict[str, float] = {
     "sgd": 0.1,
     "adagrad": 3e-2,
@@ -120,20 +124,44 @@ class CompareConfig:
     title: str = "lrlab compare"
 
     def __post_init__(self) -> None:
+        check_task_name(self.task)
+        check.choice("preset", self.preset, PRESET_NAMES)
+        for name in ("title", "schedulefree_schedule"):
+            if not isinstance(getattr(self, name), str):
+                raise LrlabError(f"{name} must be a string, got {describe(getattr(self, name))}")
+        for name in ("lr_find", "branch"):
+            if not isinstance(getattr(self, name), bool):
+                raise LrlabError(f"{name} must be true or false, got {describe(getattr(self, name))}")
+        for name in ("schedules", "optimizers"):
+            value = getattr(self, name)
+            if value is None and name == "schedules":
+                continue
+            if not (isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value)):
+                raise LrlabError(f"{name} must be a sequence of strings, got {describe(value)}")
+            object.__setattr__(self, name, tuple(value))
+        if not (isinstance(self.lr, (tuple, list)) and all(isinstance(p, (tuple, list)) and len(p) == 2
+                                                           and isinstance(p[0], str) for p in self.lr)):
+            raise LrlabError(f"lr must be a sequence of (optimizer, peak LR) pairs, got {describe(self.lr)}")
+        object.__setattr__(self, "lr", tuple((p[0], p[1]) for p in self.lr))
         whole = {"steps": 10, "seeds": 1, "lr_grid": 1, "lr_extend": 0, "confirm_seeds": 0, "confirm_top": 1,
                  "eval_every": 1, "eval_batches": 1, "checkpoint_every": 0}
         if self.batch_size is not None:
             whole["batch_size"] = 1
         for name, minimum in whole.items():
             object.__setattr__(self, name, check.whole(name, getattr(self, name), minimum=minimum))
-        if not (isinstance(self.confirm_close, (int, float)) and 0 <= self.confirm_close <= 1):
+        check_sizes(self.steps, self.batch_size, self.eval_batches)
+        for name in ("seeds", "lr_grid", "lr_extend", "confirm_seeds", "confirm_top"):
+            if getattr(self, name) > MAX_COUNT:
+                raise LrlabError(f"{name} must be at most {MAX_COUNT} (each one multiplies the runs), got "
+                                 f"{getattr(self, name):,}")
+        if not (isinstance(self.confirm_close, (int, float)) and not isinstance(self.confirm_close, bool)
+                and 0 <= self.confirm_close <= 1):
             raise LrlabError(f"confirm_close must be a number in [0, 1] (a share of the contenders), got "
                              f"{self.confirm_close!r}")
         if not (isinstance(self.lr_grid_factor, (int, float)) and self.lr_grid_factor > 1
                 and math.isfinite(self.lr_grid_factor)):
             raise LrlabError(f"lr_grid_factor must be a number > 1, got {self.lr_grid_factor!r}")
-        if not 0 <= self.branch_min <= 1:
-            raise LrlabError(f"branch_min must be in [0, 1] (a fraction of steps), got {self.branch_min!r}")
+        check.range("branch_min", self.branch_min, 0, 1)
         if not self.optimizers:
             raise LrlabError(f"optimizers must name at least one of {', '.join(OPTIMIZERS)}")
         for name in self.optimizers:
@@ -145,7 +173,8 @@ class CompareConfig:
             if name not in self.optimizers:
                 raise LrlabError(f"lr names optimizer {name!r}, which is not compared; optimizers: "
                                  f"{', '.join(self.optimizers)}")
-            if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+                    and math.isfinite(value)):
                 raise LrlabError(f"lr for {name} must be a positive number, got {value!r}")
         if self.schedules is not None:
             if not self.schedules:
@@ -153,6 +182,7 @@ class CompareConfig:
             if len(set(self.schedules)) != len(self.schedules):
                 raise LrlabError(f"schedules lists one twice: {'; '.join(self.schedules)}")
         if self.target_loss is not None and not (isinstance(self.target_loss, (int, float))
+                                                 and not isinstance(self.target_loss, bool)
                                                  and math.isfinite(self.target_loss)):
             raise LrlabError(f"target_loss must be a finite number, got {self.target_loss!r}")
 
@@ -162,6 +192,14 @@ class CompareConfig:
         out = dataclasses.replace(self, schedules=tuple(schedules))
         for spec in out.contender_schedules():
             check_spec(spec, self.steps)
+        if not self.lr_find:  # every peak LR the grid and its extension may try: a finite number > 0
+            for opt, center in lr_centers(self).items():
+                for j in (-self.lr_extend, self.lr_grid - 1 + self.lr_extend):  # the smallest and the largest
+                    lr = grid_lr(center, self.lr_grid, self.lr_grid_factor, j)
+                    if not (math.isfinite(lr) and lr > 0):
+                        raise LrlabError(f"the peak-LR grid of {opt} around {center:g} with lr_grid_factor "
+                                         f"{self.lr_grid_factor:g} reaches {lr!r}; give a smaller --lr-grid-factor "
+                                         "or --lr-grid (or a --lr nearer 1)")
         return out
 
     def contender_schedules(self) -> list[str]:
@@ -179,17 +217,25 @@ class CompareConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CompareConfig:
+        """The config of a `to_dict` (e.g. read from ``compare.json``): every field is checked as fresh input is,
+        and a value of the wrong JSON type (``"schedules": "cosine()"``) is refused, not converted."""
+        if not isinstance(d, Mapping):
+            raise LrlabError(f"compare config must be a JSON object, got {describe(d)}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise LrlabError(f"compare config has unknown fields {sorted(unknown)}; known: {sorted(known)}")
         kw = dict(d)
-        if kw.get("schedules") is not None:
-            kw["schedules"] = tuple(kw["schedules"])
-        if "optimizers" in kw:
-            kw["optimizers"] = tuple(kw["optimizers"])
+        for name in ("schedules", "optimizers"):
+            if kw.get(name) is not None:
+                if not isinstance(kw[name], list):
+                    raise LrlabError(f"{name} must be a list of strings, got {describe(kw[name])}")
+                kw[name] = tuple(kw[name])
         if "lr" in kw:
-            kw["lr"] = tuple((str(k), float(v)) for k, v in kw["lr"])
+            pairs = kw["lr"]
+            if not (isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2 for p in pairs)):
+                raise LrlabError(f"lr must be a list of [optimizer, peak LR] pairs, got {describe(pairs)}")
+            kw["lr"] = tuple((p[0], p[1]) for p in pairs)
         return cls(**kw)
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 class Event:
     """Progress report for a display. kind: ``phase`` (a new batch of jobs: ``total`` updates in ``jobs``
     jobs), ``start``/``step`` (job ``job`` at update ``step`` of ``total``), ``finish`` (``loss``: final val
-    loss of a trial; None for a prefix), ``skip`` (already finished), ``stopping`` (Ctrl-C)."""
+    loss of a trial; None for a prefix), ``skip`` (already finished), ``stopping`` (Ctrl-C), ``note`` (``label``: a
+    line to show as it is, e.g. what data a resumed comparison reads)."""
 
     kind: str
     job: str = ""

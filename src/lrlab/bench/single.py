@@ -22,6 +22,7 @@ from lrlab.bench.events import Event, EventSink
 from lrlab.bench.train import OPTIMIZERS, TrainConfig, init_distributed, train
 from lrlab.checks import check
 from lrlab.errors import LrlabError
+from lrlab.files import FolderLock, make_dir
 
 
 @contextlib.contextmanager
@@ -80,6 +81,10 @@ def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimize
                         lr=((optimizer, lr),), lr_grid=1, confirm_seeds=0, batch_size=batch_size,
                         eval_every=eval_every, checkpoint_every=checkpoint_every, branch=False, title="lrlab train")
     cfg = cfg.resolved()  # checks the spec before torch loads
+    t = Trial(id=trial_id(cfg, schedule, optimizer, 0, seed), schedule=schedule, optimizer=optimizer, seed=seed,
+              lr=lr, lr_index=0, phase="grid")
+    config = TrainConfig(**t.train_kwargs(cfg))
+    data = fingerprint(task, preset)  # reads and checks the data: everything is checked before a file is made
 
     import torch  # optional dependency: keeps `import lrlab.bench.single` light
 
@@ -87,57 +92,59 @@ def train_one(*, schedule: str, task: str = "lm", preset: str = "tiny", optimize
 
     out = Path(out_dir)
     ckpt = out / "ckpt"
-    t = Trial(id=trial_id(cfg, schedule, optimizer, 0, seed), schedule=schedule, optimizer=optimizer, seed=seed,
-              lr=lr, lr_index=0, phase="grid")
-    with distributed() as (rank, world):
-        lead = rank == 0
-        if not resume and (out / RESULTS_FILE).exists():
-            raise LrlabError(f"--out {str(out)!r} already holds a run; use another --out (or --resume to continue "
-                             "it)")
-        out.mkdir(parents=True, exist_ok=True)
-        emit = (on_event if lead else None) or (lambda e: None)
-        monitor, monitor_note = _make_monitor(out / "monitor", steps) if lead else (None, None)
-        stop = {"requested": False}
+    # rank 0 holds the folder from its creation until results.json is written
+    with contextlib.ExitStack() as held:
+        with distributed() as (rank, world):
+            lead = rank == 0
+            if not resume and (out / RESULTS_FILE).exists():
+                raise LrlabError(f"--out {str(out)!r} already holds a run; use another --out (or --resume to "
+                                 "continue it)")
+            if lead:  # one writer: rank 0 makes the folder and holds it
+                make_dir(out, what="--out")
+                held.enter_context(FolderLock(out, command="lrlab train" + (" --resume" if resume else "")))
+            emit = (on_event if lead else None) or (lambda e: None)
+            monitor, monitor_note = _make_monitor(out / "monitor", steps) if lead else (None, None)
+            stop = {"requested": False}
 
-        def on_sigint(signum: int, frame: Any) -> None:
-            stop["requested"] = True
-            emit(Event(kind="stopping"))
+            def on_sigint(signum: int, frame: Any) -> None:
+                stop["requested"] = True
+                emit(Event(kind="stopping"))
 
-        def on_step(step: int, **_: Any) -> None:
-            emit(Event(kind="step", job=t.id, step=step + 1, total=steps))
+            def on_step(step: int, **_: Any) -> None:
+                emit(Event(kind="step", job=t.id, step=step + 1, total=steps))
 
-        # the processes of this machine share its cores
-        threads = max(1, cores() // int(os.environ.get("LOCAL_WORLD_SIZE", world)))
-        torch.set_num_threads(threads)
-        emit(Event(kind="phase", total=steps, jobs=1))
-        emit(Event(kind="start", job=t.id, label=trial_label(t), total=steps))
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        t0 = time.monotonic()
-        try:
-            result = train(TrainConfig(**t.train_kwargs(cfg)), out_dir=ckpt, resume=resume, monitor=monitor,
-                           on_step=on_step, should_stop=lambda: stop["requested"], device=on)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-    done = not result.stopped
-    record = {**trial_record(t), "result": result.to_dict() if done else None}
-    doc = {"format": FORMAT, "title": cfg.title, "status": "complete" if done else "interrupted",
-           "created": utc_now(), "config": cfg.to_dict(), "lr_centers": {optimizer: lr}, "lr_find": None,
-           "execution": {"backend": "in-process" if world == 1 else "torchrun (DDP, gloo)", "workers": 1,
-                         "processes": world, "cores": cores(), "threads": threads,
+            # the processes of this machine share its cores
+            threads = max(1, cores() // int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+            torch.set_num_threads(threads)
+            emit(Event(kind="phase", total=steps, jobs=1))
+            emit(Event(kind="start", job=t.id, label=trial_label(t), total=steps))
+            previous = signal.signal(signal.SIGINT, on_sigint)
+            t0 = time.monotonic()
+            try:
+                result = train(config, out_dir=ckpt, resume=resume, monitor=monitor,
+                               on_step=on_step, should_stop=lambda: stop["requested"], device=on)
+            finally:
+                signal.signal(signal.SIGINT, previous)
+        done = not result.stopped
+        record = {**trial_record(t), "result": result.to_dict() if done else None}
+        doc = {"format": FORMAT, "title": cfg.title, "status": "complete" if done else "interrupted",
+               "created": utc_now(), "config": cfg.to_dict(), "lr_centers": {optimizer: lr}, "lr_find": None,
+               "execution": {"backend": "in-process" if world == 1 else "torchrun (DDP, gloo)", "workers": 1,
+                             "processes": world, "cores": cores(), "threads": threads,
                              "device": device_kind(on)},
-           **fingerprint(task),
-           "sessions": [{"started": utc_now(), "resumed": resume, "wall_time_s": time.monotonic() - t0}],
-           "n_planned": 1, "wall_time_s": time.monotonic() - t0, "trials": [record],
-           "notes": ([monitor_note] if monitor_note else []) + _finding_notes(monitor),
-           "monitor_files": sorted(str(p) for p in (out / "monitor").glob("*")) if monitor is not None else []}
-    if not lead:  # one writer: rank 0
+               **data,
+               "sessions": [{"started": utc_now(), "resumed": resume, "wall_time_s": time.monotonic() - t0}],
+               "n_planned": 1, "wall_time_s": time.monotonic() - t0, "trials": [record],
+               "notes": ([monitor_note] if monitor_note else []) + _finding_notes(monitor),
+               "monitor_files": sorted(str(p) for p in (out / "monitor").glob("*")) if monitor is not None else []}
+        if not lead:  # one writer: rank 0
+            return doc
+        write_json(out / RESULTS_FILE, doc)
+        if done:
+            emit(Event(kind="finish", job=t.id, label=trial_label(t), step=steps, total=steps,
+                       loss=record["result"]["final_val_loss"]))
+            shutil.rmtree(ckpt, ignore_errors=True)
         return doc
-    write_json(out / RESULTS_FILE, doc)
-    if done:
-        emit(Event(kind="finish", job=t.id, label=trial_label(t), step=steps, total=steps,
-                   loss=record["result"]["final_val_loss"]))
-        shutil.rmtree(ckpt, ignore_errors=True)
-    return doc
 
 
 def _finding_notes(monitor: Any) -> list[str]:

@@ -19,6 +19,7 @@ import numpy as np
 from lrlab.bench.presets import PRESET_NAMES, PRESETS, ModelConfig
 from lrlab.checks import check
 from lrlab.errors import LrlabError
+from lrlab.files import read_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -149,6 +150,7 @@ def get_task(name: str, preset: str = "tiny", seed: int = 0, *, batch_size: int 
         The `Task`. Raises `LrlabError` for an unknown name or preset, a missing or too small file, missing
         standard-library files, or a dataset without a usable text column.
     """
+    check_task_name(name)
     if preset not in PRESET_NAMES:
         raise LrlabError(f"preset {preset!r} is not supported; choose from {', '.join(PRESET_NAMES)}")
     seed = check.whole("seed", seed)
@@ -165,6 +167,52 @@ def get_task(name: str, preset: str = "tiny", seed: int = 0, *, batch_size: int 
     else:
         raise LrlabError(f"task {name!r} is not supported; choose from {TASK_FORMS}")
     return _byte_task(name, train, val, description, info, preset, seed, batch_size)
+
+
+def check_task_name(name: object) -> str:
+    """``name`` when it has one of the forms of `TASK_FORMS` (the data itself is not read: see `check_data`)."""
+    if not (isinstance(name, str) and (name in ("lm", "vision") or (name.startswith(("text:", "hf:"))
+                                                                    and name.split(":", 1)[1].strip()))):
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+        raise LrlabError(f"task {shown} is not supported; choose from {TASK_FORMS}")
+    return name
+
+
+def data_source(name: str) -> str:
+    """What task ``name`` reads, in words, without reading it (a resumed comparison says it before it reads)."""
+    check_task_name(name)
+    if name == "lm":
+        return f"the source of {len(STDLIB_CORPUS)} standard-library modules in {sysconfig.get_path('stdlib')}"
+    if name == "vision":
+        return "scikit-learn's bundled 8x8 digits"
+    if name.startswith("text:"):
+        return f"the text file {Path(name[5:]).expanduser().absolute()!s}"
+    dataset = name[3:].partition("#")[0]
+    if Path(dataset).expanduser().exists():
+        return f"the Hugging Face dataset saved in {Path(dataset).expanduser().absolute()!s}"
+    return f"the Hugging Face dataset {dataset!r} (downloaded if it is not in the local cache)"
+
+
+def check_data(name: str, preset: str = "tiny") -> dict[str, Any]:
+    """Read task ``name``'s data as `get_task` will, without building tensors (torch is not imported), and check
+    that it can train the ``preset`` model: the file exists, is readable UTF-8 text and both its splits hold one
+    sequence at least. Returns `data_info`. Callers run it before they create any file."""
+    check_task_name(name)
+    if preset not in PRESET_NAMES:
+        raise LrlabError(f"preset {preset!r} is not supported; choose from {', '.join(PRESET_NAMES)}")
+    info = data_info(name)
+    if name != "vision":
+        _check_size(name, info["train_bytes"], info["val_bytes"], preset)
+    return info
+
+
+def _check_size(name: str, train_bytes: int, val_bytes: int, preset: str) -> None:
+    p = PRESETS["lm"][preset]
+    need = p.model.context + 1
+    for split, size in (("training", train_bytes), ("validation", val_bytes)):
+        if size < need:
+            raise LrlabError(f"task {name!r}: the {split} split holds {size} bytes; the {preset} preset needs at "
+                             f"least {need} (one sequence of context {p.model.context} + 1)")
 
 
 def data_info(name: str) -> dict[str, Any]:
@@ -196,11 +244,7 @@ def _byte_task(name: str, train: bytes, val: bytes, description: str, info: dict
     import torch
 
     p = PRESETS["lm"][preset]
-    need = p.model.context + 1
-    for split, data in (("training", train), ("validation", val)):
-        if len(data) < need:
-            raise LrlabError(f"task {name!r}: the {split} split holds {len(data)} bytes; the {preset} preset needs at "
-                             f"least {need} (one sequence of context {p.model.context} + 1)")
+    _check_size(name, len(train), len(val), preset)
     return Task(name=name, kind="lm", preset=preset, seed=seed, batch_size=batch_size or p.batch_size,
                 model=p.model, description=description, info=info,
                 train_data=torch.frombuffer(bytearray(train), dtype=torch.uint8),
@@ -223,7 +267,7 @@ def _stdlib_corpus(stdlib: str) -> tuple[bytes, bytes, str, dict[str, Any]]:
             f"task 'lm' reads its corpus from the standard library's source in {stdlib!r}, but "
             f"{len(missing)} of its {len(STDLIB_CORPUS)} files are missing there: {', '.join(missing)}; this Python "
             f"({platform.python_version()}) ships without them — use task text:PATH with a text file instead")
-    heads, tails = zip(*(_cut(p.read_bytes()) for p in paths))
+    heads, tails = zip(*(_cut(read_bytes(p, what="standard-library source")) for p in paths))
     train, val = b"".join(heads), b"".join(tails)
     digest = hashlib.sha256(train + val).hexdigest()
     version = platform.python_version()
@@ -239,7 +283,9 @@ def _text_file(path_text: str) -> tuple[bytes, bytes, str, dict[str, Any]]:
     path = Path(path_text).expanduser()
     if not path.is_file():
         raise LrlabError(f"task 'text:{path_text}': file {str(path)!r} does not exist or is not a file")
-    data = path.read_bytes()
+    data = read_bytes(path, what=f"the corpus of task 'text:{path_text}'")
+    if not data:
+        raise LrlabError(f"task 'text:{path_text}': file {str(path)!r} is empty; expected UTF-8 text to train on")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as e:

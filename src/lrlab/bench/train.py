@@ -25,9 +25,10 @@ import numpy as np
 import lrlab
 from lrlab.bench.device import device_kind, placement
 from lrlab.bench.presets import PRESET_NAMES
-from lrlab.bench.tasks import TASK_FORMS, Task, data_fingerprint, get_task
+from lrlab.bench.tasks import Task, check_task_name, data_fingerprint, get_task
 from lrlab.checks import check
 from lrlab.errors import LrlabError
+from lrlab.files import atomic_write_with, file_error
 from lrlab.schedule import BlockCache
 
 if TYPE_CHECKING:
@@ -43,6 +44,23 @@ RESUMABLE_CHANGES = ("checkpoint_every",)
 #: there is rescaled by the adaptive denominators, which is why AdamW exists)
 DEFAULT_WEIGHT_DECAY: dict[str, float] = {"sgd": 5e-4, "adagrad": 0.0, "rmsprop": 0.0, "adam": 0.0, "adamw": 0.1,
                                           "schedulefree": 0.1}
+
+
+#: the largest run, batch and validation set the harness accepts: it keeps every update's LR and loss (in memory, in
+#: checkpoints and in results.json) and builds its validation batches at once, so larger values exhaust memory
+MAX_STEPS = 10_000_000
+MAX_BATCH_SIZE = 1 << 20
+MAX_EVAL_BATCHES = 10_000
+
+
+def check_sizes(steps: int, batch_size: int | None, eval_batches: int) -> None:
+    """Refuse ``steps``, ``batch_size`` or ``eval_batches`` above `MAX_STEPS`, `MAX_BATCH_SIZE`,
+    `MAX_EVAL_BATCHES` (they are whole numbers >= 1 already)."""
+    for name, value, limit in (("steps", steps, MAX_STEPS), ("batch_size", batch_size, MAX_BATCH_SIZE),
+                               ("eval_batches", eval_batches, MAX_EVAL_BATCHES)):
+        if value is not None and value > limit:
+            raise LrlabError(f"{name} must be at most {limit:,} (the harness keeps every update's numbers and "
+                             f"builds its batches in memory), got {value:,}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,10 +104,7 @@ class TrainConfig:
     checkpoint_every: int = 0
 
     def __post_init__(self) -> None:
-        t = self.task
-        if not isinstance(t, str) or not (t in ("lm", "vision") or (t.startswith(("text:", "hf:"))
-                                                                    and t.split(":", 1)[1])):
-            raise LrlabError(f"task {t!r} is not supported; choose from {TASK_FORMS}")
+        check_task_name(self.task)
         if self.preset not in PRESET_NAMES:
             raise LrlabError(f"preset {self.preset!r} is not supported; choose from {', '.join(PRESET_NAMES)}")
         if self.optimizer not in OPTIMIZERS:
@@ -99,6 +114,7 @@ class TrainConfig:
             whole["batch_size"] = 1
         for name, minimum in whole.items():
             object.__setattr__(self, name, check.whole(name, getattr(self, name), minimum=minimum))
+        check_sizes(self.steps, self.batch_size, self.eval_batches)
         check.positive("lr", self.lr)
         if self.weight_decay is None:
             object.__setattr__(self, "weight_decay", DEFAULT_WEIGHT_DECAY[self.optimizer])
@@ -332,17 +348,23 @@ def train(config: TrainConfig, *, out_dir: str | Path | None = None, resume: boo
             if not resume:
                 raise LrlabError(f"out_dir {str(ckpt.parent)!r} already holds a checkpoint; pass resume=True to "
                                  "continue it, or use another out_dir")
-            state = torch.load(ckpt, map_location="cpu", weights_only=True)
+            state = load_checkpoint(ckpt)
             _check_resumable(state, config, schedule, fingerprint)
             if state.get("device", "cpu") != device_kind(on.device):  # checkpoints without one: the CPU
                 raise LrlabError(f"cannot resume on {on.device}: the checkpoint was trained on "
                                  f"{state.get('device', 'cpu')}, and runs are deterministic per kind of device; "
                                  "resume with that --device")
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            _set_rng_state(state["rng"])
+            try:
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                _set_rng_state(state["rng"])
+            except LrlabError:
+                raise
+            except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+                raise LrlabError(f"checkpoint {str(ckpt)!r} does not fit this run's model and optimizer "
+                                 f"({type(e).__name__}: {_first_line(e)}); {_DAMAGED_ADVICE}") from None
             run = _Curves(**state["curves"])
-            step = resumed_from = int(state["step"])
+            step = resumed_from = state["step"]
         if schedule_free:
             optimizer.train()  # type: ignore[attr-defined]
         net = model if world == 1 else _ddp(model)  # trains; `model` (the same parameters) evaluates and saves
@@ -526,13 +548,59 @@ def _save_checkpoint(path: Path, config: TrainConfig, step: int, model: nn.Modul
              "optimizer": optimizer.state_dict(), "eval_model": eval_model, "rng": _rng_state(),
              "curves": dataclasses.asdict(run), "data": fingerprint,
              "device": next(model.parameters()).device.type}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    # a unique temporary file, removed if the write fails (disk full), never a link planted in the folder
+    atomic_write_with(path, lambda f: torch.save(state, f), fsync=True)
+
+
+#: what to do with a checkpoint lrlab cannot use
+_DAMAGED_ADVICE = ("delete it to train that run from its start again (an `lrlab compare` job restarts from its "
+                   "shared prefix or from scratch, with the same numbers)")
+
+
+def _first_line(e: BaseException, limit: int = 120) -> str:
+    text = (str(e).strip().splitlines() or [""])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The state in checkpoint ``path`` (written by `train`), read with ``weights_only=True`` (no code runs from
+    the file). `LrlabError` naming the file when it is unreadable, damaged, truncated, not a torch file or not an
+    lrlab checkpoint: torch's own message is not passed on (for a file it cannot read, it suggests
+    ``weights_only=False``, which would run whatever code the file holds)."""
+    import pickle
+    import warnings
+
+    import torch
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as e:
+        raise file_error("read checkpoint", path, e) from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, TypeError, AttributeError,
+            IndexError, UnicodeDecodeError, MemoryError, OverflowError) as e:
+        raise LrlabError(f"checkpoint {str(path)!r} is damaged, truncated or not an lrlab checkpoint (torch could "
+                         f"not read it safely: {type(e).__name__}); {_DAMAGED_ADVICE}") from None
+    expected = {"step": int, "config": dict, "model": dict, "optimizer": dict, "rng": dict, "curves": dict}
+    if not isinstance(state, dict):
+        raise LrlabError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not an lrlab checkpoint; "
+                         f"{_DAMAGED_ADVICE}")
+    for key, kind in expected.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            got = "nothing" if key not in state else f"a {type(state[key]).__name__}"
+            raise LrlabError(f"checkpoint {str(path)!r} is not an lrlab checkpoint: its {key!r} must be a "
+                             f"{kind.__name__}, got {got}; {_DAMAGED_ADVICE}")
+    curves = {f.name for f in dataclasses.fields(_Curves)}
+    if set(state["curves"]) - curves or state["step"] < 0 or not isinstance(state["rng"].get("numpy"), list):
+        raise LrlabError(f"checkpoint {str(path)!r} is not an lrlab checkpoint (its step, curves or RNG state are "
+                         f"not those `train` writes); {_DAMAGED_ADVICE}")
+    done = len(state["curves"].get("train_loss", ()))
+    if done not in (state["step"], state["step"] + 1):  # + 1: the update that diverged is recorded, not counted
+        raise LrlabError(f"checkpoint {str(path)!r} is inconsistent: it says {state['step']} updates done but "
+                         f"records {done}; {_DAMAGED_ADVICE}")
+    return state
 
 
 def _check_resumable(state: dict[str, Any], config: TrainConfig, schedule: Callable[[float], float],
