@@ -89,7 +89,7 @@ def suggest_cmd(
     find: Annotated[bool, typer.Option("--find", help="measure the peak LR with the range test (built-in task)")]
     = False,
     preset: Annotated[str | None, option(Choice(PRESET_NAMES), help="built-in model: its measured peak LR, and "
-                                                                     "the model of --find  [default: your own "
+                                                                     "the model of --find  \\[default: your own "
                                                                      "model]")] = None,
     seed: Annotated[int, typer.Option(help="seed for --find")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,

@@ -48,7 +48,7 @@ MODES = ("exp", "linear")
 MIN_DESCENT = 0.005
 #: `peak_lr`: the peak of a full run with warm-up is this fraction of the sweep's divergence boundary; one factor
 #: fitted across lrlab's tasks (benchmarks/advice_calibration.py, BENCHMARKS.md)
-PEAK_FACTOR = 0.25
+PEAK_FACTOR = 0.27
 #: `peak_lr`: standard deviation, in decades of LR, of the centred Gaussian that smooths the raw losses
 CENTRED_WIDTH = 0.2
 #: `peak_lr`: the sweep `PEAK_FACTOR` was measured on (start_lr, end_lr, num_iter), exponential
