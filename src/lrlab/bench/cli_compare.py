@@ -130,6 +130,8 @@ class ProgressView:
                             markup=False, soft_wrap=True)
         elif event.kind == "stopping":
             p.console.print("Ctrl-C: stopping; running runs save a checkpoint (Ctrl-C again to abandon them)")
+        elif event.kind == "note":
+            p.console.print(event.label, highlight=False, markup=False, soft_wrap=True)
 
     def _plain(self, event: Any) -> None:
         """Plain lines for a pipe: run lines as the bars' view prints them, and a progress line on a timer."""

@@ -6,7 +6,7 @@ comparison runs, resumes and stops: docs/harness.md.
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import os
 import shutil
 import time
@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lrlab import files
 from lrlab.bench.analysis import RESULTS_FILE
 from lrlab.bench.design import (
     CompareConfig,
@@ -26,13 +27,14 @@ from lrlab.bench.design import (
     trial_record,
 )
 from lrlab.bench.device import device_kind, worker_devices
-from lrlab.bench.events import EventSink
+from lrlab.bench.documents import check_meta, check_trial
+from lrlab.bench.events import Event, EventSink
 from lrlab.bench.find import find_on_task
 from lrlab.bench.jobs import LocalBackend, RayBackend, execute
-from lrlab.bench.tasks import data_fingerprint, data_info
+from lrlab.bench.tasks import check_data, data_fingerprint, data_source
 from lrlab.checks import check
 from lrlab.errors import LrlabError
-from lrlab.files import atomic_write_text
+from lrlab.files import WORKERS_LOCK_FILE, FolderLock, make_dir, read_json
 from lrlab.range_test import median_suggestion, suggest_all
 
 FORMAT = "lrlab.compare/1"
@@ -59,12 +61,20 @@ def utc_now() -> str:
 
 
 class CompareRun:
-    """The state of one comparison folder: config, finished trials, and the results document."""
+    """The state of one comparison folder: config, finished trials, and the results document. While it is open it
+    holds the folder's `lrlab.files.FolderLock` (`close` gives it up)."""
 
-    def __init__(self, out_dir: Path, config: CompareConfig, meta: dict[str, Any]) -> None:
+    def __init__(self, out_dir: Path, config: CompareConfig, meta: dict[str, Any],
+                 lock: FolderLock | None = None) -> None:
         self.out = out_dir
         self.config = config
         self.meta = meta  # compare.json: config, lr centres, lr-find data, threads, sessions
+        self.lock = lock
+
+    def close(self) -> None:
+        """Give up the folder's lock (another process may then resume it)."""
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def runs_dir(self) -> Path:
@@ -77,8 +87,13 @@ class CompareRun:
         out = {}
         if self.runs_dir.is_dir():
             for p in sorted(self.runs_dir.glob("*.json")):
-                rec = json.loads(p.read_text())
-                out[rec["id"]] = rec
+                try:
+                    rec = check_trial(str(p), "the trial record", read_json(p, what="trial record"))
+                    if rec.get("result") is None:
+                        raise LrlabError(f"{p}: the trial record has no result")
+                except LrlabError as e:
+                    raise LrlabError(f"{e}; delete {p} and resume: that trial runs again") from None
+                out[rec["id"]] = dict(rec)
         return out
 
     def save_trial(self, record: Mapping[str, Any]) -> None:
@@ -106,51 +121,95 @@ class CompareRun:
 
 
 def open_run(out_dir: str | Path, config: CompareConfig | None, *, resume: bool, workers: int | None = None,
-             backend: str = "local") -> CompareRun:
+             backend: str = "local", on_event: EventSink | None = None) -> CompareRun:
     """Create ``out_dir`` for a new comparison (``resume=False``; it must not hold one), or reopen one
-    (``resume=True``; its saved config is used and ``config`` must be None or equal to it)."""
+    (``resume=True``; its saved config is used and ``config`` must be None or equal to it). The returned run holds
+    the folder's lock (`CompareRun.close`).
+
+    Everything is checked before anything is created: the config, and the task's data (readable, large enough).
+    A resumed ``compare.json`` is checked like fresh input (a damaged or hand-edited one is refused naming the
+    field), and ``on_event`` gets a ``note`` saying what data the comparison reads before it is read."""
     out = Path(out_dir)
     meta_path = out / CONFIG_FILE
+    emit = on_event or (lambda e: None)
     if resume:
         if not meta_path.is_file():
             raise LrlabError(f"--resume {str(out)!r}: no {CONFIG_FILE} there; give the --out folder of an earlier "
                              "`lrlab compare`")
-        meta = json.loads(meta_path.read_text())
-        saved = CompareConfig.from_dict(meta["config"])
-        if config is not None and config.resolved() != saved:
-            raise LrlabError(f"--resume {str(out)!r}: the folder holds a comparison with other settings; resume "
-                             "it without changing --task/--steps/--schedules/... (or use a new --out)")
-        _check_same_data(out, meta, saved.task)
-        if workers is not None:
-            meta["execution"]["workers"] = workers
-        meta["execution"]["backend"] = backend
-        return CompareRun(out, saved, meta)
+        lock = FolderLock(out, command="lrlab compare --resume").acquire()
+        try:
+            meta, saved = _read_meta(meta_path)
+            if config is not None and config.resolved() != saved:
+                raise LrlabError(f"--resume {str(out)!r}: the folder holds a comparison with other settings; "
+                                 "resume it without changing --task/--steps/--schedules/... (or use a new --out)")
+            emit(Event(kind="note", label=f"resuming {out}: task {saved.task} ({saved.preset}), reading "
+                                          f"{data_source(saved.task)}"))
+            _check_same_data(out, meta, saved)
+            run = CompareRun(out, saved, meta, lock)
+            run.finished()  # every finished trial's record is readable: refused now, not after a phase has run
+            if workers is not None:
+                meta["execution"]["workers"] = workers
+            meta["execution"]["backend"] = backend
+        except BaseException:
+            lock.release()
+            raise
+        return run
     if meta_path.exists():
         raise LrlabError(f"--out {str(out)!r} already holds a comparison; use --resume {out} to finish it, or "
                          "another --out")
     cfg = (config or CompareConfig()).resolved()
     n_workers = workers if workers is not None else default_workers()
     check.whole("workers", n_workers, minimum=1)
-    meta = {"format": FORMAT, "created": utc_now(), "config": cfg.to_dict(), **fingerprint(cfg.task),
+    data = fingerprint(cfg.task, cfg.preset)  # reads and checks the data: before anything is created
+    meta = {"format": FORMAT, "created": utc_now(), "config": cfg.to_dict(), **data,
             "lr_centers": None, "lr_find": None,
             "execution": {"backend": backend, "workers": n_workers, "cores": cores(),
                           "threads": max(1, cores() // n_workers)},
             "sessions": []}
-    out.mkdir(parents=True, exist_ok=True)
-    run = CompareRun(out, cfg, meta)
-    run.save_meta()
+    make_dir(out, what="--out")
+    lock = FolderLock(out, command="lrlab compare").acquire()
+    try:
+        if meta_path.exists():  # another process created it since we looked
+            raise LrlabError(f"--out {str(out)!r} already holds a comparison; use --resume {out} to finish it, "
+                             "or another --out")
+        run = CompareRun(out, cfg, meta, lock)
+        run.save_meta()
+    except BaseException:
+        lock.release()
+        raise
     return run
 
 
-def fingerprint(task: str) -> dict[str, Any]:
-    """``python`` and ``corpus_sha256`` of ``task`` here and now (`lrlab.bench.tasks.data_fingerprint`)."""
-    return data_fingerprint(data_info(task))
+def _read_meta(path: Path) -> tuple[dict[str, Any], CompareConfig]:
+    """``compare.json`` and its config, checked as fresh input is."""
+    where = str(path)
+    meta = read_json(path, what=CONFIG_FILE)
+    check_meta(where, meta)
+    try:
+        saved = CompareConfig.from_dict(meta["config"])
+        resolved = saved.resolved()
+    except LrlabError as e:
+        raise LrlabError(f"{where}: config: {e}") from None
+    if resolved != saved:
+        raise LrlabError(f"{where}: config: schedules must list the schedules compared, got null")
+    check_meta(where, meta, optimizers=saved.optimizers)
+    for key in ("python", "corpus_sha256"):  # what `_check_same_data` compares: a resume needs them
+        if not isinstance(meta.get(key), str):
+            raise LrlabError(f"{where}: {key} must be a string (recorded when the comparison started), got "
+                             f"{meta.get(key)!r}; without it the data cannot be checked to be the same")
+    return dict(meta), saved
 
 
-def _check_same_data(out: Path, meta: Mapping[str, Any], task: str) -> None:
+def fingerprint(task: str, preset: str = "tiny") -> dict[str, Any]:
+    """``python`` and ``corpus_sha256`` of ``task`` here and now (`lrlab.bench.tasks.data_fingerprint`), after
+    checking that its data can train the ``preset`` model (`lrlab.bench.tasks.check_data`)."""
+    return data_fingerprint(check_data(task, preset))
+
+
+def _check_same_data(out: Path, meta: Mapping[str, Any], config: CompareConfig) -> None:
     """Refuse to resume a comparison under another Python or on other data: its runs would not be comparable (the
     ``lm`` corpus is the interpreter's own standard library)."""
-    now = fingerprint(task)
+    now = fingerprint(config.task, config.preset)
     differ = [k for k in ("python", "corpus_sha256") if meta.get(k) is not None and meta[k] != now[k]]
     if differ:
         changes = "; ".join(f"{k} {meta[k]} then, {now[k]} now" for k in differ)
@@ -170,11 +229,42 @@ def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bo
         raise LrlabError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if workers is not None:
         workers = check.whole("workers", workers, minimum=1)
+    if backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise LrlabError("backend 'ray' needs Ray: pip install 'lrlab[ray]'")
+    emit = on_event or (lambda e: None)
     if not resume:  # an absent device is refused before the folder is created
         worker_devices(device or "cpu", workers, cpu_workers=1)
-    run = open_run(out_dir, config, resume=resume, workers=workers, backend=backend)
-    place_workers(run, device, workers, resume=resume)
-    emit = on_event or (lambda e: None)
+    run = open_run(out_dir, config, resume=resume, workers=workers, backend=backend, on_event=emit)
+    try:
+        place_workers(run, device, workers, resume=resume)
+        return _run(run, resume=resume, backend=backend, address=address, emit=emit)
+    finally:
+        run.close()
+
+
+def place_workers(run: CompareRun, device: str | None, workers: int | None, *, resume: bool) -> None:
+    """Record in ``execution`` the device of each worker (`lrlab.bench.device.worker_devices`: one worker per GPU
+    unless ``workers`` says otherwise) and its kind. A new comparison trains on ``device`` (None: the CPU); a resumed
+    one keeps the kind of device it started on (the CPU for folders written before devices were recorded), with
+    its torch thread count: runs are deterministic per kind of device, so a ``device`` of another kind is
+    refused."""
+    ex = run.meta["execution"]
+    if resume:
+        before = str(ex.get("device", "cpu"))
+        n = workers if workers is not None else (int(ex["workers"]) if before == "cpu" else None)
+        devices = worker_devices(device if device is not None else before, n, cpu_workers=int(ex["workers"]))
+        if device_kind(devices[0]) != before:
+            raise LrlabError(f"--resume {str(run.out)!r}: the comparison trained on {before}, and --device {device} "
+                             f"is {device_kind(devices[0])}; runs are deterministic per kind of device, so its "
+                             f"remaining runs must train on {before} too: drop --device (or give one of that kind)")
+    else:
+        devices = worker_devices(device or "cpu", workers, cpu_workers=int(ex["workers"]))
+        ex["threads"] = max(1, cores() // len(devices))
+    ex.update(device=device_kind(devices[0]), devices=list(devices), workers=len(devices))
+    run.save_meta()
+
+
+def _run(run: CompareRun, *, resume: bool, backend: str, address: str | None, emit: EventSink) -> dict[str, Any]:
     session = {"started": utc_now(), "resumed": resume, "wall_time_s": 0.0}
     run.meta["sessions"].append(session)
     t0 = time.monotonic()
@@ -192,8 +282,8 @@ def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bo
             run.save_meta()
         trials = expand_trials(cfg, run.meta["lr_centers"])
         ex = run.meta["execution"]
-        engine = (LocalBackend(ex["workers"], ex["devices"]) if backend == "local"
-                  else RayBackend(address, ex["threads"], gpus=int(ex["device"] == "cuda")))
+        engine = (LocalBackend(ex["workers"], ex["devices"], workers_lock=run.out / WORKERS_LOCK_FILE)
+                  if backend == "local" else RayBackend(address, ex["threads"], gpus=int(ex["device"] == "cuda")))
         try:
             # later phases are planned from the results so far, so a resumed comparison plans the same ones;
             # extension runs again after the confirmation seeds, which can move a best LR to an edge
@@ -223,28 +313,6 @@ def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bo
     return doc
 
 
-def place_workers(run: CompareRun, device: str | None, workers: int | None, *, resume: bool) -> None:
-    """Record in ``execution`` the device of each worker (`lrlab.bench.device.worker_devices`: one worker per GPU
-    unless ``workers`` says otherwise) and its kind. A new comparison trains on ``device`` (None: the CPU); a resumed
-    one keeps the kind of device it started on (the CPU for folders written before devices were recorded), with
-    its torch thread count: runs are deterministic per kind of device, so a ``device`` of another kind is
-    refused."""
-    ex = run.meta["execution"]
-    if resume:
-        before = str(ex.get("device", "cpu"))
-        n = workers if workers is not None else (int(ex["workers"]) if before == "cpu" else None)
-        devices = worker_devices(device if device is not None else before, n, cpu_workers=int(ex["workers"]))
-        if device_kind(devices[0]) != before:
-            raise LrlabError(f"--resume {str(run.out)!r}: the comparison trained on {before}, and --device {device} "
-                             f"is {device_kind(devices[0])}; runs are deterministic per kind of device, so its "
-                             f"remaining runs must train on {before} too: drop --device (or give one of that kind)")
-    else:
-        devices = worker_devices(device or "cpu", workers, cpu_workers=int(ex["workers"]))
-        ex["threads"] = max(1, cores() // len(devices))
-    ex.update(device=device_kind(devices[0]), devices=list(devices), workers=len(devices))
-    run.save_meta()
-
-
 def lr_range_test(config: CompareConfig, optimizer: str, *, threads: int) -> dict[str, Any]:
     """``--lr find``: the LR range test of `lrlab.bench.find.find_on_task` (100 updates, LR 1e-6 -> 10,
     exponential) on seed 0 of the task with ``optimizer``. The grid centre is the geometric median of its three
@@ -260,5 +328,6 @@ def lr_range_test(config: CompareConfig, optimizer: str, *, threads: int) -> dic
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path``, atomically (non-finite floats as JSON's Infinity / NaN)."""
-    atomic_write_text(path, json.dumps(obj, indent=1, allow_nan=True))
+    """Write ``obj`` to ``path`` as standard JSON, atomically: a non-finite float (the loss of a run that diverged,
+    which its ``diverged`` field says) is written as ``null`` (`lrlab.files.json_text`)."""
+    files.write_json(path, obj)

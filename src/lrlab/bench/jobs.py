@@ -14,6 +14,7 @@ import os
 import queue as queue_mod
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,9 +27,9 @@ import lrlab
 from lrlab.bench.design import CompareConfig, Trial, trial_label, trial_record
 from lrlab.bench.device import resolve_device
 from lrlab.bench.events import Event, EventSink
-from lrlab.bench.train import CHECKPOINT, TrainConfig, train
+from lrlab.bench.train import CHECKPOINT, TrainConfig, load_checkpoint, train
 from lrlab.errors import LrlabError
-from lrlab.files import atomic_write_text
+from lrlab.files import atomic_copy, atomic_write_text, hold_shared
 
 if TYPE_CHECKING:
     from lrlab.bench.compare import CompareRun
@@ -107,13 +108,34 @@ def plan_jobs(trials: Sequence[Trial], config: CompareConfig) -> list[Job]:
 
 # ------------------------------------------------------------------------------------------------ workers
 
-#: per-process worker state, set by `_init_worker` in each pool process (stop event, progress queue)
+#: per-process worker state, set by `_init_worker` in each pool process (stop event, progress queue, whether the
+#: driver has died, whether a job is running)
 _WORKER: dict[str, Any] = {}
+#: a worker checks that its driver process is alive this often (seconds)
+DRIVER_CHECK_EVERY_S = 0.2
+#: a worker whose driver died stops its job (saving its checkpoint) and exits; after this long it exits anyway
+ORPHAN_GRACE_S = 10.0
 
 
-def _init_worker(stop: Any, progress: Any) -> None:
+def _init_worker(stop: Any, progress: Any, workers_lock: str | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and tells workers via `stop`
-    _WORKER.update(stop=stop, progress=progress)
+    _WORKER.update(stop=stop, progress=progress, orphaned=False, busy=False)
+    if workers_lock is not None:  # held shared while this process lives: a resumed driver waits for it to end
+        _WORKER["lock_fd"] = hold_shared(workers_lock)
+    threading.Thread(target=_watch_driver, args=(os.getppid(),), name="lrlab-driver-watch", daemon=True).start()
+
+
+def _watch_driver(driver: int) -> None:
+    """End this worker soon after its driver process dies (``kill -9`` leaves no one to stop it): the running job
+    sees ``orphaned`` in `worker_hooks`' ``should_stop``, saves its checkpoint and returns; then the process exits,
+    so nothing writes the comparison folder once a resumed driver may."""
+    while os.getppid() == driver:  # a dead parent's children are handed to another process
+        time.sleep(DRIVER_CHECK_EVERY_S)
+    _WORKER["orphaned"] = True
+    deadline = time.monotonic() + ORPHAN_GRACE_S
+    while _WORKER.get("busy") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os._exit(3)
 
 
 def _init_device_worker(devices: Any, *args: Any) -> None:
@@ -154,13 +176,13 @@ def worker_hooks(progress: Any, stop_event: Any, job_id: str, done: int,
     def should_stop() -> bool:  # train() asks before every update
         if clock["step"] >= stop_at:  # a prefix job ends where its children branch off
             return True
-        if stop_event is None:
-            return False
         now = time.monotonic()
         if now - clock["last_check"] < STOP_CHECK_EVERY_S:
             return False
         clock["last_check"] = now
-        return bool(stop_event.is_set())
+        if _WORKER.get("orphaned"):  # the driver died: save and end (see `_watch_driver`)
+            return True
+        return stop_event is not None and bool(stop_event.is_set())
 
     return on_step, should_stop
 
@@ -177,10 +199,7 @@ def run_job(payload: Mapping[str, Any]) -> dict[str, Any]:
     if payload.get("parent_dir") and not has_checkpoint(ckpt):
         # branch: start from the parent's checkpoint at the end of the shared prefix (train() accepts it when the
         # schedules' LRs agree on every update it has done)
-        ckpt.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt / (CHECKPOINT + ".branch")
-        shutil.copyfile(Path(payload["parent_dir"]) / CHECKPOINT, tmp)
-        os.replace(tmp, ckpt / CHECKPOINT)
+        atomic_copy(Path(payload["parent_dir"]) / CHECKPOINT, ckpt / CHECKPOINT)
     stop_at = int(payload["stop"])
     total = int(payload["train"]["steps"])
     progress = _WORKER.get("progress")
@@ -192,8 +211,14 @@ def run_job(payload: Mapping[str, Any]) -> dict[str, Any]:
         progress.put_nowait((job_id, done, stop_at))
     # a finished trial's checkpoint is deleted at once: not writing it saves an fsynced write per run (a prefix job
     # is stopped by should_stop at its end, and a stopped run always writes the checkpoint its children need)
-    result = train(TrainConfig(**payload["train"]), out_dir=ckpt, resume=True, on_step=on_step,
-                   should_stop=should_stop, save_final=False, device=job_device(payload))
+    _WORKER["busy"] = True
+    try:
+        result = train(TrainConfig(**payload["train"]), out_dir=ckpt, resume=True, on_step=on_step,
+                       should_stop=should_stop, save_final=False, device=job_device(payload))
+    finally:
+        _WORKER["busy"] = False
+    if _WORKER.get("orphaned"):  # its checkpoint is saved; no driver will take the result
+        os._exit(3)
     if stop_at < total:  # a prefix job: done when its checkpoint stands at the end of the prefix
         if result.steps_done < stop_at and not result.diverged:
             return {"id": job_id, "status": "stopped", "result": None}
@@ -211,12 +236,10 @@ def run_ray_job(payload: Mapping[str, Any], progress: Any) -> dict[str, Any]:
 
 
 def _checkpoint_step(folder: Path) -> int:
-    import torch  # optional dependency: keeps `import lrlab.bench.jobs` light
-
     path = folder / CHECKPOINT
     if not path.is_file():
         return 0
-    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+    return int(load_checkpoint(path)["step"])
 
 
 # ----------------------------------------------------------------------------------------------- backends
@@ -225,7 +248,10 @@ def _checkpoint_step(folder: Path) -> int:
 class LocalBackend:
     """A pool of spawned processes; progress and the stop flag go through multiprocessing primitives."""
 
-    def __init__(self, workers: int, devices: Sequence[str] = ()) -> None:
+    def __init__(self, workers: int, devices: Sequence[str] = (), *,
+                 workers_lock: str | os.PathLike[str] | None = None) -> None:
+        """``workers_lock``: the `lrlab.files.WORKERS_LOCK_FILE` of the folder the driver holds, which each
+        worker holds shared while it lives."""
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
@@ -235,8 +261,9 @@ class LocalBackend:
         self.devices = ctx.Queue()  # each worker process takes one for its life (`_init_device_worker`)
         for d in list(devices) or ["cpu"] * workers:
             self.devices.put(d)
+        lock = str(workers_lock) if workers_lock is not None else None
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_device_worker,
-                                        initargs=(self.devices, self.stop, self.progress))
+                                        initargs=(self.devices, self.stop, self.progress, lock))
 
     def submit(self, payload: dict[str, Any]) -> Any:
         return self.pool.submit(run_job, payload)
