@@ -20,7 +20,8 @@ import torch
 
 import lrlab
 import lrlab.optax
-from lrlab.integrations import hf_scheduler, keras_schedule, lightning_scheduler_config, optax_schedule
+from lrlab.integrations import hf_scheduler, keras_schedule, lightning_scheduler_config
+from lrlab.optax import schedule as optax_schedule
 from lrlab.plateau import Plateau
 from lrlab.torch import LRScheduler
 
@@ -286,8 +287,8 @@ def test_optax_schedule_is_jit_traceable_and_exact_in_x64() -> None:
     steps = np.arange(120)
     with jax.enable_x64(False):  # jax's default float, whatever another test module left set
         got = np.asarray(jax.jit(f)(jnp.arange(120)))
-    assert got.dtype == np.float32
-    assert got.tolist() == (3e-3 * s.values(steps)).astype(np.float32).tolist()
+    assert got.dtype == np.float32  # computed in float32, as optax's own schedules are
+    np.testing.assert_allclose(got, 3e-3 * s.values(steps), rtol=1e-6, atol=1e-12)
     assert np.asarray(jax.vmap(f)(jnp.arange(5))).tolist() == got[:5].tolist()
     with jax.enable_x64(True):
         g = optax_schedule(spec, total=100)
@@ -422,12 +423,13 @@ def test_keras_schedule_on_the_jax_backend(tmp_path: Path) -> None:
     s = lrlab.parse("warmup(3) >> cosine(9, floor=0.1)")
     lr32 = [float(np.float32(0.1 * s(t))) for t in range(8)]
     assert out["backend"] == "jax"
-    assert out["direct"] == [float(np.float32(0.1 * s(t))) for t in (0, 2, 3, 7, 20)]
+    # on jax the formulas run in jax.numpy at Keras' float32 (lrlab.optax), so within float32 rounding
+    assert out["direct"] == pytest.approx([0.1 * s(t) for t in (0, 2, 3, 7, 20)], rel=1e-6, abs=1e-12)
     assert out["weights"] == pytest.approx(np.cumsum(lr32[:6]).tolist(), rel=1e-6, abs=1e-9)
-    assert out["iterations"] == 6 and out["lr_now"] == lr32[6]
+    assert out["iterations"] == 6 and out["lr_now"] == pytest.approx(lr32[6], rel=1e-6)
     assert out["config"] == ["lrlab>KerasSchedule", {"spec": str(s), "scale": 0.1}]
-    assert out["back"] == [True, str(s), lr32[7]]
-    assert out["loaded"] == [True, lr32[6]]
+    assert out["back"][:2] == [True, str(s)] and out["back"][2] == pytest.approx(lr32[7], rel=1e-6)
+    assert out["loaded"][0] is True and out["loaded"][1] == pytest.approx(lr32[6], rel=1e-6)
 
 
 def test_keras_default_tensorflow_backend_is_refused_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -449,7 +451,7 @@ def test_keras_default_tensorflow_backend_is_refused_clearly(tmp_path: Path, mon
         sched(3)
 
 
-@pytest.mark.parametrize("module", ["lrlab.optax", "lrlab.integrations"])
+@pytest.mark.parametrize("module", ["lrlab.optax"])
 def test_doctests(module: str) -> None:
     import doctest
     import importlib

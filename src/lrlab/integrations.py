@@ -14,9 +14,8 @@ Each framework is imported only by the function or class that needs it, so impor
   ``configure_optimizers`` (``interval="step"``: the clock counts optimizer updates). Lightning saves and restores
   the scheduler's ``state_dict`` with its checkpoints. `LightningPlateauCallback` feeds a logged metric to the
   plateau controller after each validation. `lightning_find_lr` runs lrlab's range test on a LightningModule.
-- optax: `optax_schedule` (also `lrlab.optax.schedule`) returns a jit-traceable function of the step count, usable
-  as ``learning_rate=``. It computes on the host through ``jax.pure_callback`` (see `OptaxSchedule` for what that
-  costs and rules out).
+- optax: `lrlab.optax.schedule` (its one home) returns a jax.numpy function of the step count, usable as
+  ``learning_rate=``: jittable, exportable and differentiable.
 - Keras 3: `keras_schedule` returns a ``keras.optimizers.schedules.LearningRateSchedule`` (`KerasSchedule`) that
   serializes to its spec text; on the torch, jax and numpy backends (not TensorFlow, Keras' default: set
   ``KERAS_BACKEND``).
@@ -39,10 +38,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from lrlab.checks import check
 from lrlab.errors import LrlabError
@@ -297,71 +293,6 @@ def _first_optimizer(configured: Any) -> Any:
     return found
 
 
-# ------------------------------------------------------------------------------------------------ optax / jax
-
-
-def _jax_float() -> Any:
-    import jax.numpy as jnp
-    from jax import dtypes
-
-    return dtypes.canonicalize_dtype(jnp.float64)  # float32 unless jax_enable_x64
-
-
-@dataclass(frozen=True, kw_only=True)
-class OptaxSchedule:
-    """``scale * s(count)`` as a jax function (an optax learning rate). Build it with `optax_schedule`.
-
-    The value is computed on the host by ``s.values`` (``jax.pure_callback``), so it is lrlab's float64 number,
-    rounded to float32 unless ``jax_enable_x64`` is on; it traces under ``jit`` and ``vmap``.
-
-    Caveats of the host callback (lrlab's formulas are NumPy float64 code, not jnp): every call is a round trip
-    from the device to the host and back (microseconds on a CPU; a sync point on a GPU/TPU, once per update,
-    usually small next to the update itself); a jitted function holding it cannot be serialized with
-    ``jax.export`` (AOT) or run where no Python host is attached; it is not differentiable with respect to the
-    count. If one of these matters, precompute ``lrs = jnp.asarray(scale * s.values(np.arange(total)))`` and use
-    ``lambda count: lrs[jnp.minimum(count, total - 1)]``, a pure array lookup.
-    """
-
-    schedule: Schedule
-    scale: float = 1.0
-
-    def host_values(self, count: Any) -> np.ndarray:
-        """The values at ``count`` (any shape) as a NumPy array of jax's default float type."""
-        t = np.asarray(count, dtype=np.float64)
-        v = self.schedule.values(t) if self.scale == 1.0 else self.scale * self.schedule.values(t)
-        return np.asarray(v, dtype=_jax_float())
-
-    def __call__(self, count: Any) -> Any:
-        import jax
-        import jax.numpy as jnp
-
-        count = jnp.asarray(count)
-        shape = jax.ShapeDtypeStruct(count.shape, _jax_float())
-        return jax.pure_callback(self.host_values, shape, count, vmap_method="expand_dims")
-
-    def __str__(self) -> str:
-        return str(self.schedule) if self.scale == 1.0 else f"{self.scale!r} * ({self.schedule})"
-
-
-def optax_schedule(schedule: str | Schedule, *, scale: float = 1.0, total: float | None = None) -> OptaxSchedule:
-    """A jit-traceable function ``count -> scale * s(count)`` for ``optax.adamw(learning_rate=...)``.
-
-    Args:
-      schedule: spec text or schedule; ``count`` is optax's update count (0 at the first update), the same clock
-        as `lrlab.torch.LRScheduler`'s default.
-      scale: the peak LR the schedule's values multiply.
-      total: binds fractions and open lengths.
-    Returns:
-      An `OptaxSchedule`: float64 values with ``jax.config.update("jax_enable_x64", True)``, else float32.
-
-    >>> import jax
-    >>> f = optax_schedule("cosine(100)", scale=0.1)
-    >>> float(jax.jit(f)(50))
-    0.05000000074505806
-    """
-    return OptaxSchedule(schedule=as_schedule(schedule, total), scale=_scale(scale))
-
-
 # ------------------------------------------------------------------------------------------------ lazy classes
 
 
@@ -395,7 +326,7 @@ def _make_keras_schedule(package: str | None = None) -> type:
         Args:
           spec: lrlab spec text (bound: no fractions or open lengths left).
           scale: the peak LR the values multiply.
-        Backends: torch, jax (traced through ``jax.pure_callback``, see `OptaxSchedule`) and numpy; values in
+        Backends: torch, jax (the jax.numpy formulas of `lrlab.optax`) and numpy; values in
         Keras' ``floatx``. The TensorFlow backend (Keras' default) is refused: set ``KERAS_BACKEND``.
         """
 
@@ -408,7 +339,9 @@ def _make_keras_schedule(package: str | None = None) -> type:
         def __call__(self, step: Any) -> Any:
             backend = keras.backend.backend()
             if backend == "jax":
-                value = OptaxSchedule(schedule=self.schedule, scale=self.scale)(step)
+                import lrlab.optax  # optional dependency (jax); keeps import light
+
+                value = lrlab.optax.schedule(self.schedule, scale=self.scale)(step)
             elif backend in ("torch", "numpy"):
                 t = float(keras.ops.convert_to_tensor(step))  # a host sync on a GPU, like any .item()
                 value = self.scale * self.schedule(t) if self.scale != 1.0 else self.schedule(t)
