@@ -186,6 +186,8 @@ FORMULAS = [
                                         "the height halved every cycle"),
     ("piecewise(times=[0, 10], levels=[0, 1], shape=linear)", "levels interpolated linearly between times"),
     ("step(10)", "peak * factor ** floor(t / every)"),
+    ("polynomial(10, power=2)", "floor + (peak - floor) * (1 - min(t, total) / total) ** power"),
+    ("polynomial(10, k=2)", "floor + (peak - floor) * (1 - min(t, total) ** k / total ** k) ** power"),
     ("constant(0.5) * cosine(10)", "Pointwise product of schedules on the same clock: 0.5 * cosine(), or an "
                                    "untuned exponential warm-up multiplying a decay."),
 ]

@@ -89,6 +89,8 @@ def formula(s: Schedule) -> str:
     if isinstance(s, Linear):
         return "peak + (floor - peak) * t / total, then floor"
     if isinstance(s, Polynomial):
+        if s.k != 1:
+            return "floor + (peak - floor) * (1 - min(t, total) ** k / total ** k) ** power"
         return "floor + (peak - floor) * (1 - min(t, total) / total) ** power"
     if isinstance(s, Exponential):
         p = "floor(t / every)" if s.staircase else ("t" if s.every == 1 else "t / every")
