@@ -243,6 +243,18 @@ def test_resume_refuses_a_damaged_checkpoint_without_unsafe_advice(tmp_path: Pat
     assert not (out / "results.json").exists()
 
 
+@pytest.mark.slow
+def test_compare_resume_refuses_a_damaged_job_checkpoint(opened: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = copy(opened, tmp_path)
+    ckpt = out / "ckpt" / "00-constant-adamw-lr0-s0" / "checkpoint.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"\x80\x04garbage" * 10)
+    line = refused(capsys, ["compare", "--resume", str(out), "--no-plots"], str(ckpt), "delete it")
+    assert "weights_only" not in line
+    assert not (out / LOCK_FILE).exists()
+
+
 # ---------------------------------------------------------------------------- 2. the file system says no
 
 
@@ -549,6 +561,8 @@ def test_workers_stop_within_seconds_when_their_driver_is_killed(tmp_path: Path)
         workers = [p for p in _children(driver.pid)
                    if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
         assert len(workers) == 2
+        with pytest.raises(LrlabError, match=f"in use by lrlab compare \\(pid {driver.pid} on host"):
+            FolderLock(out, command="a second driver").acquire()
         os.kill(driver.pid, signal.SIGKILL)  # the driver alone: its workers are left running
         driver.wait()
         t0 = time.monotonic()
