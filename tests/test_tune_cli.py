@@ -1,0 +1,110 @@
+"""`lrlab tune` on the built-in harness: end to end on the tiny `lm` task, `kill -9` + resume gives the same
+numbers, and bad input exits 2 with nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lrlab.cli import main
+from lrlab.tune import TuneConfig
+from lrlab.tune.runner import run_tune
+
+#: 100 updates and a 500-update budget: the plan of 3 peaks, 2 kept, one confirmation (490 updates)
+SMALL = {"task": "lm", "preset": "tiny", "horizon": 100, "budget": 500, "checkpoint_every": 10}
+ARGS = ["tune", "--steps", "100", "--budget", "500", "--checkpoint-every", "10", "--workers", "2"]
+
+
+def losses(doc: dict[str, Any]) -> dict[str, list[Any]]:
+    """trial name -> its validation curve (what must be identical after a resume)."""
+    return {t["name"]: t["curve"]["val_loss"] for t in doc["trials"]}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    doc, result = run_tune(TuneConfig(**SMALL), tmp_path_factory.mktemp("ref") / "tune", workers=2)
+    assert result is not None
+    return doc
+
+
+@pytest.mark.slow
+def test_tune_end_to_end_via_the_cli(reference: dict[str, Any], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "tune"
+    assert main([*ARGS, "--out", str(out)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["status"] == "complete" and losses(doc) == losses(reference)  # same numbers as in-process
+    r = doc["result"]
+    assert r["spent"] == doc["spent"] <= 500 and r["budget"] == 500 and r["lr"] > 0
+    assert r["schedule"] in {o["schedule"] for o in r["options"]}
+    kinds = [t["kind"] for t in doc["trials"]]
+    assert kinds.count("trunk") == 5 and kinds.count("cooldown") == 3 and kinds.count("final") == 4
+    # branches resumed from their trunk's checkpoint: their curves continue the trunk's
+    by = {t["name"]: t for t in doc["trials"]}
+    for t in doc["trials"]:
+        if t["resume_from"]:
+            parent = by[t["resume_from"]]["curve"]
+            assert t["curve"]["val_loss"][: len(parent["val_loss"])] == parent["val_loss"]
+    assert (out / "report.md").is_file() and (out / "tune.png").stat().st_size > 10_000
+    assert not (out / "ckpt").exists()
+    shown = capsys.readouterr().out
+    assert "recommended:" in shown and "spent" in shown
+    assert "## Runs made" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_identical_results(reference: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "tune"
+    args = [sys.executable, "-m", "lrlab.cli", *ARGS, "--no-plots", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:  # some trials finished, a later one mid-run with its own checkpoint
+            done = {p.stem for p in (out / "runs").glob("*.json")}
+            ckpts = {p.parent.name for p in (out / "ckpt").glob("*/checkpoint.pt")}
+            if len(done) >= 3 and ckpts - done:
+                break
+            assert proc.poll() is None, "tune ended before it could be killed"
+            time.sleep(0.02)
+        else:
+            pytest.fail("no trial finished within 240 s")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers: no chance to clean up
+        proc.wait()
+    assert not (out / "results.json").exists()
+    doc, result = run_tune(None, out, resume=True)
+    assert result is not None and doc["status"] == "complete"
+    assert [s["resumed"] for s in doc["sessions"]] == [False, True]
+    assert losses(doc) == losses(reference)  # bit for bit
+    assert doc["result"] == reference["result"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--steps", "0"], "horizon must be a whole number >= 1, got 0"),
+    (["--steps", "100", "--budget", "100"], "budget 100 updates is too small to make any decision"),
+    (["--task", "imagenet"], "task 'imagenet' is not supported"),
+    (["--task", "text:/no/such/corpus.txt"], "/no/such/corpus.txt"),
+    (["--optimizer", "schedulefree"], "no schedule to tune"),
+    (["--schedules", "cosin()"], "cosin"),
+], ids=["horizon-0", "budget", "task", "missing-file", "schedulefree", "spec"])
+def test_bad_input_exits_2_and_writes_nothing(extra: list[str], message: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "never"
+    assert main(["tune", *extra, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_resume_of_a_folder_without_a_tune_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tune", "--resume", str(tmp_path)]) == 2
+    assert "no tune.json there" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
