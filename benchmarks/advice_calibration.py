@@ -91,7 +91,10 @@ def run_find(out: Path, name: str, task: str, preset: str, seed: int, n: int) ->
 def run_off(out: Path, name: str, task: str, preset: str, schedule: str, lr: float, factor: float) -> dict[str, Any]:
     path = out / "off" / f"{name}-x{factor:.3g}.json"
     if path.is_file():
-        return dict(json.loads(path.read_text()))
+        doc = dict(json.loads(path.read_text()))
+        if doc["best_lr"] == lr:
+            return doc
+        _log(f"off {name} x{factor:.3g}: the best peak is now {lr:g} (was {doc['best_lr']:g}): run again")
     from lrlab.bench.train import TrainConfig, train
 
     t0 = time.monotonic()
@@ -310,6 +313,9 @@ def advice_table(out: Path, named: dict[str, tuple[str, str]]) -> tuple[str, boo
             if not path.is_file():
                 continue
             doc = json.loads(path.read_text())
+            ref = reference(out, name, *named[name])
+            if ref is None or doc["best_lr"] != ref["lr"]:
+                continue  # run before the reference changed: `--phase off` runs it again
             found = advice_of(doc)
             dirs = sorted({LR_DIRECTION[x.kind] for x in found} - {""})
             want = "raise" if f < 1 else "lower" if f > 1 else None
