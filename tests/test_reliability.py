@@ -81,9 +81,21 @@ def tree(folder: Path) -> dict[str, bytes | str]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder of a 10-update `lrlab train` (results.json, monitor/), to copy and damage."""
+    """A folder holding the results.json of a 10-update run in the format `lrlab train` writes (its numbers made
+    up: training one costs seconds), to copy and damage."""
+    cfg = CompareConfig(steps=10, schedules=("constant()",), lr_grid=1, confirm_seeds=0, title="lrlab train")
+    result = {"config": {"task": "lm", "preset": "tiny", "schedule": "constant()", "optimizer": "adamw", "lr": 0.01,
+                         "steps": 10},
+              "eval_steps": [0, 5, 10], "val_loss": [5.5, 4.0, 3.5], "val_metrics": {"bits_per_byte": [7.9, 5.8, 5.0]},
+              "train_loss": [5.5 - 0.2 * i for i in range(10)], "lr": [0.01] * 10, "final_val_loss": 3.5,
+              "best_val_loss": 3.5, "diverged": False, "wall_time_s": 1.0, "tokens_per_s": 1000.0, "n_params": 1,
+              "env": {}, "resumed_from": None}
+    trial = {"id": "00-constant-adamw-lr0-s0", "schedule": "constant()", "optimizer": "adamw", "seed": 0,
+             "lr": 0.01, "lr_index": 0, "phase": "grid", "branched_from": None, "result": result}
     out = tmp_path_factory.mktemp("trained") / "run"
-    assert main([*TRAIN, "--out", str(out)]) == 0
+    write_json(out / "results.json", {"format": "lrlab.compare/1", "title": "lrlab train", "status": "complete",
+                                      "config": cfg.resolved().to_dict(), "trials": [trial], "n_planned": 1})
+    assert main(["report", str(out), "--no-plots"]) == 0  # a valid document
     return out
 
 
