@@ -57,7 +57,7 @@ def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_every_cli_verb_has_an_example() -> None:
     assert set(_cli_examples()) == {"compare", "report", "train", "plot", "show", "list", "find", "diagnose",
-                                    "suggest"}
+                                    "suggest", "tune", "predict"}
 
 
 @pytest.mark.parametrize("verb", ["plot", "show", "list", "find", "suggest"])
