@@ -569,7 +569,8 @@ def test_ray_backend_via_the_cli_gives_the_local_results_with_progress(
     assert doc["status"] == "complete" and doc["execution"]["backend"] == "ray"
     assert numbers(doc) == numbers(reference)
     ids = sorted(t["id"] for t in doc["trials"])
-    assert sorted(e.job for e in events if e.kind == "finish") == ids
+    # (a view without a terminal hands a finish event on to the bars' printer: it may be recorded twice)
+    assert sorted({e.job for e in events if e.kind == "finish"}) == ids
     # every Ray task reported its progress (through the queue actor) up to its last update
     assert sorted({e.job for e in events if e.kind == "step" and e.step == 60}) == ids
 
