@@ -663,8 +663,11 @@ def test_a_finding_arrives_during_a_plain_loop() -> None:
 
 def write_log(folder: Path) -> Path:
     m = Monitor(folder, total_steps=400, diagnose_live=False)
-    for k in range(400):
-        m.on_step(k, lrs=[1e-3 * min(1.0, (k + 1) / 20)], loss=5.5 - 0.0005 * k)
+    loss = 5.5
+    for k in range(400):  # too low an LR: the loss falls slowly and steadily, in step with the warm-up's LR
+        lr = 1e-3 * min(1.0, (k + 1) / 20)
+        m.on_step(k, lrs=[lr], loss=loss)
+        loss -= 0.5 * lr
     m.close()
     return folder / JSONL_FILE
 
@@ -707,7 +710,7 @@ def test_cli_diagnose_thresholds(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.parametrize(("option", "needle"), [
-    ("slow_dorp=0.1", "unknown threshold 'slow_dorp'; choose from: smooth, diverge_factor, spike_factor"),
+    ("slow_dorp=0.1", "unknown threshold 'slow_dorp'; choose from: smooth, diverge_factor, min_rise, spike_factor"),
     ("slow_drop", "--threshold must be NAME=VALUE, got 'slow_drop'; NAME is one of: smooth,"),
     ("slow_drop=abc", "--threshold slow_drop must be a number, got 'abc'"),
     ("smooth=2.5", "--threshold smooth must be an integer, got '2.5'"),
