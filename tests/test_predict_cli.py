@@ -117,3 +117,15 @@ def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], s
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: ") and match in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_run_design_trains_branches_from_the_trunk(tmp_path: Path) -> None:
+    design = lp.design_runs(60, peak_lr=6e-3)
+    doc = lp.run_design(design, tmp_path / "design", task="lm", preset="tiny", seeds=1, workers=1)
+    assert doc["status"] == "complete"
+    branched = [t for t in doc["trials"] if t["branched_from"]]
+    assert len(branched) == 4  # the trunk and each cool-down continue from the shared prefix, trained once
+    curves = lp.load_runs(tmp_path / "design")
+    assert sorted(c.label for c in curves) == sorted(design.specs)
+    assert all(c.total == 60 and c.data_passes is not None for c in curves)
