@@ -73,24 +73,13 @@ def predict_cmd(
 
 def _specs(text: str | None, total: int) -> list[str]:
     if text is None:
+        from lrlab.bench.design import default_schedules  # the harness's list; torch-free, loaded only when needed
+
         return list(default_schedules(total))
     specs = [s.strip() for s in text.split(";") if s.strip()]
     if not specs:
         raise LrlabError(f"--schedules must hold at least one spec separated by ';', got {text!r}")
     return specs
-
-
-def default_schedules(total: int) -> tuple[str, ...]:
-    """`lrlab compare`'s default schedules for a run of ``total`` updates (they live in the bench package)."""
-    import importlib
-
-    for name in ("lrlab.bench.design", "lrlab.bench.compare"):
-        try:
-            return tuple(importlib.import_module(name).default_schedules(total))
-        except (ImportError, AttributeError):
-            continue
-    raise LrlabError("the default schedules need the bench package (pip install 'lrlab[bench]'); or pass "
-                     "--schedules")
 
 
 def _clean(obj: Any) -> Any:
