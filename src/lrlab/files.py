@@ -339,7 +339,7 @@ class FolderLock:
             return os.open(path, flags, 0o666)
         except OSError as e:
             why = reason(e)
-            raise FileError(f"cannot write in {str(self.folder)!r}: {why}; lrlab needs to write its run folder",
+            raise FileError(f"cannot write {str(path)!r} (lrlab needs to write its run folder): {why}",
                             errno=e.errno, reason=why, path=str(path)) from None
 
     def _holder(self) -> str:
