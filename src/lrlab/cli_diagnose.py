@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -137,15 +138,21 @@ def _log_files(log: Path) -> list[Path]:
 def parse_columns(items: list[str]) -> dict[str, str]:
     """``FIELD=NAME`` items as a mapping for `lrlab.log_readers.load_log`; `LrlabError` naming the fields for a
     malformed item or an unknown field."""
-    out: dict[str, str] = {}
+    return dict(_pairs(items, "--column", "FIELD=NAME", "field", FIELDS))
+
+
+def _pairs(items: list[str], option: str, form: str, noun: str, allowed: Sequence[str]) -> list[tuple[str, str]]:
+    """``KEY=VALUE`` items split and checked: the key one of `allowed`, both sides non-empty."""
+    key = form.split("=")[0]
+    out = []
     for item in items:
-        field, sep, name = item.partition("=")
-        field, name = field.strip(), name.strip()
-        if not sep or not field or not name:
-            raise LrlabError(f"--column must be FIELD=NAME, got {item!r}; FIELD is one of: {', '.join(FIELDS)}")
-        if field not in FIELDS:
-            raise LrlabError(f"--column: unknown field {field!r}; choose from: {', '.join(FIELDS)}")
-        out[field] = name
+        name, sep, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep or not name or not text:
+            raise LrlabError(f"{option} must be {form}, got {item!r}; {key} is one of: {', '.join(allowed)}")
+        if name not in allowed:
+            raise LrlabError(f"{option}: unknown {noun} {name!r}; choose from: {', '.join(allowed)}")
+        out.append((name, text))
     return out
 
 
@@ -153,15 +160,8 @@ def parse_thresholds(items: list[str]) -> Thresholds:
     """`lrlab.diagnose.Thresholds` with the ``NAME=VALUE`` overrides of `items` (validated by Thresholds);
     `LrlabError` naming the allowed fields for an unknown name or a malformed item."""
     types = {f.name: f.type for f in fields(Thresholds)}
-    allowed = ", ".join(types)
     values: dict[str, Any] = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        name, text = name.strip(), text.strip()
-        if not sep or not name or not text:
-            raise LrlabError(f"--threshold must be NAME=VALUE, got {item!r}; NAME is one of: {allowed}")
-        if name not in types:
-            raise LrlabError(f"--threshold: unknown threshold {name!r}; choose from: {allowed}")
+    for name, text in _pairs(items, "--threshold", "NAME=VALUE", "threshold", list(types)):
         try:
             values[name] = int(text) if types[name] in ("int", int) else float(text)
         except ValueError:
