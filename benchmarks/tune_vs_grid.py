@@ -51,10 +51,16 @@ def build_corpus(name: str, folder: Path) -> Path:
     - ``prose``: the English prose of the Python reference manual shipped as ``pydoc_data/topics.py`` (the text of
       ``help('TOPIC')``), topics in sorted order (466 kB).
     - ``readmes``: the long descriptions (README text, mostly Markdown prose) of the installed distributions'
-      ``METADATA`` files, distributions in sorted order, cut at 1,000,000 characters.
+      ``METADATA`` files, distributions in sorted order, cut at 1,000,000 characters; lrlab's own is left out (an
+      editable install's changes with the README).
+
+    A corpus file that exists is kept as it is: a package installed meanwhile must not change the data under runs
+    that resume (they refuse other data); its SHA-256 is in every results file.
     """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.txt"
+    if path.is_file():
+        return path
     if name == "prose":
         from pydoc_data.topics import topics
 
@@ -64,15 +70,15 @@ def build_corpus(name: str, folder: Path) -> Path:
 
         parts = []
         for dist in sorted(md.distributions(), key=lambda d: (d.metadata["Name"] or "").lower()):
+            if (dist.metadata["Name"] or "").lower() == "lrlab":
+                continue
             body = dist.metadata.get_payload() if hasattr(dist.metadata, "get_payload") else ""
             if isinstance(body, str) and len(body) > 2000:
                 parts.append(body.strip())
         text = "\n\n".join(parts)[:1_000_000]
     else:
         raise ValueError(f"corpus must be one of {CORPORA}, got {name!r}")
-    data = text.encode("utf-8")
-    if not path.exists() or path.read_bytes() != data:
-        path.write_bytes(data)
+    path.write_bytes(text.encode("utf-8"))
     return path
 
 
@@ -149,21 +155,23 @@ def run_tune_step(folder: Path, task: str, preset: str) -> dict[str, Any]:
 
 
 def cheap(folder: Path, task: str, preset: str) -> dict[str, Any]:
-    """The range test on the task + `lrlab suggest`'s schedule rules: (spec, lr, updates of the range test)."""
+    """The cheap recipe, as `lrlab suggest --find` makes it: `lrlab suggest`'s schedule for the task's kind and
+    the peak LR of the LR range test (`lrlab.range_test.peak_lr`, 300 updates) on the task itself. Returns the
+    schedule, the LR and the range test's updates."""
     path = folder / "cheap.json"
     if path.is_file():
         return dict(json.loads(path.read_text()))
     import torch
 
     from lrlab.bench.find import find_on_task
-    from lrlab.range_test import median_suggestion, suggest_all
+    from lrlab.range_test import peak_lr
     from lrlab.suggest import suggest
 
     torch.set_num_threads(2)
     kind = "vision" if task == "vision" else "lm"
     s = suggest(kind, HORIZON, optimizer=OPTIMIZER)
-    found = find_on_task(task, preset=preset, optimizer=OPTIMIZER, seed=0)
-    lr = float(median_suggestion(suggest_all(found)))
+    found = find_on_task(task, preset=preset, optimizer=OPTIMIZER, seed=0, num_iter=300)
+    lr = float(peak_lr(found).lr)
     out = {"schedule": s.spec, "lr": lr, "range_test_updates": len(found.lrs)}
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))

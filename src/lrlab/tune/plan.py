@@ -6,8 +6,8 @@ score (the raw trunk loss favours low LRs, which have "annealed" already). The b
 ``0.8 N`` and end with a ``0.2 N`` 1-sqrt cool-down: exactly warm-up + stable + decay (WSD) over the full horizon,
 measured. Each also gets a long linear cool-down from its ``0.4 N`` checkpoint to the horizon: the law fitted on
 short cool-downs alone predicted long decays (warm-up + linear, cosine, inverse-sqrt) 0.07-0.42 nats too low on
-`lm`; with one long decay in the fit set, within 0.02 for the warmed-up ones (BENCHMARKS.md). The other candidates
-are predicted from those curves, and the best few are re-run at full length.
+`lm`; with this long decay in the fit set, warm-up + linear and + cosine within 0.017 (BENCHMARKS.md). The other
+candidates are predicted from those curves, and the best few are re-run at full length.
 
 Costs count every update trained once (a branch does not pay for its trunk again):
 ``peaks * 0.5 N + keep * 1.2 N + (confirm * seeds - 1) * N``; the ``- 1``: the best measured run is one of the

@@ -42,8 +42,9 @@ class TuneResult:
         estimate: its final loss expected at ``lr`` before confirmation (law prediction, or the measured run),
             with an interval.
         measured: seed -> final loss of its full runs.
-        options: every candidate at its chosen peak, best expected first (the pick included), with the runs made
-            of those that were confirmed.
+        options: the pick first, then every other candidate at its chosen peak, best expected first — those
+            measured or predicted within the law's support before those outside it — with the runs made of those
+            that were confirmed.
         peaks: the first rung's peaks with their scores.
         fits: the law fitted at each kept peak (`lrlab.tune.laws.PeakFit.summary`).
         noise: (sigma, degrees of freedom) of the paired seed-to-seed noise of the confirmed options' differences,
@@ -111,11 +112,16 @@ class TuneResult:
             if not any(same_option(c, o) for o in options):
                 options.append(c)
         if pick is None:  # every confirmation diverged: fall back on the best expected option
-            pick = options[0] if options else None
+            pick = next((o for o in options if o.estimate.in_support), options[0] if options else None)
         if pick is None:
             from lrlab.errors import LrlabError
 
             raise LrlabError("tune could not recommend anything: every run diverged; try a lower centre LR (lr)")
+        # shown in this order: the pick, then what was measured or predicted within the law's support, then the
+        # predictions the law itself has reservations about
+        chosen = pick
+        rest = [o for o in options if not same_option(o, chosen)]
+        options = [chosen, *sorted(rest, key=lambda o: (not o.estimate.in_support, o.estimate.loss))]
         noise = _paired_noise(confirmed)
         spent = tuner.spent
         compare = round(COMPARE_UPDATES_PER_HORIZON * n)
