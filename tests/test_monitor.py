@@ -559,13 +559,19 @@ def test_lightning_callback_reports_a_divergence_live(tmp_path: Path) -> None:
 
 
 def test_lightning_package_choice() -> None:
+    import importlib
     import importlib.util
+    import sys
 
     import pytorch_lightning as pl
 
+    from lrlab.integrations import lightning_package
+
     mon = Monitor()
-    # lightning.pytorch is not installed here, pytorch_lightning is (and imported): the default picks it
-    assert isinstance(mon.lightning_callback(), pl.Callback)
+    # the default is the package already imported (lightning.pytorch when both are), else the installed one
+    default = lightning_package()
+    assert default in sys.modules
+    assert isinstance(mon.lightning_callback(), importlib.import_module(default).Callback)
     assert isinstance(mon.lightning_callback(package="pytorch_lightning"), pl.Callback)
     if importlib.util.find_spec("lightning") is None:
         with pytest.raises(LrlabError, match=r"needs lightning\.pytorch installed"):
