@@ -100,8 +100,8 @@ class TuneResult:
         peaks = []
         told = tuner.losses_told()
         for j in sorted(scores):
-            _, final, long = tuner._second(j)
-            ends = [tuner._end_loss(t.name) if j in kept and t.name in told else None for t in (final, long)]
+            _, final, long = tuner.second_rung(j)
+            ends = [tuner.end_loss(t.name) if j in kept and t.name in told else None for t in (final, long)]
             peaks.append(PeakRecord(index=j, lr=tuner.peak_lr(j), score=scores[j], kept=j in kept, final=ends[0],
                                     linear=ends[1]))
         options = []

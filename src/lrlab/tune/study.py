@@ -152,7 +152,8 @@ class Tuner:
                          horizon=self.rungs.horizon, start=start, stop=stop, resume_from=resume_from,
                          checkpoint=name if checkpoint else None, eval_every=self.rungs.eval_every)
 
-    def _first(self, j: int) -> tuple[TuneTrial, TuneTrial]:
+    def first_rung(self, j: int) -> tuple[TuneTrial, TuneTrial]:
+        """Peak ``j``'s first rung: the trunk to ``first`` and its short cool-down branch (the score)."""
         r, s, lr = self.rungs, self.config.seed, self.peak_lr(j)
         trunk = self._trial("trunk", f"trunk-p{j}-s{s}-0-{r.first}", r.trunk, lr, s, 0, r.first, None, True)
         end = r.first + r.first_cooldown
@@ -160,11 +161,11 @@ class Tuner:
                            lr, s, r.first, end, trunk.name, False)
         return trunk, cool
 
-    def _second(self, j: int) -> tuple[TuneTrial, TuneTrial, TuneTrial]:
+    def second_rung(self, j: int) -> tuple[TuneTrial, TuneTrial, TuneTrial]:
         """Peak ``j``'s second rung: the trunk on to ``second``, its WSD cool-down, and the long linear cool-down
         from the first checkpoint."""
         r, s, lr = self.rungs, self.config.seed, self.peak_lr(j)
-        trunk1 = self._first(j)[0]
+        trunk1 = self.first_rung(j)[0]
         trunk = self._trial("trunk", f"trunk-p{j}-s{s}-{r.first}-{r.second}", r.trunk, lr, s, r.first, r.second,
                             trunk1.name, True)
         final = self._trial("final", f"final-p{j}-s{s}-{r.second}-{r.horizon}", r.final, lr, s, r.second,
@@ -181,7 +182,7 @@ class Tuner:
     def _diverged(self, name: str) -> bool:
         return any(not math.isfinite(v) for v in self._told.get(name, {}).values())
 
-    def _end_loss(self, name: str) -> float:
+    def end_loss(self, name: str) -> float:
         """The loss told at the end of trial ``name``; inf if it (or a trial it continues) diverged."""
         t = self._asked[name]
         chain = [t]
@@ -217,7 +218,7 @@ class Tuner:
         """peak -> rung score (loss at the end of its cool-down branch), or None while one is not told."""
         out = {}
         for j in peaks:
-            trunk, cool = self._first(j)
+            trunk, cool = self.first_rung(j)
             if trunk.name not in self._told:
                 return None
             if self._diverged(trunk.name):
@@ -225,7 +226,7 @@ class Tuner:
                 continue
             if cool.name not in self._told:
                 return None
-            out[j] = self._end_loss(cool.name)
+            out[j] = self.end_loss(cool.name)
         return out
 
     def _wanted(self) -> list[TuneTrial]:
@@ -233,7 +234,7 @@ class Tuner:
         out: list[TuneTrial] = []
         peaks, scored = self._grid()
         for j in sorted(peaks):
-            trunk, cool = self._first(j)
+            trunk, cool = self.first_rung(j)
             out.append(trunk)
             if not self._diverged(trunk.name):
                 out.append(cool)
@@ -243,7 +244,7 @@ class Tuner:
         assert scores is not None
         kept = survivors(scores, self.plan.keep)
         for j in kept:
-            trunk, final, long = self._second(j)
+            trunk, final, long = self.second_rung(j)
             out.append(trunk)
             if not self._diverged(trunk.name):
                 out.append(final)
@@ -259,8 +260,8 @@ class Tuner:
     def _chains(self, j: int) -> list[Chain]:
         """The observed runs at peak ``j``: trunk (to 0.8 N where it got there), its cool-down branches."""
         r, lr = self.rungs, self.peak_lr(j)
-        trunk1, cool = self._first(j)
-        trunk2, final, long = self._second(j)
+        trunk1, cool = self.first_rung(j)
+        trunk2, final, long = self.second_rung(j)
         pieces = {"trunk": [trunk1, trunk2], f"cooldown@{r.first}": [trunk1, cool],
                   f"final@{r.second}": [trunk1, trunk2, final], f"linear@{r.first}": [trunk1, long]}
         out = []
@@ -295,9 +296,9 @@ class Tuner:
         n = self.rungs.horizon
         measured: dict[tuple[str, int], float] = {}  # (schedule label, peak) -> final loss of the full run
         for j in kept:
-            _, final, long = self._second(j)
+            _, final, long = self.second_rung(j)
             for spec, trial in zip(self._measured_specs, (final, long)):
-                loss = self._end_loss(trial.name) if trial.name in self._told else math.inf
+                loss = self.end_loss(trial.name) if trial.name in self._told else math.inf
                 measured[(self._label(spec), j)] = loss
         for j in kept:
             if j not in self._fits:
@@ -360,10 +361,10 @@ class Tuner:
         peaks, _ = self._grid()
         total = 0
         for j in peaks:
-            trunk, cool = self._first(j)
+            trunk, cool = self.first_rung(j)
             total += trunk.updates + (0 if self._diverged(trunk.name) else cool.updates)
         for j in kept:
-            trunk, final, long = self._second(j)
+            trunk, final, long = self.second_rung(j)
             total += trunk.updates + long.updates + (0 if self._diverged(trunk.name) else final.updates)
         return total
 
@@ -374,7 +375,7 @@ class Tuner:
         for j in kept:
             if not math.isclose(self.peak_lr(j), option.lr, rel_tol=1e-12):
                 continue
-            _, final, long = self._second(j)
+            _, final, long = self.second_rung(j)
             for spec, trial in zip(self._measured_specs, (final, long)):
                 if self._same_run(option.schedule, spec):
                     return trial.name
@@ -392,7 +393,7 @@ class Tuner:
             for j in peaks:
                 if not math.isclose(self.peak_lr(j), option.lr, rel_tol=1e-12):
                     continue
-                trunks = [self._first(j)[0]] + ([self._second(j)[0]] if j in kept else [])
+                trunks = [self.first_rung(j)[0]] + ([self.second_rung(j)[0]] if j in kept else [])
                 for t in trunks:
                     if t.name in self._told and not self._diverged(t.name) and t.stop > start and np.array_equal(
                             mine[: t.stop], lr_factors(t.schedule, n)[: t.stop]):
@@ -423,7 +424,7 @@ class Tuner:
                                how="")
                 name = self._measured_name(probe, seed, kept) or self._confirm_trial(probe, seed, kept).name
                 if name in self._told:
-                    runs[seed] = self._end_loss(name)
+                    runs[seed] = self.end_loss(name)
             base = next((o for o in ranked if o.schedule == spec and math.isclose(o.lr, lr, rel_tol=1e-12)), None)
             if base is None and best is not None and best.schedule == spec and math.isclose(best.lr, lr,
                                                                                               rel_tol=1e-12):
