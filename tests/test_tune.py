@@ -89,7 +89,12 @@ def est(loss: float, width: float = 0.01) -> Estimate:
 
 def test_survivors_and_the_edge_to_extend() -> None:
     scores = {0: 2.0, 1: 1.5, 2: 1.4, 3: math.inf, 4: 1.6}
-    assert survivors(scores, 3) == [2, 1, 4]
+    assert survivors(scores, 3) == [2, 1, 4]  # a diverged peak is skipped: 4 is 2's neighbour
+    # a window around the best, not the best three: 1 scored worse than 3 by noise, and stays
+    noisy = {0: 2.94, 1: 2.88, 2: 2.97, 3: 2.94, 4: 3.38}
+    assert survivors(noisy, 3) == [1, 0, 2] and survivors(noisy, 2) == [1, 0]
+    assert survivors({0: 1.0, 1: 2.0, 2: 3.0}, 2) == [0, 1] and survivors({0: 3.0, 1: 2.0, 2: 1.0}, 3) == [2, 1, 0]
+    assert survivors({0: math.inf}, 3) == []
     assert edge_to_extend({0: 1.0, 1: 2.0}) == -1 and edge_to_extend({0: 2.0, 1: 1.0}) == 2
     assert edge_to_extend({0: 2.0, 1: 1.0, 2: 1.5}) is None
     assert edge_to_extend({-1: math.inf, 0: math.inf}) == -2  # all diverged: lower

@@ -71,9 +71,28 @@ class Option:
 
 
 def survivors(scores: Mapping[int, float], keep: int) -> list[int]:
-    """The ``keep`` peaks (indices) with the lowest finite rung scores, best first; ties go to the lower LR."""
-    finite = sorted((s, j) for j, s in scores.items() if math.isfinite(s))
-    return [j for _, j in finite[:keep]]
+    """The ``keep`` peaks (indices) that go on: the best finite rung score and its neighbours, a window of adjacent
+    peaks centred on the best (moved inwards at an edge; with an even ``keep``, the extra one on the side of the
+    better neighbour). Best score first.
+
+    A window, not the ``keep`` best scores: one seed's short cool-downs can rank two neighbours the wrong way round
+    (``text`` readmes: 6e-3 scored below 1.2e-2 and 1.5e-3 and was dropped, leaving the peak between 3e-3 and
+    1.2e-2 unmeasured), while the final loss against log LR has one valley that the parabola through the best peak
+    and its two neighbours (`interpolate_peak`) needs."""
+    finite = {j: s for j, s in scores.items() if math.isfinite(s)}
+    if not finite:
+        return []
+    order = sorted(finite)
+    i = order.index(min(finite, key=lambda j: (finite[j], j)))
+    left = right = i
+    while right - left + 1 < min(keep, len(order)):
+        grow_left = left > 0 and (right == len(order) - 1 or i - left < right - i or (
+            i - left == right - i and finite[order[left - 1]] <= finite[order[right + 1]]))
+        if grow_left:
+            left -= 1
+        else:
+            right += 1
+    return sorted(order[left: right + 1], key=lambda j: (finite[j], j))
 
 
 def edge_to_extend(scores: Mapping[int, float]) -> int | None:
