@@ -340,3 +340,12 @@ def test_import_lrlab_tune_loads_numpy_only() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     assert lrlab.parse("constant()") is not None
+
+
+def test_the_docstring_examples_run() -> None:
+    import doctest
+
+    from lrlab.tune import study
+
+    result = doctest.testmod(study, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 3 and result.failed == 0
