@@ -51,8 +51,8 @@ def _run(cfg: Any, folder: Path, workers: int) -> None:
 
 
 def run_case(out: Path, name: str, workers: int, parts: tuple[str, ...]) -> None:
-    from lrlab.bench.compare import CompareConfig
-    from lrlab.cli_predict import default_schedules
+    from lrlab.bench.design import CompareConfig
+    from lrlab.bench.design import default_schedules
     from lrlab.predict.design import design_runs
 
     c = CASES[name]
@@ -112,7 +112,7 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
     import numpy as np
 
     import lrlab.predict as lp
-    from lrlab.cli_predict import default_schedules
+    from lrlab.bench.design import default_schedules
     from lrlab.predict.laws import warmup_end
 
     c = CASES[name]
