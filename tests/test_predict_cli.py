@@ -129,3 +129,15 @@ def test_run_design_trains_branches_from_the_trunk(tmp_path: Path) -> None:
     curves = lp.load_runs(tmp_path / "design")
     assert sorted(c.label for c in curves) == sorted(design.specs)
     assert all(c.total == 60 and c.data_passes is not None for c in curves)
+
+
+def test_predict_table_keeps_specs_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 80 columns a long spec folds onto a second line of its cell; it is not cut short with an ellipsis."""
+    monkeypatch.setenv("COLUMNS", "80")
+    folder = write_compare(tmp_path / "design", design_specs(), seeds=(0,))
+    assert main(["predict", str(folder), "--bootstrap", "0", "--no-plot", "-s",
+                 "exponential(0.98855309); cosine_restarts(0.143, mult=2)"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80
+    assert "5309" in out and "143, mult=2)" in out

@@ -226,3 +226,37 @@ def test_cli_find(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "steepest" in out and "peak LR for a full run with warm-up" in out
     assert main(["find", "--task", "nope"]) == 2  # a usage error, when it is read
     assert "'nope' is not a task" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ width
+
+
+def test_format_suggestion_wraps_to_the_width() -> None:
+    s = suggest("lm", 1000)
+    text = format_suggestion(s)  # 80 columns by default
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "\n    warm-up+linear 1.917 at 0.006" in text  # a list item continues under its text
+    assert "  - warmup(0.05) >> linear(): BENCHMARKS.md" in text  # the spec starts its line whole
+    narrow = format_suggestion(s, width=50)
+    assert max(len(line) for line in narrow.splitlines()) <= 50
+    flat = format_suggestion(s, width=None)
+    assert f"  - {s.reasons[2]}" in flat.splitlines() and len(s.reasons[2]) > 300
+
+
+@pytest.mark.parametrize("columns", ["80", None], ids=["COLUMNS=80", "piped"])
+def test_cli_suggest_wraps_when_piped(columns: str | None) -> None:
+    """Piped (no terminal), `lrlab suggest` writes at most 80 columns, COLUMNS set or not; --json stays one
+    value per line (unwrapped)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    if columns is not None:
+        env["COLUMNS"] = columns
+    cmd = [sys.executable, "-m", "lrlab.cli", "suggest", "--task", "lm", "--steps", "1000"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "lrlab measured\n    best peaks only" in out
+    doc = json.loads(subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, check=True).stdout)
+    assert doc["reasons"][2].startswith("no measured peak LR for this setup") and "\n" not in doc["reasons"][2]

@@ -95,10 +95,11 @@ def suggest_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Suggest a full schedule spec (warm-up, decay shape, minimum LR, peak LR) with its reasons."""
+    from lrlab.cli import _width
     from lrlab.suggest import format_suggestion, suggest  # suggest --find imports torch; keep `--help` fast
 
     s = suggest(task, steps, optimizer=optimizer, find=find, preset=preset, seed=seed)
-    if as_json:
+    if as_json:  # unwrapped: for programs
         typer.echo(json.dumps(s.to_dict(), indent=2))
     else:
-        typer.echo(format_suggestion(s))
+        typer.echo(format_suggestion(s, width=_width()))

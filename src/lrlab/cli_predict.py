@@ -104,7 +104,7 @@ def _print(fitted: FittedLaw, preds: list[Prediction], total: int, runs: list[Pa
     table = Table(title=f"predicted final loss at {total} updates (90 % interval: bootstrap over seeds and "
                         "evaluations)")
     table.add_column("#", justify="right")
-    table.add_column("schedule")
+    table.add_column("schedule", overflow="fold")  # a spec cut short with "…" reads as another one
     table.add_column("final loss", justify="right")
     table.add_column("interval", justify="right")
     table.add_column("outside the law's support (notes below)")

@@ -19,6 +19,7 @@ The rules (the numbers are in `lrlab.evidence.TABLES`, copied from BENCHMARKS.md
 from __future__ import annotations
 
 import math
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -313,16 +314,26 @@ def suggest(task: str, steps: int, *, optimizer: str = "adamw", preset: str | No
                       range_test=range_info)
 
 
-def format_suggestion(s: Suggestion) -> str:
-    """Plain-text rendering: the spec, the peak LR, the evidence, the reasons, the alternatives."""
+def format_suggestion(s: Suggestion, *, width: int | None = 80) -> str:
+    """Plain-text rendering: the spec, the peak LR, the evidence, the reasons, the alternatives; each line wrapped
+    to ``width`` columns (None: not wrapped), a list item's continuation lines indented under its text. Words are
+    never split, so a spec or a path longer than a line stays whole."""
     if s.peak_lr is None:
         peak = "peak LR: not measured for this setup: run `lrlab find` or `lrlab tune` (see why)"
     else:
         peak = f"peak LR: {s.peak_lr:.3g} ({s.peak_source}); final LR: {s.min_lr:.3g}"
-    lines = [f"schedule: {s.spec}", f"  bound to {s.steps} updates: {s.bound}", peak]
+    lines = [_fill(f"schedule: {s.spec}", "", "  ", width),
+             _fill(f"bound to {s.steps} updates: {s.bound}", "  ", "    ", width), _fill(peak, "", "  ", width)]
     if s.evidence:
-        lines += ["evidence:", *(f"  - {e}" for e in s.evidence)]
-    lines += ["why:", *(f"  - {r}" for r in s.reasons)]
+        lines += ["evidence:", *(_fill(e, "  - ", "    ", width) for e in s.evidence)]
+    lines += ["why:", *(_fill(r, "  - ", "    ", width) for r in s.reasons)]
     if s.alternatives:
-        lines += ["alternatives:", *(f"  - {a.spec}: {a.why}" for a in s.alternatives)]
+        lines += ["alternatives:", *(_fill(f"{a.spec}: {a.why}", "  - ", "    ", width) for a in s.alternatives)]
     return "\n".join(lines)
+
+
+def _fill(text: str, first: str, rest: str, width: int | None) -> str:
+    if width is None:
+        return first + text
+    return textwrap.fill(text, width=width, initial_indent=first, subsequent_indent=rest, break_long_words=False,
+                         break_on_hyphens=False)
