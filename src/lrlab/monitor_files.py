@@ -24,7 +24,7 @@ from typing import Any
 from lrlab.checks import check
 from lrlab.diagnose import Curves, Finding, json_float, parse_float
 from lrlab.errors import LrlabError
-from lrlab.files import atomic_write_text, file_error, open_append, open_update
+from lrlab.files import file_error, open_append, open_update, write_json
 
 FORMAT = "lrlab.monitor/1"
 JSONL_FILE = "monitor.jsonl"
@@ -224,9 +224,9 @@ class MonitorFiles:
                     raise file_error("write", fh.name, e) from None
 
     def write_findings(self, findings: Sequence[Finding], *, n_steps: int, n_evals: int) -> None:
-        """``findings.json``, atomically (temp file + rename)."""
+        """``findings.json``: standard JSON, atomically (`lrlab.files.write_json`, flushed to the disk)."""
         doc = {"format": FORMAT, "findings": [f.to_dict() for f in findings], "n_steps": n_steps, "n_evals": n_evals}
-        atomic_write_text(self.folder / FINDINGS_FILE, json.dumps(doc, indent=2) + "\n", fsync=True)
+        write_json(self.folder / FINDINGS_FILE, doc, fsync=True)
 
     def close(self) -> None:
         for fh in (self.jsonl, self.steps_csv, self.evals_csv):
