@@ -574,17 +574,3 @@ def test_ray_backend_via_the_cli_gives_the_local_results_with_progress(
     assert sorted({e.job for e in events if e.kind == "finish"}) == ids
     # every Ray task reported its progress (through the queue actor) up to its last update
     assert sorted({e.job for e in events if e.kind == "step" and e.step == 60}) == ids
-
-
-@pytest.mark.slow
-def test_lr_find_centres_the_grid_on_the_range_test(tmp_path: Path) -> None:
-    cfg = CompareConfig(steps=10, schedules=("constant()",), lr_find=True, lr_grid=3, eval_every=10,
-                        eval_batches=1, confirm_seeds=0, lr_extend=0)
-    doc = run_compare(cfg, tmp_path, workers=2)
-    find = doc["lr_find"]["adamw"]
-    assert [s["rule"] for s in find["suggestions"]] == ["steepest", "valley", "minimum/10"]
-    lrs = [s["lr"] for s in find["suggestions"]]
-    assert find["suggestion"] == pytest.approx(sorted(lrs)[1], rel=1e-12)  # geometric median of three = middle
-    assert doc["lr_centers"] == {"adamw": find["suggestion"]}
-    assert [t["lr"] for t in doc["trials"]] == pytest.approx([find["suggestion"] * f for f in (1 / 2, 1, 2)])
-    assert len(find["result"]["lrs"]) >= 10 and find["result"]["lrs"][0] == pytest.approx(1e-6)

@@ -217,8 +217,8 @@ def compare(
     = None,
     lr: Annotated[str | None, typer.Option(
         help="centre of the peak-LR grid: NAME=NUMBER pairs, e.g. sgd=0.3,adam=1e-3; one NUMBER (every optimizer, "
-             f"but schedulefree gets {SCHEDULEFREE_LR_FACTOR:g}x it: its good LRs are 1-10x AdamW's); or find (LR "
-             "range test)  \\[default: a measured LR per optimizer]")] = None,
+             f"but schedulefree gets {SCHEDULEFREE_LR_FACTOR:g}x it: its good LRs are 1-10x AdamW's); or find (the "
+             "peak LR `lrlab find` suggests)  \\[default: a measured LR per optimizer]")] = None,
     lr_grid: Annotated[int | None, typer.Option(
         help="peak LRs per schedule, log-spaced around --lr; each is ranked at its best" + _default("lr_grid"))]
     = None,

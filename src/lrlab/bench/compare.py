@@ -29,13 +29,13 @@ from lrlab.bench.design import (
 from lrlab.bench.device import device_kind, worker_devices
 from lrlab.bench.documents import check_meta, check_trial
 from lrlab.bench.events import Event, EventSink
-from lrlab.bench.find import find_on_task
+from lrlab.bench.find import PEAK_RULE, peak_on_task
 from lrlab.bench.jobs import LocalBackend, RayBackend, execute
 from lrlab.bench.tasks import check_data, data_fingerprint, data_source
 from lrlab.checks import check
 from lrlab.errors import LrlabError
 from lrlab.files import WORKERS_LOCK_FILE, FolderLock, make_dir, read_json
-from lrlab.range_test import median_suggestion, suggest_all
+from lrlab.range_test import CALIBRATED_SWEEP, suggest_all
 
 FORMAT = "lrlab.compare/1"
 BACKENDS = ("local", "ray")
@@ -274,12 +274,16 @@ def _run(run: CompareRun, *, resume: bool, backend: str, address: str | None, em
     try:
         if run.meta["lr_centers"] is None:
             if cfg.lr_find:
+                emit(Event(kind="note", label=f"LR range test ({CALIBRATED_SWEEP[2]} updates) for the grid centre "
+                                              f"of {', '.join(cfg.optimizers)}"))
                 finds = {opt: lr_range_test(cfg, opt, threads=cores()) for opt in cfg.optimizers}
                 run.meta["lr_find"] = finds
                 run.meta["lr_centers"] = {opt: f["suggestion"] for opt, f in finds.items()}
             else:
                 run.meta["lr_centers"] = lr_centers(cfg)
             run.save_meta()
+        if run.meta.get("lr_find"):  # also on resume: a folder started before #11 used another rule
+            emit(Event(kind="note", label=lr_find_note(run.meta["lr_find"], run.meta["lr_centers"])))
         trials = expand_trials(cfg, run.meta["lr_centers"])
         ex = run.meta["execution"]
         engine = (LocalBackend(ex["workers"], ex["devices"], workers_lock=run.out / WORKERS_LOCK_FILE)
@@ -314,17 +318,37 @@ def _run(run: CompareRun, *, resume: bool, backend: str, address: str | None, em
 
 
 def lr_range_test(config: CompareConfig, optimizer: str, *, threads: int) -> dict[str, Any]:
-    """``--lr find``: the LR range test of `lrlab.bench.find.find_on_task` (100 updates, LR 1e-6 -> 10,
-    exponential) on seed 0 of the task with ``optimizer``. The grid centre is the geometric median of its three
-    suggestions (steepest, valley, minimum/10). Returns the curve, the suggestions and ``suggestion``."""
+    """``--lr find``: the peak LR ``lrlab find`` suggests (`lrlab.bench.find.peak_on_task`: `PEAK_RULE` on a
+    range test of `lrlab.range_test.CALIBRATED_SWEEP`) on seed 0 of the task with ``optimizer``, the centre of its
+    grid. Returns ``compare.json``'s ``lr_find.<optimizer>`` record: ``suggestion`` (the centre), ``rule`` and
+    ``num_iter`` (what produced it), ``peak`` (its `LrSuggestion`), the classic ``suggestions`` (steepest, valley,
+    minimum/10: shown, not used) and the curve (``result``).
+
+    Folders started before issue #11 hold records of the old rule: ``rule`` "geometric median of steepest,
+    valley, minimum/10", no ``num_iter`` (their ``result.num_iter``: 100); they resume on the centres they
+    recorded (`lr_find_note` reads both)."""
     import torch  # optional dependency: keeps `import lrlab.bench.compare` light
 
     torch.set_num_threads(threads)
-    result = find_on_task(config.task, preset=config.preset, optimizer=optimizer, seed=0,
-                          batch_size=config.batch_size)
-    suggestions = suggest_all(result)
-    return {"result": result.to_dict(), "suggestions": [s.to_dict() for s in suggestions],
-            "suggestion": median_suggestion(suggestions), "rule": "geometric median of steepest, valley, minimum/10"}
+    result, peak = peak_on_task(config.task, preset=config.preset, optimizer=optimizer, seed=0,
+                                batch_size=config.batch_size)
+    return {"suggestion": peak.lr, "rule": PEAK_RULE, "num_iter": result.num_iter, "peak": peak.to_dict(),
+            "suggestions": [s.to_dict() for s in suggest_all(result)], "result": result.to_dict()}
+
+
+def lr_find_note(finds: Mapping[str, Any], centers: Mapping[str, Any]) -> str:
+    """One line saying where each optimizer's grid centre came from: its LR, the rule and the sweep length of its
+    ``lr_find`` record (`lr_range_test`'s, or an older folder's, whose length is in its curve); a part a
+    hand-edited record lacks is shown as ``?``."""
+    parts = []
+    for opt, rec in finds.items():
+        rec = rec if isinstance(rec, Mapping) else {}
+        curve = rec.get("result")
+        n = rec.get("num_iter", curve.get("num_iter", "?") if isinstance(curve, Mapping) else "?")
+        lr = centers.get(opt, rec.get("suggestion"))
+        shown = f"{lr:.3g}" if isinstance(lr, (int, float)) else "?"
+        parts.append(f"{opt} {shown} ({rec.get('rule', '?')}, {n}-update range test)")
+    return "peak-LR grid centres from the LR range test: " + "; ".join(parts)
 
 
 def write_json(path: Path, obj: Any) -> None:

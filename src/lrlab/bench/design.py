@@ -22,9 +22,9 @@ from lrlab.checks import check, describe
 from lrlab.errors import LrlabError
 
 #: centre of each optimizer's peak-LR grid when ``--lr`` does not name one: AdamW's brackets the best constant and
-#: decaying schedules' peaks on the `lm` task; the others are `lrlab.bench.find` range-test medians, rounded (the
-#: measurements: docs/harness.md). Schedule-free's is `SCHEDULEFREE_LR_FACTOR` x AdamW's (its authors recommend
-#: 1-10x).
+#: decaying schedules' peaks on the `lm` task; the others are `lrlab.bench.find` range-test medians (the rule
+#: ``--lr find`` used before issue #11), rounded (the measurements: docs/harness.md). Schedule-free's is
+#: `SCHEDULEFREE_LR_FACTOR` x AdamW's (its authors recommend 1-10x).
 SCHEDULEFREE_LR_FACTOR = 2.0
 #: the most seeds, grid LRs, extension LRs or confirmation seeds a comparison accepts (each multiplies its runs)
 MAX_COUNT = 1000
@@ -74,7 +74,8 @@ class CompareConfig:
             "no schedule" contender).
         lr: (optimizer, peak LR) pairs: the centre of that optimizer's grid; others use `DEFAULT_LR`
             (`parse_lr_option` reads ``--lr``).
-        lr_find: take each optimizer's grid centre from an LR range test instead (``--lr find``).
+        lr_find: take each optimizer's grid centre from an LR range test instead (``--lr find``): the peak LR
+            ``lrlab find`` suggests (`lrlab.bench.find.peak_on_task`), on seed 0.
         lr_grid: peak LRs per schedule (>= 1), log-spaced around the centre.
         lr_grid_factor: ratio between neighbouring grid LRs (> 1).
         lr_extend: when a contender's best peak LR is at an edge of its grid (and ``lr_grid >= 2``), try the next

@@ -1,6 +1,7 @@
 """The LR range test on a built-in task: `lrlab.range_test.find_lr` driven by the harness's own model, batches
 and optimizer, so the LR it suggests is for the run that ``lrlab train`` / ``lrlab compare --lr find`` then
-trains. The library's `lrlab.range_test` knows nothing of the harness; this module joins the two.
+trains. `peak_on_task` is the peak LR ``lrlab find`` suggests and ``lrlab compare --lr find`` centres its grid on.
+The library's `lrlab.range_test` knows nothing of the harness; this module joins the two.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from typing import Any
 from lrlab.bench import train as harness
 from lrlab.bench.tasks import get_task
 from lrlab.checks import check
-from lrlab.range_test import RangeTestResult, find_lr
+from lrlab.range_test import CALIBRATED_SWEEP, PEAK_FACTOR, LrSuggestion, RangeTestResult, find_lr, peak_lr
+
+#: how `peak_on_task` turns its range test into a peak LR (`lrlab.range_test.peak_lr`), in the words
+#: ``compare.json`` records it with (``lr_find.<optimizer>.rule``)
+PEAK_RULE = f"peak_lr: {PEAK_FACTOR:g} x the divergence boundary"
 
 
 def cross_entropy_flat(logits: Any, targets: Any) -> Any:
@@ -21,7 +26,8 @@ def cross_entropy_flat(logits: Any, targets: Any) -> Any:
 
 
 def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "adamw", seed: int = 0,
-                 start_lr: float = 1e-6, end_lr: float = 10.0, num_iter: int = 100, mode: str = "exp",
+                 start_lr: float = CALIBRATED_SWEEP[0], end_lr: float = CALIBRATED_SWEEP[1],
+                 num_iter: int = CALIBRATED_SWEEP[2], mode: str = "exp",
                  accumulation_steps: int = 1, batch_size: int | None = None, weight_decay: float | None = None,
                  smooth: float = 0.98, diverge_threshold: float = 5.0, threads: int | None = None,
                  device: str = "cpu") -> RangeTestResult:
@@ -33,6 +39,7 @@ def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "ad
     share, else torch's current setting; restored after).
     `device`: ``cpu``, ``cuda:N`` or ``mps`` (`lrlab.bench.device.resolve_device`): the model, initialised on the CPU
     (the same weights everywhere), trains there in float32.
+    The sweep's defaults are `lrlab.range_test.CALIBRATED_SWEEP`, the one `peak_lr` is calibrated on.
     Returns the `RangeTestResult`."""
     import torch  # optional dependency, imported on use
 
@@ -58,3 +65,17 @@ def find_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "ad
                        mode=mode, smooth=smooth, diverge_threshold=diverge_threshold, accumulation_steps=k)
     finally:
         torch.set_num_threads(before)
+
+
+def peak_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "adamw", seed: int = 0,
+                 batch_size: int | None = None, threads: int | None = None,
+                 device: str = "cpu") -> tuple[RangeTestResult, LrSuggestion]:
+    """The peak LR ``lrlab find`` suggests for a full run with warm-up on a built-in task: `PEAK_RULE`
+    (`lrlab.range_test.peak_lr`) applied to the sweep its factor was calibrated on
+    (`lrlab.range_test.CALIBRATED_SWEEP`: 300 updates, LR 1e-6 -> 10, exponential), run by `find_on_task` with
+    the other arguments. Returns (the range test, its ``peak`` suggestion); raises `LrlabError` when no LR of the
+    sweep trained the model."""
+    start, end, n = CALIBRATED_SWEEP
+    result = find_on_task(task, preset=preset, optimizer=optimizer, seed=seed, start_lr=start, end_lr=end,
+                          num_iter=n, mode="exp", batch_size=batch_size, threads=threads, device=device)
+    return result, peak_lr(result)
