@@ -204,7 +204,8 @@ def read_bytes(path: str | os.PathLike[str], *, what: str = "file") -> bytes:
 
 def decode_utf8(data: bytes, path: str | os.PathLike[str], *, what: str = "file") -> str:
     """``data`` (read from ``path``) as UTF-8 text, a leading byte-order mark dropped; `LrlabError` naming the
-    file and its encoding when it is not UTF-8 (UTF-16 and UTF-32 are recognised by their byte-order marks)."""
+    file and its encoding when it is not UTF-8 (UTF-16 and UTF-32 are recognised by their byte-order marks) or
+    holds a zero byte (UTF-16 without its mark, binary data)."""
     boms = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
             (b"\xfe\xff", "UTF-16"))
     for bom, name in boms:
@@ -212,11 +213,16 @@ def decode_utf8(data: bytes, path: str | os.PathLike[str], *, what: str = "file"
             raise LrlabError(f"{what} {str(path)!r} is {name} text; lrlab reads UTF-8: convert it (e.g. iconv -f "
                              f"{name} -t UTF-8)")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         kind = "binary data or text in another encoding" if b"\x00" in data[:4096] else "text in another encoding"
         raise LrlabError(f"{what} {str(path)!r} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
                          f"{e.start}); expected UTF-8, got {kind}") from None
+    if "\x00" in text:  # valid UTF-8, but no text lrlab reads holds a zero byte: ASCII in UTF-16 without its mark
+        at = data.index(b"\x00")
+        raise LrlabError(f"{what} {str(path)!r} is not UTF-8 text (a zero byte at offset {at}: UTF-16 or UTF-32 "
+                         f"without a byte-order mark, or binary data); expected UTF-8")
+    return text
 
 
 def read_text(path: str | os.PathLike[str], *, what: str = "file") -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import io
 import json
 import math
 import os
@@ -26,6 +27,7 @@ from typing import Any
 from lrlab.checks import check
 from lrlab.diagnose import Curves, parse_float
 from lrlab.errors import LrlabError
+from lrlab.files import read_text
 from lrlab.monitor_files import JSONL_FILE, STEPS_CSV, RunLog, load_curves
 
 #: the log formats `load_log` reads
@@ -174,7 +176,7 @@ def _hf_state_file(path: Path) -> Path:
 def _read_hf(file: Path) -> tuple[Series, int | None, str]:
     """``log_history`` of a ``trainer_state.json``: one series per logged key, at the entry's ``step``."""
     try:
-        state = json.loads(file.read_text(encoding="utf-8"))
+        state = json.loads(read_text(file, what="log"))
     except json.JSONDecodeError as e:
         raise LrlabError(f"{file}: not JSON ({e.msg} at line {e.lineno})") from None
     history = state.get("log_history") if isinstance(state, dict) else None
@@ -237,7 +239,7 @@ def _csv_file(path: Path) -> Path:
 def _read_csv(file: Path, step_names: tuple[str, ...]) -> tuple[Series, None, list[str]]:
     """One series per numeric column, at the row's step; rows may be sparse (Lightning writes one row per logging
     call, with only that call's columns filled)."""
-    with open(file, encoding="utf-8", newline="") as fh:
+    with io.StringIO(read_text(file, what="log"), newline="") as fh:  # not UTF-8: refused naming the file
         reader = csv.DictReader(fh)
         cols = list(reader.fieldnames or [])
         step_col = _first_match(step_names, cols)

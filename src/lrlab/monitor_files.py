@@ -24,7 +24,7 @@ from typing import Any
 from lrlab.checks import check
 from lrlab.diagnose import Curves, Finding, json_float, parse_float
 from lrlab.errors import LrlabError
-from lrlab.files import file_error, open_append, open_update, write_json
+from lrlab.files import decode_utf8, file_error, open_append, open_update, read_text, write_json
 
 FORMAT = "lrlab.monitor/1"
 JSONL_FILE = "monitor.jsonl"
@@ -288,8 +288,9 @@ def _open_csv(path: Path) -> tuple[io.TextIOWrapper, list[str] | None]:
     cols = None
     if path.exists() and path.stat().st_size > 0:
         drop_partial_line(path)
-        with open(path, encoding="utf-8", newline="") as fh:
-            cols = next(csv.reader(fh), None)
+        with open(path, "rb") as fb:
+            head = decode_utf8(fb.readline(), path, what="Monitor log")  # UTF-16 refused naming the file
+        cols = next(csv.reader(io.StringIO(head, newline="")), None)
     return open_append(path, newline=""), cols
 
 
@@ -312,7 +313,7 @@ def _finite(name: str, x: object) -> float:
 def read_jsonl(path: Path, *, into: RunLog | None = None) -> RunLog:
     """The records of a ``monitor.jsonl`` file (appended to `into` when given)."""
     log = into if into is not None else RunLog()
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, what="Monitor log")  # a file that is not UTF-8 (UTF-16, binary) is refused naming it
     lines = text.split("\n")
     for n, line in enumerate(lines, 1):
         line = line.strip()
@@ -360,7 +361,7 @@ def read_jsonl(path: Path, *, into: RunLog | None = None) -> RunLog:
 def read_csv(steps: Path, evals: Path | None, *, into: RunLog | None = None) -> RunLog:
     """The records of a ``steps.csv`` file and its ``evals.csv`` (appended to `into` when given)."""
     log = into if into is not None else RunLog()
-    with open(steps, encoding="utf-8", newline="") as fh:
+    with io.StringIO(read_text(steps, what="Monitor log"), newline="") as fh:
         reader = csv.DictReader(fh)
         cols = reader.fieldnames or []
         lr_cols = sorted((c for c in cols if c.startswith("lr_")), key=lambda c: int(c[3:]))
@@ -374,7 +375,7 @@ def read_csv(steps: Path, evals: Path | None, *, into: RunLog | None = None) -> 
                          parse_float(row.get("grad_norm") or None, f"{where}: grad_norm"),
                          parse_float(row.get("tokens") or None, f"{where}: tokens"), float(row.get("time") or 0.0))
     if evals is not None:
-        with open(evals, encoding="utf-8", newline="") as fh:
+        with io.StringIO(read_text(evals, what="Monitor log"), newline="") as fh:
             reader = csv.DictReader(fh)
             cols = reader.fieldnames or []
             if "step" not in cols or "val_loss" not in cols:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from lrlab.checks import check, describe
 from lrlab.errors import LrlabError
+from lrlab.files import read_json
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -170,10 +170,7 @@ def load_runs(path: str | Path, *, metric: str = "val_loss") -> list[Curve]:
 
 
 def _from_results(path: Path) -> list[Curve]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise LrlabError(f"{path}: not a readable results.json ({e})") from None
+    doc = read_json(path, what="results.json")  # names the file: missing, not UTF-8, not JSON, not an object
     if not isinstance(doc, Mapping) or not isinstance(doc.get("trials"), list):
         raise LrlabError(f"{path}: not an lrlab compare/train results.json (no 'trials' list)")
     curves = []
