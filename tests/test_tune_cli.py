@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,11 +104,8 @@ def test_kill_9_then_resume_gives_identical_results(cli_run: tuple[Path, str], t
 @pytest.mark.parametrize(("extra", "message"), [
     (["--steps", "0"], "horizon must be a whole number >= 1, got 0"),
     (["--steps", "100", "--budget", "100"], "budget 100 updates is too small to make any decision"),
-    (["--task", "imagenet"], "task 'imagenet' is not supported"),
-    (["--task", "text:/no/such/corpus.txt"], "/no/such/corpus.txt"),
-    (["--optimizer", "schedulefree"], "no schedule to tune"),
     (["--schedules", "cosin()"], "cosin"),
-], ids=["horizon-0", "budget", "task", "missing-file", "schedulefree", "spec"])
+], ids=["horizon-0", "budget", "spec"])
 def test_bad_input_exits_2_and_writes_nothing(extra: list[str], message: str, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "never"
@@ -117,6 +115,28 @@ def test_bad_input_exits_2_and_writes_nothing(extra: list[str], message: str, tm
     assert first.startswith("error: ") and message in first and "Traceback" not in err
     # one line, except that a spec error shows the spec with a caret under the fault, as every verb does
     assert not rest or (message == "cosin" and rest[-1].strip() == "^")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--task", "imagenet"], "Invalid value for '--task': 'imagenet' is not a task; give lm, vision, text:PATH or "
+                             "hf:NAME"),
+    (["--task", "text:/no/such/corpus.txt"], "Invalid value for '--task': 'text:/no/such/corpus.txt': there is no "
+                                             "file '/no/such/corpus.txt'"),
+    (["--optimizer", "schedulefree"], "Invalid value for '--optimizer': 'schedulefree' has no schedule to tune (it "
+                                      "is the no-schedule contender); choose from sgd, adagrad, rmsprop, adam, adamw"),
+    (["--optimizer", "lion"], "Invalid value for '--optimizer': 'lion' is not one of sgd, adagrad, rmsprop, adam, "
+                              "adamw"),
+    (["--preset", "xl"], "Invalid value for '--preset': 'xl' is not one of tiny, small, base"),
+    (["--law", "powerlaw"], "Invalid value for '--law': 'powerlaw' is not one of multipower, momentum, s1"),
+    (["--backend", "slurm"], "Invalid value for '--backend': 'slurm' is not one of local, ray"),
+], ids=["task", "missing-file", "schedulefree", "optimizer", "preset", "law", "backend"])
+def test_bad_choices_are_usage_errors_naming_the_allowed_values(extra: list[str], message: str, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "never"
+    assert main(["tune", *extra, "--out", str(out)]) == 2
+    out_text, err = capsys.readouterr()
+    assert out_text == "" and message in " ".join(re.sub(r"[│╭╮╰╯─]", " ", err).split())
     assert not out.exists()
 
 

@@ -16,6 +16,9 @@ from lrlab.errors import LrlabError
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
 #: LR-curve laws tune can fit (`lrlab.predict.LAW_NAMES`)
 LAWS = ("multipower", "momentum", "s1")
+#: why tune refuses the schedule-free optimizer (the config and the CLI say it alike)
+NO_SCHEDULE = ("'schedulefree' has no schedule to tune (it is the no-schedule contender); choose from "
+               f"{', '.join(OPTIMIZERS)}, or compare it with `lrlab compare`")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,8 +68,7 @@ class TuneConfig:
     def __post_init__(self) -> None:
         check.whole("horizon", self.horizon, minimum=1)
         if self.optimizer == "schedulefree":
-            raise LrlabError("optimizer 'schedulefree' has no schedule to tune (it is the no-schedule contender); "
-                             f"choose from {', '.join(OPTIMIZERS)}, or compare it with `lrlab compare`")
+            raise LrlabError(f"optimizer {NO_SCHEDULE}")
         check.choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.lr is not None:
             check.positive("lr", self.lr)

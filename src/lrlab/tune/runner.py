@@ -2,7 +2,8 @@
 (`lrlab.bench.jobs`), its checkpoints, its atomic files — in a folder that survives ``kill -9``.
 
 The folder:
-    ``tune.json``      config, data fingerprint, execution (backend, workers, threads), sessions; written first.
+    ``tune.json``      config, data fingerprint, execution (backend, workers, threads, the kind of device and each
+                       worker's), sessions; written first.
     ``state.json``     the tuner (`Tuner.to_dict`: trials handed out, losses told, decisions), after every tell.
     ``runs/NAME.json`` each finished trial and its curves, written before the tuner is told.
     ``ckpt/NAME/``     checkpoints: a trunk's at its end (branches copy it), a running trial's every
@@ -11,8 +12,10 @@ The folder:
 
 Resuming (``resume=True``) reloads the tuner, tells it the trials whose record was written before the crash, and
 runs the others again from their checkpoints: the results are identical to an uninterrupted run (bitwise on CPU:
-the thread count is kept from the first session). Ctrl-C stops the running trials at their next update, each
-saving a checkpoint, and returns the document with ``status: "interrupted"``.
+the thread count is kept from the first session). A resumed tune trains on the kind of device it started on (runs
+are deterministic per kind of device; a ``device`` of another kind is refused), as `lrlab compare` does. Ctrl-C
+stops the running trials at their next update, each saving a checkpoint, and returns the document with
+``status: "interrupted"``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lrlab.bench.device import device_kind, worker_devices
 from lrlab.errors import LrlabError
 from lrlab.files import WORKERS_LOCK_FILE, FolderLock, make_dir, read_json, write_json
 from lrlab.tune.config import TuneConfig
@@ -42,10 +46,11 @@ def _write_json(path: Path, obj: Any) -> None:
     write_json(path, obj)
 
 
-def _validate(config: TuneConfig | None, out: Path, *, resume: bool, workers: int | None,
-              backend: str) -> tuple[TuneConfig, dict[str, Any] | None]:
-    """Everything checked before anything is written: (the resolved config, the saved meta when resuming)."""
-    from lrlab.bench.compare import fingerprint
+def _validate(config: TuneConfig | None, out: Path, *, resume: bool, workers: int | None, backend: str,
+              device: str | None) -> tuple[TuneConfig, dict[str, Any]]:
+    """Everything checked before anything is written: (the resolved config, the ``tune.json`` record: a new one,
+    or when resuming the saved one with this session's devices placed, `place_resumed`)."""
+    from lrlab.bench.compare import cores, default_workers, fingerprint, utc_now
 
     if backend not in BACKENDS:
         raise LrlabError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -70,6 +75,7 @@ def _validate(config: TuneConfig | None, out: Path, *, resume: bool, workers: in
             changes = "; ".join(f"{k} {meta[k]} then, {now[k]} now" for k in differ)
             raise LrlabError(f"--resume {str(out)!r}: the tune was started on other data or another Python "
                              f"({changes}); resume it with the original interpreter and data, or start anew")
+        place_resumed(meta, out, device, workers)
         return saved, meta
     if config is None:
         raise LrlabError("give a TuneConfig (or resume=True with the folder of an earlier tune)")
@@ -79,42 +85,63 @@ def _validate(config: TuneConfig | None, out: Path, *, resume: bool, workers: in
     if (out / CONFIG_FILE).exists():
         raise LrlabError(f"--out {str(out)!r} already holds a tune; use --resume {out} to finish it, or another "
                          "--out")
+    devices = worker_devices(device or "cpu", workers, cpu_workers=default_workers())  # an absent one fails here
     cfg = config.resolved()
     Tuner(cfg)  # the horizon, the budget and the plan are checked here
-    fingerprint(cfg.task or "lm", cfg.preset)  # an unknown task, a missing or unusable file or dataset fails here
-    return cfg, None
+    data = fingerprint(cfg.task or "lm", cfg.preset)  # an unknown task, a missing or unusable file or dataset fails
+    execution = {"backend": backend, "workers": len(devices), "cores": cores(),
+                 "threads": max(1, cores() // len(devices)), "device": device_kind(devices[0]),
+                 "devices": list(devices)}
+    return cfg, {"format": FORMAT, "created": utc_now(), "config": cfg.to_dict(), **data, "execution": execution,
+                 "sessions": []}
+
+
+def place_resumed(meta: dict[str, Any], out: Path, device: str | None, workers: int | None) -> None:
+    """Set the devices of a resumed tune's workers in ``meta["execution"]`` (`lrlab.bench.device.worker_devices`).
+    It keeps the kind of device it started on (the CPU for folders written before devices were recorded) and its
+    torch thread count: runs are deterministic per kind of device, so a ``device`` of another kind is refused, as is
+    a recorded kind this machine lacks. ``workers`` None: the recorded count on the CPU, one per GPU on CUDA."""
+    ex = meta["execution"]
+    before = str(ex.get("device", "cpu"))
+    n = workers if workers is not None else (int(ex["workers"]) if before == "cpu" else None)
+    try:
+        devices = worker_devices(device if device is not None else before, n, cpu_workers=int(ex["workers"]))
+    except LrlabError as e:
+        if device is not None:
+            raise
+        raise LrlabError(f"--resume {str(out)!r}: the tune trained on {before} and must finish there: {e}") from None
+    if device_kind(devices[0]) != before:
+        raise LrlabError(f"--resume {str(out)!r}: the tune trained on {before}, and --device {device} is "
+                         f"{device_kind(devices[0])}; runs are deterministic per kind of device, so its remaining "
+                         f"trials must train on {before} too: drop --device (or give one of that kind)")
+    ex.update(device=before, devices=list(devices), workers=len(devices))
 
 
 def run_tune(config: TuneConfig | None, out_dir: str | Path, *, resume: bool = False, workers: int | None = None,
-             backend: str = "local", address: str | None = None,
-             on_event: Any = None) -> tuple[dict[str, Any], TuneResult | None]:
+             backend: str = "local", address: str | None = None, on_event: Any = None,
+             device: str | None = None) -> tuple[dict[str, Any], TuneResult | None]:
     """Run (or finish, with ``resume=True``) a tune on a built-in task in ``out_dir``. Returns (the document also
     written to ``out_dir/results.json``, the `TuneResult` or None when interrupted). The document holds ``status``
     (``complete`` or ``interrupted``), ``result`` (`TuneResult.to_dict`, None until complete), the config,
     execution and sessions, and every trial's curves.
 
-    Nothing is written until the config, the task's data and the budget have passed their checks."""
-    from lrlab.bench.compare import cores, default_workers, fingerprint, utc_now
-
+    ``device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, as for `lrlab.bench.compare.run_compare` (one
+    worker per GPU unless ``workers`` says otherwise); None: the CPU, or for a resumed tune the kind of device it
+    ran on. Nothing is written until the config, the device, the task's data and the budget have passed their
+    checks."""
     out = Path(out_dir)
-    cfg, meta = _validate(config, out, resume=resume, workers=workers, backend=backend)
-    if meta is None:
-        n = workers if workers is not None else default_workers()
-        meta = {"format": FORMAT, "created": utc_now(), "config": cfg.to_dict(),
-                **fingerprint(cfg.task or "lm", cfg.preset),
-                "execution": {"backend": backend, "workers": n, "cores": cores(), "threads": max(1, cores() // n)},
-                "sessions": []}
+    cfg, meta = _validate(config, out, resume=resume, workers=workers, backend=backend, device=device)
+    if not resume:
         make_dir(out, what="--out")
     lock = FolderLock(out, command="lrlab tune" + (" --resume" if resume else "")).acquire()
     try:
-        return _session(cfg, meta, out, resume=resume, workers=workers, backend=backend, address=address,
-                        on_event=on_event)
+        return _session(cfg, meta, out, resume=resume, backend=backend, address=address, on_event=on_event)
     finally:
         lock.release()
 
 
-def _session(cfg: TuneConfig, meta: dict[str, Any], out: Path, *, resume: bool, workers: int | None, backend: str,
-             address: str | None, on_event: Any) -> tuple[dict[str, Any], TuneResult | None]:
+def _session(cfg: TuneConfig, meta: dict[str, Any], out: Path, *, resume: bool, backend: str, address: str | None,
+             on_event: Any) -> tuple[dict[str, Any], TuneResult | None]:
     from lrlab.bench.compare import utc_now
     from lrlab.bench.events import Event
 
@@ -123,8 +150,6 @@ def _session(cfg: TuneConfig, meta: dict[str, Any], out: Path, *, resume: bool, 
             raise LrlabError(f"--out {str(out)!r} already holds a tune; use --resume {out} to finish it")
         tuner = Tuner(cfg)
     else:
-        if workers is not None:
-            meta["execution"]["workers"] = workers
         meta["execution"]["backend"] = backend
         state = out / STATE_FILE
         tuner = Tuner.from_dict(read_json(state, what="state.json")) if state.is_file() else Tuner(cfg)
@@ -164,14 +189,16 @@ def _tell(tuner: Tuner, trial: TuneTrial, record: Mapping[str, Any], out: Path) 
     tuner.save(out / STATE_FILE)
 
 
-def _payload(tuner: Tuner, trial: TuneTrial, out: Path, threads: int) -> dict[str, Any]:
+def _payload(tuner: Tuner, trial: TuneTrial, out: Path, threads: int, device: str) -> dict[str, Any]:
+    """What a worker runs for ``trial`` (`lrlab.bench.jobs.run_job`); ``device``: the kind of device it trains on
+    (a pool worker trains on its own; a Ray task, which Ray gives its own GPU, resolves it)."""
     c = tuner.config
     train = {"task": c.task, "preset": c.preset, "schedule": trial.schedule, "optimizer": c.optimizer,
              "lr": trial.lr, "steps": trial.horizon, "seed": trial.seed, "batch_size": c.batch_size,
              "eval_every": tuner.rungs.eval_every, "eval_batches": c.eval_batches,
              "checkpoint_every": c.checkpoint_every}
     return {"id": trial.name, "train": train, "start": trial.start, "stop": trial.stop, "threads": threads,
-            "ckpt_dir": str(out / "ckpt" / trial.name),
+            "device": device, "ckpt_dir": str(out / "ckpt" / trial.name),
             "parent_dir": str(out / "ckpt" / trial.resume_from) if trial.resume_from else None}
 
 
@@ -206,8 +233,9 @@ def _drive(tuner: Tuner, out: Path, meta: dict[str, Any], backend: str, address:
     queue = list(tuner.pending())  # handed out before a crash: run again from their checkpoints
     if tuner.finished and not queue:
         return "complete"
-    engine = (LocalBackend(int(ex["workers"]), workers_lock=out / WORKERS_LOCK_FILE) if backend == "local"
-              else RayBackend(address, threads))
+    device = str(ex["device"])
+    engine = (LocalBackend(int(ex["workers"]), ex["devices"], workers_lock=out / WORKERS_LOCK_FILE)
+              if backend == "local" else RayBackend(address, threads, gpus=int(device == "cuda")))
     running: dict[Any, TuneTrial] = {}
     try:
         try:
@@ -218,7 +246,7 @@ def _drive(tuner: Tuner, out: Path, meta: dict[str, Any], backend: str, address:
                 while queue:
                     t = queue.pop(0)
                     emit(Event(kind="phase", total=t.updates, jobs=1))
-                    running[engine.submit(_payload(tuner, t, out, threads))] = t
+                    running[engine.submit(_payload(tuner, t, out, threads, device))] = t
                     emit(Event(kind="start", job=t.name, label=_label(t), step=t.start, start=t.start,
                                total=t.stop))
                 if not running:
@@ -288,17 +316,19 @@ def document(tuner: Tuner, out: Path, meta: Mapping[str, Any], status: str,
 
 
 def tune(config: TuneConfig | None = None, out_dir: str | Path = "lrlab-runs/tune", *, resume: bool = False,
-         workers: int | None = None, backend: str = "local", address: str | None = None, report: bool = True,
-         plots: bool = True, **fields: Any) -> TuneResult:
+         workers: int | None = None, backend: str = "local", address: str | None = None, device: str | None = None,
+         report: bool = True, plots: bool = True, **fields: Any) -> TuneResult:
     """Tune the schedule and peak LR of a built-in task; returns the `TuneResult` (also written, with its
     report, to ``out_dir``). ``fields`` build the config when ``config`` is None:
-    ``tune(task="lm", horizon=1000)``. Raises KeyboardInterrupt when interrupted (``resume=True`` finishes it).
+    ``tune(task="lm", horizon=1000)``. ``device`` as for `run_tune` (None: the CPU; resumed, the kind it ran on).
+    Raises KeyboardInterrupt when interrupted (``resume=True`` finishes it).
     """
     if config is None and fields and not resume:
         config = TuneConfig(**fields)
     elif fields:
         raise LrlabError(f"give either config or its fields, not both (got {sorted(fields)})")
-    doc, result = run_tune(config, out_dir, resume=resume, workers=workers, backend=backend, address=address)
+    doc, result = run_tune(config, out_dir, resume=resume, workers=workers, backend=backend, address=address,
+                           device=device)
     if result is None:
         raise KeyboardInterrupt(f"tune interrupted; tune(out_dir={str(out_dir)!r}, resume=True) finishes it")
     if report:
