@@ -211,9 +211,9 @@ def _check_same_data(out: Path, meta: Mapping[str, Any], config: CompareConfig) 
     ``lm`` corpus is the interpreter's own standard library)."""
     now = fingerprint(config.task, config.preset)
     differ = [k for k in ("python", "corpus_sha256") if meta.get(k) is not None and meta[k] != now[k]]
-    if differ:
+    if differ:  # the same for every task: a text file or a Hugging Face dataset that changed is refused alike
         changes = "; ".join(f"{k} {meta[k]} then, {now[k]} now" for k in differ)
-        raise LrlabError(f"--resume {str(out)!r}: the comparison was started on other data or another Python "
+        raise LrlabError(f"--resume {str(out)!r}: task {config.task} was started on other data or another Python "
                          f"({changes}); its runs would not be comparable. Resume it with the original interpreter "
                          "and data, or start a new --out")
 
