@@ -51,8 +51,7 @@ def _run(cfg: Any, folder: Path, workers: int) -> None:
 
 
 def run_case(out: Path, name: str, workers: int, parts: tuple[str, ...]) -> None:
-    from lrlab.bench.design import CompareConfig
-    from lrlab.bench.design import default_schedules
+    from lrlab.bench.design import CompareConfig, default_schedules
     from lrlab.predict.design import design_runs
 
     c = CASES[name]
@@ -86,7 +85,15 @@ VARIANTS = (
     ("multipower, evals >= 100", "multipower", (0,), 100),
     ("momentum, lam = 0.999 fixed", "momentum", (0,), 0),
     ("multipower, + 4 warmed-up 1k runs", "multipower", (0,), 0),
+    ("multipower, seed-1 design", "multipower", (1,), 0),
+    ("momentum, seed-1 design", "momentum", (1,), 0),
+    ("s1 (baseline), seed-1 design", "s1", (1,), 0),
 )
+#: the paired reading of the targets: each single-seed fit against the runs of its own seed (same initial weights and
+#: data order as its design), averaged over the design seeds; law -> the labels of its single-seed fits
+PAIRED = {"multipower": ("multipower", "multipower, seed-1 design"),
+          "momentum": ("momentum", "momentum, seed-1 design"),
+          "s1 (baseline)": ("s1 (baseline)", "s1 (baseline), seed-1 design")}
 
 
 def finals(folder: Path) -> dict[str, dict[int, float]]:
@@ -137,8 +144,9 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
         m1 = [float(np.mean([actual[s][k] for k in seeds_all[:half] if k in actual[s]])) for s in specs]
         m2 = [float(np.mean([actual[s][k] for k in seeds_all[half:] if k in actual[s]])) for s in specs]
         report["ceiling_tau"] = kendall(m1, m2)
+        report["ceiling_mae"] = float(np.mean(np.abs(np.subtract(m1, m2))))
         print(f"ceiling: Kendall tau between seed halves {seeds_all[:half]} and {seeds_all[half:]}: "
-              f"{report['ceiling_tau']:.3f}")
+              f"{report['ceiling_tau']:.3f}; MAE between the halves' means {report['ceiling_mae']:.3f}")
     se = [sd[s] / np.sqrt(len(actual[s])) for s in specs if len(actual[s]) > 1 and np.isfinite(sd[s])]
     report["noise_floor"] = float(np.mean(se)) if se else None
     if se:
@@ -189,6 +197,13 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
                         "loo_final": [h.final_error for h in q.leave_one_out]},
             "notes": list(fitted.notes),
         }
+        if len(dseeds) == 1:  # the paired reading: against the runs of the design's own seed
+            own = [x for x in finite if dseeds[0] in actual[x] and np.isfinite(actual[x][dseeds[0]])]
+            rec["paired_seed"] = dseeds[0]
+            rec["paired_mae"] = float(np.mean([abs(rows[x].final - actual[x][dseeds[0]]) for x in own])) \
+                if own else None
+            rec["paired_tau"] = kendall([rows[x].final for x in own], [actual[x][dseeds[0]] for x in own]) \
+                if len(own) > 2 else None
         report["fits"][label] = rec
         preds[label] = rec
     # table: the 9 schedules
@@ -220,6 +235,25 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
           "hzn max: largest |error| at 2,000/4,000 updates; in-fit: MAE on the fitted evaluations; LOO: mean MAE "
           "of each design schedule left out; cover: actual means inside the 90 % "
           "bootstrap interval; cov+e: within 1.645 x the held-out error)")
+    paired: dict[str, dict[str, Any]] = {}
+    for law_label, labels in PAIRED.items():
+        single = [preds[x] for x in labels if x in preds and preds[x].get("paired_mae") is not None]
+        if single:
+            paired[law_label] = {"mae": float(np.mean([g["paired_mae"] for g in single])),
+                                 "tau": float(np.mean([g["paired_tau"] for g in single
+                                                       if g["paired_tau"] is not None])),
+                                 "seeds": [g["paired_seed"] for g in single]}
+    if len(seeds_all) >= 2:
+        one = [abs(actual[s][seeds_all[0]] - actual[s][seeds_all[1]]) for s in specs
+               if seeds_all[1] in actual[s] and seeds_all[0] in actual[s]]
+        report["seed_to_seed_mae"] = float(np.mean(one)) if one else None
+    report["paired"] = paired
+    for law_label, p in paired.items():
+        print(f"paired (each single-seed fit against its own seed's runs, seeds {p['seeds']}): {law_label}: "
+              f"MAE {p['mae']:.3f}, Kendall tau {p['tau']:.3f}")
+    if report.get("seed_to_seed_mae") is not None:
+        print(f"seed-to-seed MAE of one run (seeds {seeds_all[0]} and {seeds_all[1]}): "
+              f"{report['seed_to_seed_mae']:.3f}")
     if name in ("tiny", "small"):
         for label in laws[:2]:
             r = preds[label]
@@ -234,6 +268,11 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
                                f"{ms:.3f}"))
             if ts is not None:
                 checks.append(("in support only: Kendall tau >= 0.7", ts >= 0.7, f"{ts:.3f}"))
+            if label in paired:
+                checks.append(("paired seeds: MAE <= 0.02", paired[label]["mae"] <= 0.02,
+                               f"{paired[label]['mae']:.3f}"))
+                checks.append(("paired seeds: Kendall tau >= 0.7", paired[label]["tau"] >= 0.7,
+                               f"{paired[label]['tau']:.3f}"))
             if r["horizon_max_abs"] is not None:
                 checks.append(("horizon error <= 0.03", r["horizon_max_abs"] <= 0.03,
                                f"max {r['horizon_max_abs']:.3f}"))
