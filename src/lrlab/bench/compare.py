@@ -26,7 +26,7 @@ from lrlab.bench.design import (
     lr_centers,
     trial_record,
 )
-from lrlab.bench.device import device_kind, worker_devices
+from lrlab.bench.device import device_kind, place_resumed, worker_devices
 from lrlab.bench.documents import check_meta, check_trial
 from lrlab.bench.events import Event, EventSink
 from lrlab.bench.find import PEAK_RULE, peak_on_task
@@ -245,22 +245,15 @@ def run_compare(config: CompareConfig | None, out_dir: str | Path, *, resume: bo
 def place_workers(run: CompareRun, device: str | None, workers: int | None, *, resume: bool) -> None:
     """Record in ``execution`` the device of each worker (`lrlab.bench.device.worker_devices`: one worker per GPU
     unless ``workers`` says otherwise) and its kind. A new comparison trains on ``device`` (None: the CPU); a resumed
-    one keeps the kind of device it started on (the CPU for folders written before devices were recorded), with
-    its torch thread count: runs are deterministic per kind of device, so a ``device`` of another kind is
-    refused."""
+    one keeps the kind of device it started on and its torch thread count
+    (`lrlab.bench.device.place_resumed`)."""
     ex = run.meta["execution"]
     if resume:
-        before = str(ex.get("device", "cpu"))
-        n = workers if workers is not None else (int(ex["workers"]) if before == "cpu" else None)
-        devices = worker_devices(device if device is not None else before, n, cpu_workers=int(ex["workers"]))
-        if device_kind(devices[0]) != before:
-            raise LrlabError(f"--resume {str(run.out)!r}: the comparison trained on {before}, and --device {device} "
-                             f"is {device_kind(devices[0])}; runs are deterministic per kind of device, so its "
-                             f"remaining runs must train on {before} too: drop --device (or give one of that kind)")
+        place_resumed(ex, device, workers, folder=str(run.out), what="the comparison")
     else:
         devices = worker_devices(device or "cpu", workers, cpu_workers=int(ex["workers"]))
         ex["threads"] = max(1, cores() // len(devices))
-    ex.update(device=device_kind(devices[0]), devices=list(devices), workers=len(devices))
+        ex.update(device=device_kind(devices[0]), devices=list(devices), workers=len(devices))
     run.save_meta()
 
 

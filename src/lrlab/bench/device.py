@@ -1,9 +1,10 @@
 """Where a run trains: ``--device auto | cpu | cuda | cuda:N | mps`` resolved against the devices this machine has.
 `resolve_device` picks one process's device (``lrlab train``, ``lrlab find``; under torchrun, each rank's own GPU),
-`worker_devices` the device of each worker of a comparison (one worker per GPU), and `placement` says how a run uses
-its device: the torch device, its name, and bf16 autocast where the device supports it. The CPU never autocasts, so
-CPU results stay bit for bit what they were. An absent device is refused, naming what is present. torch is imported
-by the functions that need it.
+`worker_devices` the device of each worker of a comparison or a tune (one worker per GPU), `place_resumed` those of
+one resumed (on the kind of device it started on), and `placement` says how a run uses its device: the torch
+device, its name, and bf16 autocast where the device supports it. The CPU never autocasts, so CPU results stay bit
+for bit what they were. An absent device is refused, naming what is present. torch is imported by the functions
+that need it.
 """
 
 from __future__ import annotations
@@ -121,6 +122,31 @@ def worker_devices(text: str, workers: int | None, *, cpu_workers: int) -> tuple
     gpus = [f"cuda:{index}"] if index is not None else [f"cuda:{i}" for i in range(have.cuda)]
     n = workers if workers is not None else len(gpus)
     return tuple(gpus[i % len(gpus)] for i in range(n))
+
+
+def place_resumed(execution: dict[str, Any], device: str | None, workers: int | None, *, folder: str, what: str,
+                  runs: str = "runs") -> None:
+    """Set in ``execution`` (a ``compare.json`` or ``tune.json`` record) the device of each worker of a resumed
+    comparison or tune (`worker_devices`): ``device``, ``devices`` and ``workers``; its torch thread count is kept.
+
+    It finishes on the kind of device it started on (the CPU for folders written before devices were recorded):
+    runs are deterministic per kind of device, so a ``device`` of another kind is refused, as is a recorded kind
+    this machine lacks. ``device`` None: that kind; ``workers`` None: the recorded count on the CPU, one per GPU on
+    CUDA. ``folder`` (the ``--resume`` folder), ``what`` (``the comparison``, ``the tune``) and ``runs`` (what it
+    trains: ``runs``, ``trials``) name them in the messages."""
+    before = str(execution.get("device", "cpu"))
+    n = workers if workers is not None else (int(execution["workers"]) if before == "cpu" else None)
+    try:
+        devices = worker_devices(device if device is not None else before, n, cpu_workers=int(execution["workers"]))
+    except LrlabError as e:
+        if device is not None:
+            raise
+        raise LrlabError(f"--resume {folder!r}: {what} trained on {before} and must finish there: {e}") from None
+    if device_kind(devices[0]) != before:
+        raise LrlabError(f"--resume {folder!r}: {what} trained on {before}, and --device {device} is "
+                         f"{device_kind(devices[0])}; runs are deterministic per kind of device, so its remaining "
+                         f"{runs} must train on {before} too: drop --device (or give one of that kind)")
+    execution.update(device=before, devices=list(devices), workers=len(devices))
 
 
 def device_kind(device: str) -> str:

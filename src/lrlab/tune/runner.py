@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lrlab.bench.device import device_kind, worker_devices
+from lrlab.bench.device import device_kind, place_resumed, worker_devices
 from lrlab.errors import LrlabError
 from lrlab.files import WORKERS_LOCK_FILE, FolderLock, make_dir, read_json, write_json
 from lrlab.tune.config import TuneConfig
@@ -49,7 +49,8 @@ def _write_json(path: Path, obj: Any) -> None:
 def _validate(config: TuneConfig | None, out: Path, *, resume: bool, workers: int | None, backend: str,
               device: str | None) -> tuple[TuneConfig, dict[str, Any]]:
     """Everything checked before anything is written: (the resolved config, the ``tune.json`` record: a new one,
-    or when resuming the saved one with this session's devices placed, `place_resumed`)."""
+    or when resuming the saved one with this session's devices placed,
+    `lrlab.bench.device.place_resumed`)."""
     from lrlab.bench.compare import cores, default_workers, fingerprint, utc_now
 
     if backend not in BACKENDS:
@@ -75,7 +76,7 @@ def _validate(config: TuneConfig | None, out: Path, *, resume: bool, workers: in
             changes = "; ".join(f"{k} {meta[k]} then, {now[k]} now" for k in differ)
             raise LrlabError(f"--resume {str(out)!r}: the tune was started on other data or another Python "
                              f"({changes}); resume it with the original interpreter and data, or start anew")
-        place_resumed(meta, out, device, workers)
+        place_resumed(meta["execution"], device, workers, folder=str(out), what="the tune", runs="trials")
         return saved, meta
     if config is None:
         raise LrlabError("give a TuneConfig (or resume=True with the folder of an earlier tune)")
@@ -94,27 +95,6 @@ def _validate(config: TuneConfig | None, out: Path, *, resume: bool, workers: in
                  "devices": list(devices)}
     return cfg, {"format": FORMAT, "created": utc_now(), "config": cfg.to_dict(), **data, "execution": execution,
                  "sessions": []}
-
-
-def place_resumed(meta: dict[str, Any], out: Path, device: str | None, workers: int | None) -> None:
-    """Set the devices of a resumed tune's workers in ``meta["execution"]`` (`lrlab.bench.device.worker_devices`).
-    It keeps the kind of device it started on (the CPU for folders written before devices were recorded) and its
-    torch thread count: runs are deterministic per kind of device, so a ``device`` of another kind is refused, as is
-    a recorded kind this machine lacks. ``workers`` None: the recorded count on the CPU, one per GPU on CUDA."""
-    ex = meta["execution"]
-    before = str(ex.get("device", "cpu"))
-    n = workers if workers is not None else (int(ex["workers"]) if before == "cpu" else None)
-    try:
-        devices = worker_devices(device if device is not None else before, n, cpu_workers=int(ex["workers"]))
-    except LrlabError as e:
-        if device is not None:
-            raise
-        raise LrlabError(f"--resume {str(out)!r}: the tune trained on {before} and must finish there: {e}") from None
-    if device_kind(devices[0]) != before:
-        raise LrlabError(f"--resume {str(out)!r}: the tune trained on {before}, and --device {device} is "
-                         f"{device_kind(devices[0])}; runs are deterministic per kind of device, so its remaining "
-                         f"trials must train on {before} too: drop --device (or give one of that kind)")
-    ex.update(device=before, devices=list(devices), workers=len(devices))
 
 
 def run_tune(config: TuneConfig | None, out_dir: str | Path, *, resume: bool = False, workers: int | None = None,
