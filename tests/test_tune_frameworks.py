@@ -97,8 +97,32 @@ def test_a_branch_scheduler_continues_its_trunks_state_where_the_lrs_agree() -> 
     late = dataclasses.replace(cool, name="late", schedule=tuner.rungs.final, start=cool.stop, stop=cool.horizon)
     with pytest.raises(LrlabError, match=r"gives its first 60 updates other LRs"):
         run(late, cooled)
-    with pytest.raises(LrlabError, match=r"build the optimizer with lr=trial.lr"):
+    with pytest.raises(LrlabError, match=r"build the optimizer with lr=trial\.lr"):
         trial_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1), trunk)
+
+
+def test_the_trainer_arguments_of_a_trial() -> None:
+    from lrlab.tune.frameworks import _report, hf_resume_from, hf_trial_arguments, lightning_trial_arguments
+
+    trunk = TuneTrial(number=0, name="trunk", kind="trunk", schedule="constant()", lr=0.01, seed=3, horizon=1010,
+                      start=0, stop=400, checkpoint="trunk", eval_every=25)
+    last = dataclasses.replace(trunk, name="last", kind="final", start=400, stop=1010, resume_from="trunk",
+                               checkpoint=None)
+    assert hf_trial_arguments(trunk, "ck") == {
+        "output_dir": str(Path("ck") / "trunk"), "max_steps": 400, "learning_rate": 0.01, "seed": 3, "data_seed": 3,
+        "eval_strategy": "steps", "eval_steps": 25, "save_strategy": "steps", "save_steps": 400,
+        "save_only_model": False}
+    assert hf_trial_arguments(last, "ck")["save_strategy"] == "no" and hf_resume_from(trunk, "ck") is None
+    assert hf_resume_from(last, "ck") == str(Path("ck") / "trunk" / "checkpoint-400")
+    # 1010 is no multiple of 25: Lightning validates every 5 updates, and the trial keeps 425, 450, ... and 1010
+    assert lightning_trial_arguments(last) == {"max_steps": 1010, "val_check_interval": 5,
+                                               "check_val_every_n_epoch": None, "num_sanity_val_steps": 0}
+    for step in range(405, 1011, 5):
+        _report(last, 1.0, step)
+    assert sorted(last.reports) == [*range(425, 1001, 25), 1010]
+    assert _report(last, math.nan, 1005) and last.reports[1010] == 1.0  # not finite: stop; not an evaluation step
+    with pytest.raises(LrlabError, match=r"trial must be a lrlab\.tune\.TuneTrial"):
+        lrlab.tune.frameworks.trial_scheduler(None, "trunk")  # type: ignore[arg-type]
 
 
 def test_importing_the_adapters_loads_no_framework() -> None:
