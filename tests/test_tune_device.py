@@ -152,6 +152,28 @@ def test_a_folder_from_before_devices_were_recorded_resumes_on_the_cpu(
         run_tune(None, out, resume=True, device="auto")
 
 
+@pytest.mark.parametrize(("what", "runs"), [("the comparison", "runs"), ("the tune", "trials")],
+                         ids=["compare", "tune"])
+def test_compare_and_tune_resume_on_their_kind_of_device_by_one_function(
+        monkeypatch: pytest.MonkeyPatch, what: str, runs: str) -> None:
+    """`lrlab.bench.device.place_resumed`, which `lrlab.bench.compare.place_workers` and the tune runner call."""
+    machine(monkeypatch, gpus=2)
+    ex: dict[str, Any] = {"workers": 2, "threads": 3, "device": "cuda", "devices": ["cuda:0", "cuda:1"]}
+    device_mod.place_resumed(ex, "cuda:1", None, folder="f", what=what, runs=runs)
+    assert ex == {"workers": 1, "threads": 3, "device": "cuda", "devices": ["cuda:1"]}
+    with pytest.raises(LrlabError, match=rf"^--resume 'f': {what} trained on cuda, and --device cpu is cpu; runs "
+                                         rf"are deterministic per kind of device, so its remaining {runs} must train "
+                                         r"on cuda too: drop --device \(or give one of that kind\)$"):
+        device_mod.place_resumed(ex, "cpu", None, folder="f", what=what, runs=runs)
+    machine(monkeypatch, gpus=0)
+    with pytest.raises(LrlabError, match=rf"^--resume 'f': {what} trained on cuda and must finish there: device "
+                                         r"'cuda' is not available here"):
+        device_mod.place_resumed(ex, None, None, folder="f", what=what, runs=runs)
+    with pytest.raises(LrlabError, match=r"^device 'cuda:1' is not available here"):  # as given: not reworded
+        device_mod.place_resumed(ex, "cuda:1", None, folder="f", what=what, runs=runs)
+    assert ex["devices"] == ["cuda:1"]  # refused: unchanged
+
+
 @pytest.mark.parametrize(
     ("args", "gpus", "message"),
     [(["--device", "cuda"], 0, "device 'cuda' is not available here (this torch "),
