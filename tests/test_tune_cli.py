@@ -144,3 +144,25 @@ def test_resume_of_a_folder_without_a_tune_exits_2(tmp_path: Path, capsys: pytes
     assert main(["tune", "--resume", str(tmp_path)]) == 2
     assert "no tune.json there" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("extra", "dropped"), [
+    (["--steps", "2000"], "--steps"),
+    (["--lr", "find"], "--lr"),
+    (["--task", "vision", "--preset", "small", "--optimizer", "sgd", "--seed", "1"],
+     "--task, --preset, --optimizer, --seed"),
+    (["--budget", "9000", "--schedules", "constant()", "--lr-extend", "0", "--law", "s1", "--batch-size", "8",
+      "--checkpoint-every", "5", "--lr", "0.01"],
+     "--lr, --budget, --schedules, --lr-extend, --law, --batch-size, --checkpoint-every"),
+], ids=["steps", "lr-find", "task-preset-optimizer-seed", "the-rest"])
+def test_resume_refuses_other_settings_with_exit_2_and_writes_nothing(
+        extra: list[str], dropped: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As `lrlab compare --resume` does (`lrlab.cli_options.refuse_beside_resume`): the folder's settings are the
+    tune's; what may change on resume (--workers, --device, --backend, --address, --plots) is not refused."""
+    folder = tmp_path / "tune"
+    folder.mkdir()
+    (folder / "tune.json").write_text("{}")
+    assert main(["tune", "--resume", str(folder), *extra, "--workers", "1", "--device", "cpu"]) == 2
+    out_text, err = capsys.readouterr()
+    assert err == f"error: --resume takes its settings from DIR/tune.json; drop {dropped}\n" and out_text == ""
+    assert [p.name for p in folder.iterdir()] == ["tune.json"] and (folder / "tune.json").read_text() == "{}"

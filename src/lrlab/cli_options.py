@@ -7,7 +7,10 @@ typer option with both:
 
     preset: Annotated[str, option(Choice(PRESET_NAMES), help="model size")] = "tiny"
 
-Importing this module loads typer only.
+`refuse_beside_resume` is how a verb that resumes a folder (``compare``, ``tune``) refuses settings given beside
+``--resume``: their options default to None, so the ones given are the ones not None.
+
+Importing this module loads typer and `lrlab.errors` only.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from typing import Any
 
 import typer
 
-__all__ = ["Choice", "CommaChoice", "Task", "option"]
+from lrlab.errors import LrlabError
+
+__all__ = ["Choice", "CommaChoice", "Task", "option", "refuse_beside_resume"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +124,11 @@ def option(kind: Choice | Task, *decls: str, help: str = "", **kwargs: Any) -> A
     ``"--task"``; the rest as `typer.Option`)."""
     return typer.Option(*decls, parser=kind, autocompletion=kind.complete, metavar=kind.metavar, help=help,
                         **kwargs)
+
+
+def refuse_beside_resume(given: Sequence[str], record: str) -> None:
+    """With ``--resume DIR`` a verb takes its settings from ``DIR/record``: `LrlabError` naming each setting option
+    given beside it (``given``: their parameter names, e.g. ``checkpoint_every``), nothing when none was given."""
+    if given:
+        names = dict.fromkeys("--" + name.replace("_", "-") for name in given)
+        raise LrlabError(f"--resume takes its settings from DIR/{record}; drop {', '.join(names)}")

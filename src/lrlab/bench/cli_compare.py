@@ -19,7 +19,7 @@ import typer
 from lrlab.bench.design import SCHEDULEFREE_LR_FACTOR, CompareConfig, default_schedules, parse_lr_option
 from lrlab.bench.presets import PRESET_NAMES
 from lrlab.bench.train import OPTIMIZERS
-from lrlab.cli_options import Choice, CommaChoice, Task, option
+from lrlab.cli_options import Choice, CommaChoice, Task, option, refuse_beside_resume
 from lrlab.errors import LrlabError
 
 _DEFAULT_ROOT = Path("lrlab-runs")
@@ -285,10 +285,8 @@ def compare(
         given["lr"] = pairs
         given["lr_find"] = find
     if resume is not None:
-        if given:
-            option = {f: o for o, f in _FIELD_OF.items()}
-            raise LrlabError("--resume takes its settings from DIR/compare.json; drop " +
-                             ", ".join("--" + option.get(k, k).replace("_", "-") for k in given))
+        option_of = {f: o for o, f in _FIELD_OF.items()} | {"lr_find": "lr"}
+        refuse_beside_resume([option_of.get(k, k) for k in given], "compare.json")
         if out is not None and out != resume:
             raise LrlabError(f"--resume {resume} writes into that folder; drop --out {out}")
         config = None

@@ -29,7 +29,12 @@ class TuneConfig:
         horizon: updates of the run to tune for (>= 20).
         optimizer: ``sgd`` | ``adagrad`` | ``rmsprop`` | ``adam`` | ``adamw`` (its name only matters to the
             built-in tasks and to the default centre LR).
-        lr: centre of the peak-LR grid (> 0); None: `lrlab compare`'s measured default for ``optimizer``.
+        lr: centre of the peak-LR grid (> 0); None: `lrlab compare`'s measured default for ``optimizer``, or with
+            ``lr_find`` the range test's peak LR (`lrlab.tune.tune` and `lrlab.tune.runner.run_tune` run it and
+            write it here: a resolved config holds the centre it tuned around).
+        lr_find: centre the grid on the peak LR ``lrlab find`` suggests, as ``lrlab compare --lr find`` does
+            (`lrlab.bench.find.peak_on_task`, on seed ``seed`` of ``task``); built-in tasks only. A `Tuner` (your own
+            loop) needs ``lr``: run your range test and give its `lrlab.range_test.peak_lr`.
         budget: updates tune may train in all (branched updates counted once); None: a quarter of what the
             default `lrlab compare` trains at this horizon (`lrlab.tune.plan.default_budget`).
         schedules: the candidate schedules (lrlab specs, bound to ``horizon``); None: the nine `lrlab compare`
@@ -52,6 +57,7 @@ class TuneConfig:
     horizon: int
     optimizer: str = "adamw"
     lr: float | None = None
+    lr_find: bool = False
     budget: int | None = None
     schedules: tuple[str, ...] | None = None
     factor: float = 2.0
@@ -72,6 +78,8 @@ class TuneConfig:
         check.choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.lr is not None:
             check.positive("lr", self.lr)
+        if not isinstance(self.lr_find, bool):
+            raise LrlabError(f"lr_find must be true or false, got {self.lr_find!r}")
         if self.budget is not None:
             check.whole("budget", self.budget, minimum=1)
         if self.schedules is not None:
@@ -97,15 +105,24 @@ class TuneConfig:
         check.whole("checkpoint_every", self.checkpoint_every, minimum=0)
 
     def resolved(self) -> TuneConfig:
-        """This config with ``lr``, ``budget`` and ``schedules`` filled in and every spec checked at the horizon."""
+        """This config with ``lr``, ``budget`` and ``schedules`` filled in and every spec checked at the horizon.
+        With ``lr_find`` the range test gives ``lr`` (`centred`); until it has run, `LrlabError`."""
         from lrlab.tune.plan import default_budget
 
+        if self.lr is None and self.lr_find:
+            raise LrlabError("lr_find: the centre of the peak-LR grid comes from an LR range test, which "
+                             "lrlab.tune.tune runs on a built-in task; for a loop of your own give lr (the peak_lr "
+                             "of your range test, lrlab.range_test)")
         lr = self.lr if self.lr is not None else default_lr(self.optimizer)
         budget = self.budget if self.budget is not None else default_budget(self.horizon)
         schedules = self.schedules if self.schedules is not None else default_schedules(self.horizon)
         for spec in schedules:
             check_spec(spec, self.horizon)
         return dataclasses.replace(self, lr=float(lr), budget=int(budget), schedules=tuple(schedules))
+
+    def centred(self, lr: float) -> TuneConfig:
+        """This config, resolved, centred on ``lr`` (with ``lr_find``: the peak LR its range test found)."""
+        return dataclasses.replace(self, lr=check.positive("lr", lr)).resolved()
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

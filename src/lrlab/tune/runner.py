@@ -3,7 +3,8 @@
 
 The folder:
     ``tune.json``      config, data fingerprint, execution (backend, workers, threads, the kind of device and each
-                       worker's), sessions; written first.
+                       worker's), sessions, and with ``lr_find`` the range test that centred the grid (`find_centre`);
+                       written first.
     ``state.json``     the tuner (`Tuner.to_dict`: trials handed out, losses told, decisions), after every tell.
     ``runs/NAME.json`` each finished trial and its curves, written before the tuner is told.
     ``ckpt/NAME/``     checkpoints: a trunk's at its end (branches copy it), a running trial's every
@@ -12,7 +13,8 @@ The folder:
 
 Resuming (``resume=True``) reloads the tuner, tells it the trials whose record was written before the crash, and
 runs the others again from their checkpoints: the results are identical to an uninterrupted run (bitwise on CPU:
-the thread count is kept from the first session). A resumed tune trains on the kind of device it started on (runs
+the thread count is kept from the first session). A tune centred by ``lr_find`` keeps the centre it recorded: the
+range test runs once, before the folder is created. A resumed tune trains on the kind of device it started on (runs
 are deterministic per kind of device; a ``device`` of another kind is refused), as `lrlab compare` does. Ctrl-C
 stops the running trials at their next update, each saving a checkpoint, and returns the document with
 ``status: "interrupted"``.
@@ -20,6 +22,7 @@ stops the running trials at their next update, each saving a checkpoint, and ret
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import time
@@ -30,7 +33,7 @@ from typing import Any
 from lrlab.bench.device import device_kind, place_resumed, worker_devices
 from lrlab.errors import LrlabError
 from lrlab.files import WORKERS_LOCK_FILE, FolderLock, make_dir, read_json, write_json
-from lrlab.tune.config import TuneConfig
+from lrlab.tune.config import TuneConfig, default_lr
 from lrlab.tune.result import TuneResult
 from lrlab.tune.study import Tuner
 from lrlab.tune.trial import TuneTrial
@@ -67,7 +70,7 @@ def _validate(config: TuneConfig | None, out: Path, *, resume: bool, workers: in
             raise LrlabError(f"--resume {str(out)!r}: {CONFIG_FILE} is not an lrlab tune record (format "
                              f"{meta.get('format')!r}, expected {FORMAT!r})")
         saved = TuneConfig.from_dict(meta["config"])
-        if config is not None and config.resolved() != saved:
+        if config is not None and _as_saved(config, saved) != saved:
             raise LrlabError(f"--resume {str(out)!r}: the folder holds a tune with other settings; resume it "
                              "without changing them (or use a new --out)")
         now = fingerprint(saved.task or "lm", saved.preset)
@@ -86,15 +89,54 @@ def _validate(config: TuneConfig | None, out: Path, *, resume: bool, workers: in
     if (out / CONFIG_FILE).exists():
         raise LrlabError(f"--out {str(out)!r} already holds a tune; use --resume {out} to finish it, or another "
                          "--out")
+    if config.lr_find and config.lr is not None:
+        raise LrlabError(f"lr_find takes the centre of the peak-LR grid from an LR range test; give lr "
+                         f"({config.lr}) or lr_find, not both")
     devices = worker_devices(device or "cpu", workers, cpu_workers=default_workers())  # an absent one fails here
-    cfg = config.resolved()
+    # with lr_find, the plan is checked around a stand-in centre: the range test runs after every other check
+    cfg = config.centred(default_lr(config.optimizer)) if config.lr_find else config.resolved()
     Tuner(cfg)  # the horizon, the budget and the plan are checked here
     data = fingerprint(cfg.task or "lm", cfg.preset)  # an unknown task, a missing or unusable file or dataset fails
+    if config.lr_find:
+        cfg = dataclasses.replace(cfg, lr=None)
     execution = {"backend": backend, "workers": len(devices), "cores": cores(),
                  "threads": max(1, cores() // len(devices)), "device": device_kind(devices[0]),
                  "devices": list(devices)}
-    return cfg, {"format": FORMAT, "created": utc_now(), "config": cfg.to_dict(), **data, "execution": execution,
-                 "sessions": []}
+    return cfg, {"format": FORMAT, "created": utc_now(), "config": cfg.to_dict(), **data, "lr_find": None,
+                 "execution": execution, "sessions": []}
+
+
+def _as_saved(config: TuneConfig, saved: TuneConfig) -> TuneConfig:
+    """``config`` resolved as the saved one was: with ``lr_find`` and no ``lr``, centred on the saved centre (the
+    range test's peak LR, recorded when the tune started: a resumed tune never runs it again)."""
+    if config.lr_find and config.lr is None and saved.lr is not None:
+        return config.centred(saved.lr)
+    return config.resolved()
+
+
+def find_centre(cfg: TuneConfig, execution: Mapping[str, Any], emit: Any) -> tuple[TuneConfig, dict[str, Any]]:
+    """``lr_find``: the peak LR ``lrlab find`` suggests (`lrlab.bench.find.peak_on_task`: `PEAK_RULE` on the
+    calibrated 300-update range test) on seed ``seed`` of the task, trained on the device of the first worker, as
+    ``lrlab compare --lr find`` centres its grid. Returns (``cfg`` centred on it, ``tune.json``'s ``lr_find``
+    record: ``{optimizer: {suggestion, rule, num_iter, peak, suggestions, result, device}}``, the shape of
+    ``compare.json``'s). Raises `LrlabError` when no LR of the sweep trained the model."""
+    from lrlab.bench.compare import cores, lr_find_note
+    from lrlab.bench.events import Event
+    from lrlab.bench.find import PEAK_RULE, peak_on_task
+    from lrlab.range_test import CALIBRATED_SWEEP, suggest_all
+
+    device = str(execution["devices"][0])
+    emit(Event(kind="note", label=f"LR range test ({CALIBRATED_SWEEP[2]} updates) for the grid centre of "
+                                  f"{cfg.optimizer}"))
+    result, peak = peak_on_task(cfg.task or "lm", preset=cfg.preset, optimizer=cfg.optimizer, seed=cfg.seed,
+                                batch_size=cfg.batch_size, threads=cores(), device=device)
+    record = {cfg.optimizer: {"suggestion": peak.lr, "rule": PEAK_RULE, "num_iter": result.num_iter,
+                              "peak": peak.to_dict(), "suggestions": [s.to_dict() for s in suggest_all(result)],
+                              "result": result.to_dict(), "device": device}}
+    centred = cfg.centred(peak.lr)
+    Tuner(centred)
+    emit(Event(kind="note", label=lr_find_note(record, {cfg.optimizer: centred.lr})))
+    return centred, record
 
 
 def run_tune(config: TuneConfig | None, out_dir: str | Path, *, resume: bool = False, workers: int | None = None,
@@ -108,14 +150,23 @@ def run_tune(config: TuneConfig | None, out_dir: str | Path, *, resume: bool = F
     ``device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, as for `lrlab.bench.compare.run_compare` (one
     worker per GPU unless ``workers`` says otherwise); None: the CPU, or for a resumed tune the kind of device it
     ran on. Nothing is written until the config, the device, the task's data and the budget have passed their
-    checks."""
+    checks, and, with ``config.lr_find``, the range test has found the centre (`find_centre`)."""
     out = Path(out_dir)
+    emit = on_event or (lambda e: None)
     cfg, meta = _validate(config, out, resume=resume, workers=workers, backend=backend, device=device)
+    if not resume and cfg.lr_find:
+        cfg, meta["lr_find"] = find_centre(cfg, meta["execution"], emit)
+        meta["config"] = cfg.to_dict()
+    elif meta.get("lr_find"):  # resumed: the centre it recorded
+        from lrlab.bench.compare import lr_find_note
+        from lrlab.bench.events import Event
+
+        emit(Event(kind="note", label=lr_find_note(meta["lr_find"], {cfg.optimizer: cfg.lr})))
     if not resume:
         make_dir(out, what="--out")
     lock = FolderLock(out, command="lrlab tune" + (" --resume" if resume else "")).acquire()
     try:
-        return _session(cfg, meta, out, resume=resume, backend=backend, address=address, on_event=on_event)
+        return _session(cfg, meta, out, resume=resume, backend=backend, address=address, on_event=emit)
     finally:
         lock.release()
 
@@ -289,7 +340,7 @@ def document(tuner: Tuner, out: Path, meta: Mapping[str, Any], status: str,
                       "first_cooldown": tuner.rungs.first_cooldown, "second": tuner.rungs.second,
                       "eval_every": tuner.rungs.eval_every},
             "execution": meta["execution"], "python": meta.get("python"),
-            "corpus_sha256": meta.get("corpus_sha256"), "sessions": meta["sessions"],
+            "corpus_sha256": meta.get("corpus_sha256"), "lr_find": meta.get("lr_find"), "sessions": meta["sessions"],
             "wall_time_s": sum(float(s.get("wall_time_s", 0.0)) for s in meta["sessions"]),
             "spent": tuner.spent, "budget": tuner.config.budget, "result": result.to_dict() if result else None,
             "trials": trials}
