@@ -208,3 +208,5 @@ def test_a_real_tune_with_lr_find_end_to_end(tmp_path: Path) -> None:
     assert doc["status"] == "complete" and doc["config"]["lr"] == centre and doc["result"]["spent"] <= 500
     trunks = {t["lr"] for t in doc["trials"] if t["kind"] == "trunk"}
     assert any(math.isclose(lr, centre, rel_tol=1e-12) for lr in trunks)
+    report = (out / "report.md").read_text()
+    assert f"adamw {centre:.3g} (peak_lr: 0.27 x the divergence boundary, 300-update range test)" in report

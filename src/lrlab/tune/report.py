@@ -44,6 +44,16 @@ def option_rows(r: TuneResult, limit: int | None = None) -> list[list[str]]:
     return rows
 
 
+def _centre_lines(doc: Mapping[str, Any]) -> list[str]:
+    """Where the peak-LR grid's centre came from, when an LR range test set it (``--lr find``): compare's note."""
+    finds = doc.get("lr_find")
+    if not isinstance(finds, Mapping) or not finds:
+        return []
+    from lrlab.bench.compare import lr_find_note
+
+    return [lr_find_note(finds, {doc["config"]["optimizer"]: doc["config"].get("lr")}).capitalize() + ".", ""]
+
+
 def markdown(doc: Mapping[str, Any], r: TuneResult, *, figure: str | None = None) -> str:
     """The report: recommendation, options, the runs made and why."""
     cfg = doc["config"]
@@ -54,7 +64,7 @@ def markdown(doc: Mapping[str, Any], r: TuneResult, *, figure: str | None = None
              + ".", "",
              f"Compute: {r.spent:,} updates trained of a budget of {r.budget:,} ({r.spent / r.compare_updates:.0%} of "
              f"the {r.compare_updates:,} the default `lrlab compare` trains at this horizon); wall time "
-             f"{doc.get('wall_time_s', 0.0):.0f} s.", "", "## Options", "",
+             f"{doc.get('wall_time_s', 0.0):.0f} s.", "", *_centre_lines(doc), "## Options", "",
              "| # | schedule | peak LR | LR chosen by | final loss expected [interval] | measured (seeds) |",
              "|---:|---|---:|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in option_rows(r)]
