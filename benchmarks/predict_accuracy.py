@@ -17,6 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+#: the alternative design tried where long decays were predicted too high (lm small): the same budget (2.0
+#: run-equivalents) spent on a long linear cool-down over the last 80 % and a WSD-like 1-sqrt one over the last 20 %,
+#: instead of 50 % linear, 10 % 1-sqrt and a 25 % drop to 0.1 x
+LONG_BRANCHES = ((0.8, "linear"), (0.2, "sqrt"))
 HORIZON_SCHEDULES = ("constant()", "cosine()", "wsd(warmup=0.05, decay=0.2)", "warmup(0.05) >> linear()")
 STEPS = 1000
 #: one peak LR per case, near the best of BENCHMARKS.md's grids (tiny: 6e-3 for most schedules; small: 5e-3 to 1e-2;
@@ -30,7 +34,7 @@ CASES: dict[str, dict[str, Any]] = {
 
 def folders(out: Path, name: str) -> dict[str, Path]:
     base = out / name
-    return {"design": base / "design", "actual": base / "actual-1000",
+    return {"design": base / "design", "design-long": base / "design-long", "actual": base / "actual-1000",
             "h2000": base / "horizon-2000", "h4000": base / "horizon-4000"}
 
 
@@ -50,6 +54,12 @@ def _run(cfg: Any, folder: Path, workers: int) -> None:
     print(f"  {folder}: {doc['status']}, {len(doc['trials'])} runs, {time.monotonic() - t0:.0f} s", flush=True)
 
 
+def long_design(lr: float) -> Any:
+    from lrlab.predict.design import Branch, design_runs
+
+    return design_runs(STEPS, peak_lr=lr, branches=tuple(Branch(fraction=f, shape=sh) for f, sh in LONG_BRANCHES))
+
+
 def run_case(out: Path, name: str, workers: int, parts: tuple[str, ...]) -> None:
     from lrlab.bench.design import CompareConfig, default_schedules
     from lrlab.predict.design import design_runs
@@ -63,6 +73,11 @@ def run_case(out: Path, name: str, workers: int, parts: tuple[str, ...]) -> None
         _run(CompareConfig(**common, steps=STEPS, seeds=c["design_seeds"], schedules=d.specs,
                            eval_every=d.eval_every, branch_min=0.05, title=f"predict design {name}"),
              f["design"], workers)
+    if "design-long" in parts:
+        d = long_design(c["lr"])
+        _run(CompareConfig(**common, steps=STEPS, seeds=c["design_seeds"], schedules=d.specs,
+                           eval_every=d.eval_every, branch_min=0.05, title=f"predict long design {name}"),
+             f["design-long"], workers)
     if "actual" in parts:
         _run(CompareConfig(**common, steps=STEPS, seeds=c["seeds"], schedules=default_schedules(STEPS),
                            title=f"predict actual {name}"), f["actual"], workers)
@@ -88,6 +103,9 @@ VARIANTS = (
     ("multipower, seed-1 design", "multipower", (1,), 0),
     ("momentum, seed-1 design", "momentum", (1,), 0),
     ("s1 (baseline), seed-1 design", "s1", (1,), 0),
+    ("multipower, long design", "multipower", (0,), 0),
+    ("momentum, long design", "momentum", (0,), 0),
+    ("s1 (baseline), long design", "s1", (0,), 0),
 )
 #: the paired reading of the targets: each single-seed fit against the runs of its own seed (same initial weights and
 #: data order as its design), averaged over the design seeds; law -> the labels of its single-seed fits
@@ -128,6 +146,7 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
         print(f"[{name}] design runs not finished; skipped")
         return {}
     design = lp.load_runs(f["design"])
+    design_long = lp.load_runs(f["design-long"]) if _complete(f["design-long"]) else None
     actual = finals(f["actual"])
     specs = [s for s in default_schedules(STEPS) if s in actual]
     seeds_all = sorted({s for v in actual.values() for s in v})
@@ -153,7 +172,10 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
         print(f"noise of the actual means (mean standard error over schedules): {report['noise_floor']:.3f}")
     preds: dict[str, dict[str, Any]] = {}
     for label, law, dseeds, min_step in VARIANTS:
-        curves = [cv for cv in design if cv.seed in dseeds]
+        if "long design" in label and design_long is None:
+            continue
+        source = design_long if "long design" in label and design_long is not None else design
+        curves = [cv for cv in source if cv.seed in dseeds]
         if "warmed-up 1k" in label:  # more curves for the horizon transfer: its 1k predictions are then in-sample
             curves += [cv for cv in lp.load_runs(f["actual"]) if cv.seed == 0 and warmup_end(cv.lr) > 0]
         fixed = {"tau": 1000.0} if "fixed" in label else None
@@ -168,14 +190,17 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
                     hrows[f"{h}:{s}"] = fitted.predict(s, total=h, peak_lr=c["lr"])
         err = [rows[s].final - mean[s] for s in specs if np.isfinite(mean[s])]
         finite = [s for s in specs if np.isfinite(mean[s])]
-        support = [s for s in finite if not rows[s].notes]
+        # in the law's support: no note about the schedule (the multi-epoch note is about the data: every
+        # schedule of the case carries it, so it does not split them)
+        support = [s for s in finite if not [n for n in rows[s].notes if "passes over the training data" not in n]]
         herr = {k: p.final - float(np.mean(list(horizons[int(k.split(':', 1)[0])][k.split(':', 1)[1]].values())))
                 for k, p in hrows.items()}
         q = fitted.quality
         rec = {
             "law": law, "design_seeds": list(dseeds), "min_step": min_step, "fit_s": fit_s,
             "params": dict(fitted.params),
-            "cost_run_equivalents": len(dseeds) * lp.design_runs(STEPS, peak_lr=c["lr"]).cost
+            "cost_run_equivalents": len(dseeds) * (long_design(c["lr"]) if "long design" in label
+                                                   else lp.design_runs(STEPS, peak_lr=c["lr"])).cost
             + (4 if "warmed-up 1k" in label else 0),
             "mae": float(np.mean(np.abs(err))) if err else float("nan"),
             "mae_in_support": float(np.mean([abs(rows[s].final - mean[s]) for s in support])) if support else None,
