@@ -83,6 +83,7 @@ def test_bad_input_is_one_line_exit_2(args: list[str], message: str, capsys: pyt
     code, out, err = run(args, capsys)
     assert code == 2, out + err
     assert err.startswith("error: ") and message in err and "Traceback" not in out + err
+    assert "lrlab compare →" not in out  # no folder is named before the input is accepted
 
 
 @pytest.mark.slow

@@ -110,7 +110,9 @@ def test_bad_input_exits_2_and_writes_nothing(extra: list[str], message: str, tm
                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "never"
     assert main(["tune", *extra, "--out", str(out)]) == 2
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "lrlab tune →" not in captured.out  # no folder is named before the input is accepted
     first, *rest = err.splitlines()
     assert first.startswith("error: ") and message in first and "Traceback" not in err
     # one line, except that a spec error shows the spec with a caret under the fault, as every verb does

@@ -125,12 +125,13 @@ def tune(
     from lrlab.bench.cli_compare import ProgressView
 
     console = Console()
-    console.print(f"lrlab tune → {out_dir}", highlight=False, soft_wrap=True)
     t0 = time.monotonic()
-    with ProgressView(console) as view:
+    with ProgressView(console, header=f"lrlab tune → {out_dir}") as view:
         doc, result = run_tune(config, out_dir, resume=resume is not None, workers=workers, backend=backend,
                                address=address, on_event=view,
                                device=device if device is not None or resume is not None else "auto")
+    if view.header is not None:  # no event came (e.g. a finished folder resumed): say where, still
+        console.print(view.header, highlight=False, soft_wrap=True)
     if result is None:
         console.print(f"interrupted; `lrlab tune --resume {out_dir}` finishes it", highlight=False, soft_wrap=True)
         raise typer.Exit(130)

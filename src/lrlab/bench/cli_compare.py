@@ -59,7 +59,7 @@ class ProgressView:
     ``clock`` (and at the first update): updates done of all planned, per cent, runs in flight, elapsed and ETA."""
 
     def __init__(self, console: Any = None, *, every_s: float = PLAIN_PROGRESS_EVERY_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, header: str | None = None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -75,6 +75,8 @@ class ProgressView:
         self.tasks: dict[str, Any] = {}  # job -> rich task id of its bar
         self.pending: dict[str, Any] = {}  # job -> its start event, until a worker reports on it
         self.steps: dict[str, int] = {}  # job -> updates done as last shown
+        #: printed before the first event, so that input refused before any work (nothing written) prints none
+        self.header = header
 
     def __enter__(self) -> ProgressView:
         if self.live:
@@ -86,6 +88,9 @@ class ProgressView:
             self.progress.stop()
 
     def __call__(self, event: Any) -> None:
+        if self.header is not None:
+            self.console.print(self.header, highlight=False, soft_wrap=True)
+            self.header = None
         if not self.live:
             self._plain(event)
             return
@@ -298,12 +303,13 @@ def compare(
     from rich.console import Console
 
     console = Console()
-    console.print(f"lrlab compare → {out_dir}", highlight=False, soft_wrap=True)
     t0 = time.monotonic()
-    with ProgressView(console) as view:
+    with ProgressView(console, header=f"lrlab compare → {out_dir}") as view:
         doc = run_compare(config, out_dir, resume=resume is not None, workers=workers, backend=backend,
                           address=address, on_event=view,
                           device=device if device is not None or resume is not None else "auto")
+    if view.header is not None:  # no event came (e.g. a finished folder resumed): say where, still
+        console.print(view.header, highlight=False, soft_wrap=True)
     finished = [t for t in doc["trials"] if t.get("result") is not None]
     if finished:
         a = write_report(doc, out_dir, plots=plots)
