@@ -62,6 +62,9 @@ def test_tune_end_to_end_via_the_cli(cli_run: tuple[Path, str]) -> None:
     assert (out / "report.md").is_file() and (out / "tune.png").stat().st_size > 10_000
     assert not (out / "ckpt").exists()
     assert "recommended:" in shown and "spent" in shown
+    # piped, the result reads at 80 columns: the headline wrapped, each spec folded whole, never cut with "…"
+    result = shown[shown.index("recommended:"): shown.index("\nwrote ")]
+    assert max(len(line) for line in result.splitlines()) <= 80 and "…" not in result
     assert "## Runs made" in (out / "report.md").read_text()
 
 

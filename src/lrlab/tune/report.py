@@ -177,12 +177,14 @@ def print_result(r: TuneResult, console: Any = None, *, limit: int = 6) -> None:
     from rich.table import Table
 
     console = console or Console()
-    console.print(f"[bold]recommended:[/bold] {headline(r)}", highlight=False, soft_wrap=True)
+    console.print(f"[bold]recommended:[/bold] {headline(r)}", highlight=False)  # prose: wrapped to the width
     table = Table()
     for col in ("#", "schedule", "peak LR", "chosen by", "expected [interval]", "measured (seeds)"):
-        table.add_column(col, justify="right" if col in ("#", "peak LR") else "left")
+        # a spec cut short with "…" reads as another one: fold it over lines instead
+        table.add_column(col, justify="right" if col in ("#", "peak LR") else "left",
+                         overflow="fold" if col == "schedule" else "ellipsis")
     for row in option_rows(r, limit):
         table.add_row(*row)
     console.print(table)
     console.print(f"spent {r.spent:,} updates of {r.budget:,} ({r.spent / r.compare_updates:.0%} of the default "
-                  f"compare's {r.compare_updates:,})", highlight=False, soft_wrap=True)
+                  f"compare's {r.compare_updates:,})", highlight=False)
