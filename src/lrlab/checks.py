@@ -7,9 +7,11 @@ else the default `check` (`LrlabError`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +82,14 @@ class Checks:
         if value < minimum:
             raise self.error(f"{name} must be a whole number >= {minimum}, got {value}")
         return int(value)
+
+    def fields(self, name: str, data: Mapping[str, Any], cls: type) -> dict[str, Any]:
+        """A copy of `data` (a saved dataclass, e.g. read from JSON), refusing keys that are not fields of `cls`."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise self.error(f"{name} has unknown fields {unknown}; known: {sorted(known)}")
+        return dict(data)
 
 
 #: validators raising `LrlabError`, for everything outside the schedule core

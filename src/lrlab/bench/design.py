@@ -222,11 +222,7 @@ class CompareConfig:
         and a value of the wrong JSON type (``"schedules": "cosine()"``) is refused, not converted."""
         if not isinstance(d, Mapping):
             raise LrlabError(f"compare config must be a JSON object, got {describe(d)}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise LrlabError(f"compare config has unknown fields {sorted(unknown)}; known: {sorted(known)}")
-        kw = dict(d)
+        kw = check.fields("compare config", d, cls)
         for name in ("schedules", "optimizers"):
             if kw.get(name) is not None:
                 if not isinstance(kw[name], list):

@@ -136,11 +136,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise LrlabError(f"train config has unknown fields {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return cls(**check.fields("train config", d, cls))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -131,11 +131,7 @@ class TuneConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TuneConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise LrlabError(f"tune config has unknown fields {unknown}; known: {sorted(known)}")
-        kw = dict(d)
+        kw = check.fields("tune config", d, cls)
         if kw.get("schedules") is not None:
             kw["schedules"] = tuple(kw["schedules"])
         return cls(**kw)
