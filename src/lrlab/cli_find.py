@@ -15,6 +15,7 @@ import typer
 from lrlab.bench.presets import PRESET_NAMES
 from lrlab.bench.train import OPTIMIZERS
 from lrlab.cli_options import Choice, Task, option
+from lrlab.range_test import CALIBRATED_SWEEP
 from lrlab.suggest import OPTIMIZERS as SUGGEST_OPTIMIZERS
 from lrlab.suggest import TASKS as SUGGEST_TASKS
 
@@ -29,9 +30,10 @@ def find_cmd(
     task: Annotated[str, option(Task(), help="lm | vision | text:PATH | hf:NAME")] = "lm",
     preset: Annotated[str, option(Choice(PRESET_NAMES), help="model size")] = "tiny",
     optimizer: Annotated[str, option(Choice(OPTIMIZERS, "NAME"), help=" | ".join(OPTIMIZERS))] = "adamw",
-    start_lr: Annotated[float, typer.Option(help="first LR of the sweep")] = 1e-6,
-    end_lr: Annotated[float, typer.Option(help="last LR of the sweep")] = 10.0,
-    num_iter: Annotated[int, typer.Option(help="updates in the sweep (peak_lr is calibrated on 300)")] = 300,
+    start_lr: Annotated[float, typer.Option(help="first LR of the sweep")] = CALIBRATED_SWEEP[0],
+    end_lr: Annotated[float, typer.Option(help="last LR of the sweep")] = CALIBRATED_SWEEP[1],
+    num_iter: Annotated[int, typer.Option(
+        help=f"updates in the sweep (peak_lr is calibrated on {CALIBRATED_SWEEP[2]})")] = CALIBRATED_SWEEP[2],
     mode: Annotated[str, option(Choice(("exp", "linear")), help="spacing of the swept LRs")] = "exp",
     accumulation_steps: Annotated[int, typer.Option(help="micro-batches per update")] = 1,
     batch_size: Annotated[int | None, typer.Option(help="batch size  \\[default: the preset's]")] = None,
