@@ -29,13 +29,13 @@ from lrlab.bench.design import (
 from lrlab.bench.device import device_kind, place_resumed, worker_devices
 from lrlab.bench.documents import check_meta, check_trial
 from lrlab.bench.events import Event, EventSink
-from lrlab.bench.find import PEAK_RULE, peak_on_task
+from lrlab.bench.find import peak_on_task, peak_record
 from lrlab.bench.jobs import LocalBackend, RayBackend, execute
 from lrlab.bench.tasks import check_data, data_fingerprint, data_source
 from lrlab.checks import check
 from lrlab.errors import LrlabError
 from lrlab.files import WORKERS_LOCK_FILE, FolderLock, make_dir, read_json
-from lrlab.range_test import CALIBRATED_SWEEP, suggest_all
+from lrlab.range_test import CALIBRATED_SWEEP
 
 FORMAT = "lrlab.compare/1"
 BACKENDS = ("local", "ray")
@@ -325,8 +325,7 @@ def lr_range_test(config: CompareConfig, optimizer: str, *, threads: int) -> dic
     torch.set_num_threads(threads)
     result, peak = peak_on_task(config.task, preset=config.preset, optimizer=optimizer, seed=0,
                                 batch_size=config.batch_size)
-    return {"suggestion": peak.lr, "rule": PEAK_RULE, "num_iter": result.num_iter, "peak": peak.to_dict(),
-            "suggestions": [s.to_dict() for s in suggest_all(result)], "result": result.to_dict()}
+    return peak_record(result, peak)
 
 
 def lr_find_note(finds: Mapping[str, Any], centers: Mapping[str, Any]) -> str:

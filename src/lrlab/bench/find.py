@@ -11,7 +11,15 @@ from typing import Any
 from lrlab.bench import train as harness
 from lrlab.bench.tasks import get_task
 from lrlab.checks import check
-from lrlab.range_test import CALIBRATED_SWEEP, PEAK_FACTOR, LrSuggestion, RangeTestResult, find_lr, peak_lr
+from lrlab.range_test import (
+    CALIBRATED_SWEEP,
+    PEAK_FACTOR,
+    LrSuggestion,
+    RangeTestResult,
+    find_lr,
+    peak_lr,
+    suggest_all,
+)
 
 #: how `peak_on_task` turns its range test into a peak LR (`lrlab.range_test.peak_lr`), in the words
 #: ``compare.json`` records it with (``lr_find.<optimizer>.rule``)
@@ -79,3 +87,11 @@ def peak_on_task(task: str = "lm", *, preset: str = "tiny", optimizer: str = "ad
     result = find_on_task(task, preset=preset, optimizer=optimizer, seed=seed, start_lr=start, end_lr=end,
                           num_iter=n, mode="exp", batch_size=batch_size, threads=threads, device=device)
     return result, peak_lr(result)
+
+
+def peak_record(result: RangeTestResult, peak: LrSuggestion) -> dict[str, Any]:
+    """The ``lr_find.<optimizer>`` record that ``compare.json`` and ``tune.json`` keep of a `peak_on_task`:
+    ``suggestion`` (the grid centre), ``rule`` and ``num_iter`` (what produced it), ``peak`` (its `LrSuggestion`),
+    the classic ``suggestions`` (steepest, valley, minimum/10: shown, not used) and the curve (``result``)."""
+    return {"suggestion": peak.lr, "rule": PEAK_RULE, "num_iter": result.num_iter, "peak": peak.to_dict(),
+            "suggestions": [s.to_dict() for s in suggest_all(result)], "result": result.to_dict()}

@@ -45,10 +45,6 @@ STATE_FILE = "state.json"
 RESULTS_FILE = "results.json"
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    write_json(path, obj)
-
-
 def _validate(config: TuneConfig | None, out: Path, *, resume: bool, workers: int | None, backend: str,
               device: str | None) -> tuple[TuneConfig, dict[str, Any]]:
     """Everything checked before anything is written: (the resolved config, the ``tune.json`` record: a new one,
@@ -122,17 +118,15 @@ def find_centre(cfg: TuneConfig, execution: Mapping[str, Any], emit: Any) -> tup
     ``compare.json``'s). Raises `LrlabError` when no LR of the sweep trained the model."""
     from lrlab.bench.compare import cores, lr_find_note
     from lrlab.bench.events import Event
-    from lrlab.bench.find import PEAK_RULE, peak_on_task
-    from lrlab.range_test import CALIBRATED_SWEEP, suggest_all
+    from lrlab.bench.find import peak_on_task, peak_record
+    from lrlab.range_test import CALIBRATED_SWEEP
 
     device = str(execution["devices"][0])
     emit(Event(kind="note", label=f"LR range test ({CALIBRATED_SWEEP[2]} updates) for the grid centre of "
                                   f"{cfg.optimizer}"))
     result, peak = peak_on_task(cfg.task or "lm", preset=cfg.preset, optimizer=cfg.optimizer, seed=cfg.seed,
                                 batch_size=cfg.batch_size, threads=cores(), device=device)
-    record = {cfg.optimizer: {"suggestion": peak.lr, "rule": PEAK_RULE, "num_iter": result.num_iter,
-                              "peak": peak.to_dict(), "suggestions": [s.to_dict() for s in suggest_all(result)],
-                              "result": result.to_dict(), "device": device}}
+    record = {cfg.optimizer: {**peak_record(result, peak), "device": device}}
     centred = cfg.centred(peak.lr)
     Tuner(centred)
     emit(Event(kind="note", label=lr_find_note(record, {cfg.optimizer: centred.lr})))
@@ -187,7 +181,7 @@ def _session(cfg: TuneConfig, meta: dict[str, Any], out: Path, *, resume: bool, 
     emit = on_event or (lambda e: None)
     session = {"started": utc_now(), "resumed": resume, "wall_time_s": 0.0}
     meta["sessions"].append(session)
-    _write_json(out / CONFIG_FILE, meta)
+    write_json(out / CONFIG_FILE, meta)
     t0 = time.monotonic()
     status = "running"
     try:
@@ -196,10 +190,10 @@ def _session(cfg: TuneConfig, meta: dict[str, Any], out: Path, *, resume: bool, 
         status = "interrupted"
     finally:
         session["wall_time_s"] = time.monotonic() - t0
-        _write_json(out / CONFIG_FILE, meta)
+        write_json(out / CONFIG_FILE, meta)
     result = tuner.result() if status == "complete" else None
     doc = document(tuner, out, meta, status, result)
-    _write_json(out / RESULTS_FILE, doc)
+    write_json(out / RESULTS_FILE, doc)
     if status == "complete":
         shutil.rmtree(out / "ckpt", ignore_errors=True)
     return doc, result
@@ -288,7 +282,7 @@ def _drive(tuner: Tuner, out: Path, meta: dict[str, Any], backend: str, address:
                     if res["status"] != "done":
                         continue
                     rec = {"trial": t.to_dict(), "curve": _curve_of(out, t, res.get("result"))}
-                    _write_json(out / "runs" / f"{t.name}.json", rec)
+                    write_json(out / "runs" / f"{t.name}.json", rec)
                     _tell(tuner, t, rec, out)
                     if t.checkpoint is None:
                         shutil.rmtree(out / "ckpt" / t.name, ignore_errors=True)
