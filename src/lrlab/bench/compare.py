@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lrlab import files
 from lrlab.bench.analysis import RESULTS_FILE
 from lrlab.bench.design import (
     CompareConfig,
@@ -34,7 +33,7 @@ from lrlab.bench.jobs import LocalBackend, RayBackend, execute
 from lrlab.bench.tasks import check_data, data_fingerprint, data_source
 from lrlab.checks import check
 from lrlab.errors import LrlabError
-from lrlab.files import WORKERS_LOCK_FILE, FolderLock, make_dir, read_json
+from lrlab.files import WORKERS_LOCK_FILE, FolderLock, make_dir, read_json, write_json
 from lrlab.range_test import CALIBRATED_SWEEP
 
 FORMAT = "lrlab.compare/1"
@@ -342,8 +341,3 @@ def lr_find_note(finds: Mapping[str, Any], centers: Mapping[str, Any]) -> str:
         parts.append(f"{opt} {shown} ({rec.get('rule', '?')}, {n}-update range test)")
     return "peak-LR grid centres from the LR range test: " + "; ".join(parts)
 
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` to ``path`` as standard JSON, atomically: a non-finite float (the loss of a run that diverged,
-    which its ``diverged`` field says) is written as ``null`` (`lrlab.files.json_text`)."""
-    files.write_json(path, obj)

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.bench.analysis import RESULTS_FILE
-from lrlab.bench.compare import FORMAT, cores, fingerprint, utc_now, write_json
+from lrlab.bench.compare import FORMAT, cores, fingerprint, utc_now
 from lrlab.bench.design import CompareConfig, Trial, trial_id, trial_label, trial_record
 from lrlab.bench.device import device_kind, resolve_device
 from lrlab.bench.events import Event, EventSink
 from lrlab.bench.train import OPTIMIZERS, TrainConfig, init_distributed, train
 from lrlab.checks import check
 from lrlab.errors import LrlabError
-from lrlab.files import FolderLock, make_dir
+from lrlab.files import FolderLock, make_dir, write_json
 
 
 @contextlib.contextmanager
