@@ -19,10 +19,10 @@ from lrlab.checks import check
 from lrlab.cli_options import Choice, option
 from lrlab.diagnose import Curves, Thresholds, diagnose, format_findings
 from lrlab.errors import LrlabError
-from lrlab.files import file_error, read_text
+from lrlab.files import file_error
 from lrlab.log_readers import CONVENTIONS, FIELDS, KINDS, detect, load_log
 from lrlab.monitor import at_chance, log_coverage
-from lrlab.monitor_files import EVALS_CSV, JSONL_FILE, STEPS_CSV, load_curves
+from lrlab.monitor_files import load_curves
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -99,8 +99,8 @@ def diagnose_cmd(
 def read_log(log: Path, *, total_steps: int | None = None, kind: str | None = None,
              columns: dict[str, str] | None = None, convention: str | None = None, lr: float | None = None) -> Curves:
     """The curves of ``log``: `lrlab.log_readers.load_log` for another tool's log, else
-    `lrlab.monitor_files.load_curves`, with a file that is not readable UTF-8 text (UTF-16, binary, unreadable)
-    refused naming it, instead of a decoding error that names no file."""
+    `lrlab.monitor_files.load_curves`; their readers refuse a file that is not UTF-8 text (UTF-16, binary) naming
+    it (`lrlab.files.read_text`), and an unreadable one is refused here."""
     if log.exists() and not (log.is_file() or log.is_dir()):  # a pipe or a device would be read forever
         raise LrlabError(f"Monitor log {str(log)!r} is not a regular file or folder; expected a monitor.jsonl, "
                          "steps.csv or a Monitor folder")
@@ -109,30 +109,13 @@ def read_log(log: Path, *, total_steps: int | None = None, kind: str | None = No
             return load_log(log, kind=kind, columns=columns, convention=convention, lr=lr, total_steps=total_steps)
         except OSError as e:
             raise file_error("read the log", log, e) from None
-        except UnicodeDecodeError as e:
-            raise LrlabError(f"log {str(log)!r} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     if columns or convention is not None or lr is not None:
         raise LrlabError("--column, --convention and --lr are for other tools' logs; lrlab's Monitor files name "
                          "their fields themselves")
-    for path in _log_files(log):
-        read_text(path, what="Monitor log")
     try:
         return load_curves(log, total_steps=total_steps)
     except OSError as e:
         raise file_error("read the Monitor log", log, e) from None
-    except UnicodeDecodeError as e:  # a file that changed since it was checked
-        raise LrlabError(f"Monitor log {str(log)!r} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-
-
-def _log_files(log: Path) -> list[Path]:
-    """The files `load_curves` may read for ``log`` (those that exist)."""
-    names = (JSONL_FILE, STEPS_CSV, EVALS_CSV)
-    if log.is_dir():
-        candidates = [log / n for n in names] + [log / "monitor" / n for n in names]
-    else:
-        evals = log.with_name(EVALS_CSV) if log.name == STEPS_CSV else log.with_name(log.stem + ".evals.csv")
-        candidates = [log, evals] if log.suffix.lower() == ".csv" else [log]
-    return [p for p in candidates if p.is_file()]
 
 
 def parse_columns(items: list[str]) -> dict[str, str]:
