@@ -37,11 +37,12 @@ import importlib.util
 import math
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lrlab.checks import check
 from lrlab.errors import LrlabError
+from lrlab.lazy_classes import LazyClasses
 from lrlab.schedule import Schedule
 from lrlab.spec import as_schedule, parse
 
@@ -592,27 +593,20 @@ def lightning_package(package: str | None = None) -> str:
 
 
 # name -> factory(package) building the class; Lightning ones subclass `package`'s Callback, the others ignore it
-_FACTORIES: dict[str, Callable[[str | None], type]] = {
+_CLASSES = LazyClasses(__name__, {
     "KerasSchedule": _make_keras_schedule,
     "HFPlateauCallback": _make_hf_plateau_callback,
     "LrlabTrainer": _make_lrlab_trainer,
     "HFMonitorCallback": _make_hf_monitor_callback,
     "LightningPlateauCallback": _make_lightning_plateau_callback,
     "LightningMonitorCallback": _make_lightning_monitor_callback,
-}
-_CLASSES: dict[tuple[str, str | None], type] = {}
+})
 
 
 def lazy_class(name: str, package: str | None = None) -> type:
-    """The class `name` of `_FACTORIES`, built on first use (importing its framework) with this module as its
+    """The class `name` of `_CLASSES`, built on first use (importing its framework) with this module as its
     home, and cached; `package` chooses the Lightning package (see `lightning_class`)."""
-    key = (name, package)
-    if key not in _CLASSES:
-        cls = _FACTORIES[name](package)
-        cls.__module__ = __name__
-        cls.__qualname__ = cls.__name__ = name
-        _CLASSES[key] = cls
-    return _CLASSES[key]
+    return _CLASSES.get(name, package)
 
 
 def lightning_class(name: str, package: str | None = None) -> type:
@@ -622,8 +616,8 @@ def lightning_class(name: str, package: str | None = None) -> type:
 
 
 def __getattr__(name: str) -> Any:
-    """The framework subclasses (`_FACTORIES`), built on first access; Lightning ones for the default package."""
-    if name in _FACTORIES:
+    """The framework subclasses (`_CLASSES`), built on first access; Lightning ones for the default package."""
+    if name in _CLASSES:
         cls = lightning_class(name) if name.startswith("Lightning") else lazy_class(name)
         globals()[name] = cls  # later look-ups skip this function
         return cls

@@ -14,17 +14,17 @@ branches from (docs/tune.md has both loops; tests/test_tune_frameworks.py runs t
 
 Each framework is imported when its piece is first used: importing this module loads numpy only. The callback
 classes subclass their framework's ``Callback``; they are built on first access (PEP 562) with this module as
-their home, as `lrlab.integrations` builds its own.
+their home, by the same `lrlab.lazy_classes.LazyClasses` as `lrlab.integrations`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrlab.errors import LrlabError
+from lrlab.lazy_classes import LazyClasses
 from lrlab.tune.trial import TuneTrial
 
 if TYPE_CHECKING:
@@ -192,27 +192,22 @@ def _make_lightning_trial_callback() -> type:
     return LightningTrialCallback
 
 
-_FACTORIES: dict[str, Callable[[], type]] = {
+_CLASSES = LazyClasses(__name__, {
     "TrialScheduler": _make_trial_scheduler,
     "HFTrialCallback": _make_hf_trial_callback,
     "LightningTrialCallback": _make_lightning_trial_callback,
-}
+})
 
 
 def _class(name: str) -> type:
-    """The class `name` of `_FACTORIES`, built once (importing its framework)."""
-    built = globals().get(name)
-    if isinstance(built, type):
-        return built
-    cls = _FACTORIES[name]()
-    cls.__module__ = __name__
-    cls.__qualname__ = cls.__name__ = name
+    """The class `name` of `_CLASSES`, built once (importing its framework)."""
+    cls = _CLASSES.get(name)
     globals()[name] = cls  # later look-ups (and pickling by name) find it without `__getattr__`
     return cls
 
 
 def __getattr__(name: str) -> Any:
     """The framework subclasses, built on first access."""
-    if name in _FACTORIES:
+    if name in _CLASSES:
         return _class(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
