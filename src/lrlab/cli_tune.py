@@ -13,13 +13,12 @@ from typing import Annotated, Any
 
 import typer
 
+from lrlab.bench.device import BACKENDS
 from lrlab.bench.presets import PRESET_NAMES
 from lrlab.cli_options import Choice, Task, option, refuse_beside_resume
 from lrlab.errors import LrlabError
 from lrlab.tune.config import LAWS, NO_SCHEDULE, OPTIMIZERS, TuneConfig
 
-#: `lrlab.tune.runner.BACKENDS` (the runner loads the harness; this module must not)
-BACKENDS = ("local", "ray")
 #: the task and the horizon when --task and --steps are not given (`TuneConfig` has no defaults for them)
 TASK, STEPS = "lm", 1000
 #: where the other options' defaults come from, so that the help cannot drift from them

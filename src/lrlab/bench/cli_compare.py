@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from lrlab.bench.design import SCHEDULEFREE_LR_FACTOR, CompareConfig, default_schedules, parse_lr_option
+from lrlab.bench.device import BACKENDS
 from lrlab.bench.presets import PRESET_NAMES
 from lrlab.bench.train import OPTIMIZERS
 from lrlab.cli_options import Choice, CommaChoice, Task, option, refuse_beside_resume
@@ -259,7 +260,7 @@ def compare(
     device: Annotated[str | None, typer.Option(
         help="auto (CUDA, then MPS, then the CPU) | cpu | cuda (every GPU, one worker each) | cuda:N | mps  "
              "\\[default: auto; with --resume, the kind of device the comparison ran on]")] = None,
-    backend: Annotated[str, option(Choice(("local", "ray")), help="local (processes) or a Ray cluster")] = "local",
+    backend: Annotated[str, option(Choice(BACKENDS), help="local (processes) or a Ray cluster")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (with --backend ray)")] = None,
     resume: Annotated[Path | None, typer.Option(help="finish the comparison in this folder after a crash")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="write PNG plots")] = True,

@@ -25,7 +25,7 @@ from lrlab.bench.design import (
     lr_centers,
     trial_record,
 )
-from lrlab.bench.device import device_kind, place_resumed, worker_devices
+from lrlab.bench.device import BACKENDS, device_kind, place_resumed, worker_devices
 from lrlab.bench.documents import check_meta, check_trial
 from lrlab.bench.events import Event, EventSink
 from lrlab.bench.find import peak_on_task, peak_record
@@ -37,7 +37,6 @@ from lrlab.files import WORKERS_LOCK_FILE, FolderLock, make_dir, read_json, writ
 from lrlab.range_test import CALIBRATED_SWEEP
 
 FORMAT = "lrlab.compare/1"
-BACKENDS = ("local", "ray")
 CONFIG_FILE = "compare.json"
 
 

@@ -18,6 +18,9 @@ from typing import Any
 
 from lrlab.errors import LrlabError
 
+#: how a comparison's or a tune's runs execute (``--backend``): local worker processes or Ray tasks
+#: (`lrlab.bench.jobs.LocalBackend`, `RayBackend`)
+BACKENDS = ("local", "ray")
 #: the spellings ``--device`` accepts
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
 #: what deterministic cuBLAS needs set before the first CUDA matrix product of a process (torch's reproducibility

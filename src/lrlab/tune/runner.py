@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lrlab.bench.device import device_kind, place_resumed, worker_devices
+from lrlab.bench.device import BACKENDS, device_kind, place_resumed, worker_devices
 from lrlab.errors import LrlabError
 from lrlab.files import WORKERS_LOCK_FILE, FolderLock, make_dir, read_json, write_json
 from lrlab.tune.config import TuneConfig, default_lr
@@ -39,7 +39,6 @@ from lrlab.tune.study import Tuner
 from lrlab.tune.trial import TuneTrial
 
 FORMAT = "lrlab.tune-run/1"
-BACKENDS = ("local", "ray")
 CONFIG_FILE = "tune.json"
 STATE_FILE = "state.json"
 RESULTS_FILE = "results.json"
