@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +15,7 @@ import numpy as np
 import pytest
 
 import lrlab
+from kill_point import kill_at
 from lrlab.bench.compare import CONFIG_FILE, open_run, run_compare
 from lrlab.bench.design import (
     DEFAULT_LR,
@@ -477,21 +474,8 @@ def test_kill_9_then_resume_gives_identical_results(reference: dict[str, Any], t
     args = [sys.executable, "-m", "lrlab.cli", "compare", "--steps", "60", "--schedules", "; ".join(TINY["schedules"]),
             "--lr-grid", "2", "--eval-every", "20", "--eval-batches", "2", "--checkpoint-every", "10", "--confirm",
             "1", "--no-branch", "--workers", "2", "--out", str(out)]  # = TINY without branching, as `reference`
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:  # wait for one finished trial and another's mid-run checkpoint
-            done = {p.stem for p in (out / "runs").glob("*.json")}  # (a missing folder globs to nothing)
-            ckpts = {p.parent.name for p in (out / "ckpt").glob("*/checkpoint.pt")}
-            if done and ckpts - done:
-                break
-            assert proc.poll() is None, "compare ended before it could be killed"
-            time.sleep(0.02)
-        else:
-            pytest.fail("no trial finished within 120 s")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers: no chance to clean up
-        proc.wait()
+    # killed once one trial has finished and another holds a mid-run checkpoint
+    kill_at(args, out, lambda done, ckpts: bool(done and ckpts - done), timeout=120, what="compare")
     n_done = len(list((out / "runs").glob("*.json")))
     assert 1 <= n_done < 4 and not (out / "results.json").exists()
     resumed = run_compare(None, out, resume=True)
@@ -515,20 +499,12 @@ def test_kill_9_while_branching_then_resume_gives_identical_results(tmp_path: Pa
     args = [sys.executable, "-m", "lrlab.cli", "compare", "--steps", "300", "--schedules",
             "; ".join(SHARED["schedules"]), "--lr-grid", "1", "--eval-every", "100", "--eval-batches", "2",
             "--checkpoint-every", "20", "--confirm", "0", "--workers", "1", "--no-plots", "--out", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 420  # a start-up, 450 updates and a branch: minutes on a loaded 2-core machine
-    try:
-        while time.monotonic() < deadline:  # constant() finished, step(0.5, 0.1) branched and training
-            done = {p.stem for p in (out / "runs").glob("*.json")}
-            if done == {ids[0]} and (out / "ckpt" / ids[1] / "checkpoint.pt").is_file():
-                break
-            assert proc.poll() is None and len(done) < 2, "compare got past the kill point"
-            time.sleep(0.005)
-        else:
-            pytest.fail("the kill point was not reached within 420 s")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    def branching(done: set[str], ckpts: set[str]) -> bool:  # constant() finished, step(0.5, 0.1) branched, training
+        assert len(done) < 2, "compare got past the kill point"
+        return done == {ids[0]} and ids[1] in ckpts
+
+    # a start-up, 450 updates and a branch: minutes on a loaded 2-core machine
+    kill_at(args, out, branching, timeout=420, what="compare", poll=0.005)
     assert (out / "ckpt" / next(iter(prefix)) / "DONE.json").is_file()  # the prefix checkpoint is complete
     events: list[Event] = []
     resumed = run_compare(None, out, resume=True, on_event=events.append)

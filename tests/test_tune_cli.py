@@ -4,17 +4,14 @@ numbers, and bad input exits 2 with nothing written."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kill_point import kill_at
 from lrlab.cli import main
 from lrlab.tune import TuneConfig
 from lrlab.tune.runner import run_tune
@@ -74,21 +71,8 @@ def test_kill_9_then_resume_gives_identical_results(cli_run: tuple[Path, str], t
     reference = json.loads((cli_run[0] / "results.json").read_text())
     out = tmp_path / "tune"
     args = [sys.executable, "-m", "lrlab.cli", *ARGS, "--no-plots", "--out", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline:  # some trials finished, a later one mid-run with its own checkpoint
-            done = {p.stem for p in (out / "runs").glob("*.json")}
-            ckpts = {p.parent.name for p in (out / "ckpt").glob("*/checkpoint.pt")}
-            if len(done) >= 3 and ckpts - done:
-                break
-            assert proc.poll() is None, "tune ended before it could be killed"
-            time.sleep(0.02)
-        else:
-            pytest.fail("no trial finished within 240 s")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers: no chance to clean up
-        proc.wait()
+    # killed once some trials have finished and a later one is mid-run with its own checkpoint
+    kill_at(args, out, lambda done, ckpts: len(done) >= 3 and bool(ckpts - done), timeout=240, what="tune")
     assert not (out / "results.json").exists()
     doc, result = run_tune(None, out, resume=True)
     assert result is not None and doc["status"] == "complete"
