@@ -57,22 +57,28 @@ def _run(cfg: Any, folder: Path, workers: int) -> None:
 def long_design(lr: float) -> Any:
     from lrlab.predict.design import Branch, design_runs
 
-    return design_runs(STEPS, peak_lr=lr, branches=tuple(Branch(fraction=f, shape=sh) for f, sh in LONG_BRANCHES))
+    return design_runs(STEPS, peak_lr=lr, branches=tuple(Branch(fraction=f, shape=sh) for f, sh in LONG_BRANCHES),
+                       probe=0)
 
 
 def run_case(out: Path, name: str, workers: int, parts: tuple[str, ...]) -> None:
     from lrlab.bench.design import CompareConfig, default_schedules
-    from lrlab.predict.design import design_runs
+    from lrlab.predict.curves import PROBE_DIR
+    from lrlab.predict.design import PROBE_SPEC, design_runs
 
     c = CASES[name]
     f = folders(out, name)
     common = {"task": c["task"], "preset": c["preset"], "optimizers": ("adamw",), "lr": (("adamw", c["lr"]),),
               "lr_grid": 1, "lr_extend": 0, "confirm_seeds": 0}
+    d = design_runs(STEPS, peak_lr=c["lr"])
     if "design" in parts:
-        d = design_runs(STEPS, peak_lr=c["lr"])
         _run(CompareConfig(**common, steps=STEPS, seeds=c["design_seeds"], schedules=d.specs,
                            eval_every=d.eval_every, branch_min=0.05, title=f"predict design {name}"),
              f["design"], workers)
+    if "probe" in parts and d.probe:  # the start-up probe, where run_design puts it: inside the design's folder
+        _run(CompareConfig(**common, steps=d.probe, seeds=c["design_seeds"], schedules=(PROBE_SPEC,),
+                           eval_every=d.eval_every, title=f"predict start-up probe {name}"),
+             f["design"] / PROBE_DIR, workers)
     if "design-long" in parts:
         d = long_design(c["lr"])
         _run(CompareConfig(**common, steps=STEPS, seeds=c["design_seeds"], schedules=d.specs,
@@ -89,12 +95,16 @@ def run_case(out: Path, name: str, workers: int, parts: tuple[str, ...]) -> None
 
 # ------------------------------------------------------------------------------------------------ analysis
 
-#: (name, law, design seeds, min_step): the primary fits use seed 0's design only (1.85 run-equivalents); the others
-#: are the remedies tried where a target is missed (more curves, the first updates dropped)
+#: (name, law, design seeds, min_step): the primary fits use seed 0's design and its start-up probe (2.0
+#: run-equivalents); "no probe" is the design without it (1.85, the published laws without the start-up factor K);
+#: the others are the remedies tried where a target is missed (more curves, the first updates dropped)
 VARIANTS = (
     ("multipower", "multipower", (0,), 0),
     ("momentum", "momentum", (0,), 0),
     ("s1 (baseline)", "s1", (0,), 0),
+    ("multipower, no probe", "multipower", (0,), 0),
+    ("momentum, no probe", "momentum", (0,), 0),
+    ("s1 (baseline), no probe", "s1", (0,), 0),
     ("multipower, 2 design seeds", "multipower", (0, 1), 0),
     ("momentum, 2 design seeds", "momentum", (0, 1), 0),
     ("multipower, evals >= 100", "multipower", (0,), 100),
@@ -103,15 +113,15 @@ VARIANTS = (
     ("multipower, seed-1 design", "multipower", (1,), 0),
     ("momentum, seed-1 design", "momentum", (1,), 0),
     ("s1 (baseline), seed-1 design", "s1", (1,), 0),
-    ("multipower, long design", "multipower", (0,), 0),
-    ("momentum, long design", "momentum", (0,), 0),
-    ("s1 (baseline), long design", "s1", (0,), 0),
+    ("multipower, seed-1 design, no probe", "multipower", (1,), 0),
+    ("multipower, long design, no probe", "multipower", (0,), 0),
 )
 #: the paired reading of the targets: each single-seed fit against the runs of its own seed (same initial weights and
 #: data order as its design), averaged over the design seeds; law -> the labels of its single-seed fits
 PAIRED = {"multipower": ("multipower", "multipower, seed-1 design"),
           "momentum": ("momentum", "momentum, seed-1 design"),
-          "s1 (baseline)": ("s1 (baseline)", "s1 (baseline), seed-1 design")}
+          "s1 (baseline)": ("s1 (baseline)", "s1 (baseline), seed-1 design"),
+          "multipower, no probe": ("multipower, no probe", "multipower, seed-1 design, no probe")}
 
 
 def finals(folder: Path) -> dict[str, dict[int, float]]:
@@ -138,7 +148,7 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
 
     import lrlab.predict as lp
     from lrlab.bench.design import default_schedules
-    from lrlab.predict.laws import warmup_end
+    from lrlab.predict.laws import is_cold, warmup_end
 
     c = CASES[name]
     f = folders(out, name)
@@ -175,7 +185,7 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
         if "long design" in label and design_long is None:
             continue
         source = design_long if "long design" in label and design_long is not None else design
-        curves = [cv for cv in source if cv.seed in dseeds]
+        curves = [cv for cv in source if cv.seed in dseeds and not ("no probe" in label and is_cold(cv.lr))]
         if "warmed-up 1k" in label:  # more curves for the horizon transfer: its 1k predictions are then in-sample
             curves += [cv for cv in lp.load_runs(f["actual"]) if cv.seed == 0 and warmup_end(cv.lr) > 0]
         fixed = {"tau": 1000.0} if "fixed" in label else None
@@ -200,7 +210,8 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
             "law": law, "design_seeds": list(dseeds), "min_step": min_step, "fit_s": fit_s,
             "params": dict(fitted.params),
             "cost_run_equivalents": len(dseeds) * (long_design(c["lr"]) if "long design" in label
-                                                   else lp.design_runs(STEPS, peak_lr=c["lr"])).cost
+                                                   else lp.design_runs(STEPS, peak_lr=c["lr"],
+                                                                       probe=0 if "no probe" in label else 0.15)).cost
             + (4 if "warmed-up 1k" in label else 0),
             "mae": float(np.mean(np.abs(err))) if err else float("nan"),
             "mae_in_support": float(np.mean([abs(rows[s].final - mean[s]) for s in support])) if support else None,
@@ -233,17 +244,18 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
         preds[label] = rec
     # table: the 9 schedules
     laws = [v[0] for v in VARIANTS[:3]]
-    print(f"{'schedule':34} {'actual':>15} " + " ".join(f"{x[:13]:>13}" for x in laws) + "  outside support")
+    cols = [v[0] for v in VARIANTS[:4]]  # the three laws, and the multi-power law without the probe
+    print(f"{'schedule':34} {'actual':>15} " + " ".join(f"{x[:13]:>13}" for x in cols) + "  outside support")
     for s in specs:
-        cells = " ".join(f"{preds[x]['pred'][s]['final']:13.3f}" for x in laws)
+        cells = " ".join(f"{preds[x]['pred'][s]['final']:13.3f}" for x in cols)
         flags = "; ".join(n.split(":")[0].split(",")[0] for n in preds[laws[0]]["pred"][s]["notes"])
         print(f"{s:34} {mean[s]:8.3f} ± {sd[s]:.3f} {cells}  {flags}")
     if any(horizons.values()):
-        print(f"{'horizon transfer (final loss)':34} {'actual':>15} " + " ".join(f"{x[:13]:>13}" for x in laws))
+        print(f"{'horizon transfer (final loss)':34} {'actual':>15} " + " ".join(f"{x[:13]:>13}" for x in cols))
         for k in preds[laws[0]]["horizon"]:
             h, s = k.split(":", 1)
             vals = list(horizons[int(h)][s].values())
-            cells = " ".join(f"{preds[x]['horizon'][k]['final']:13.3f}" for x in laws)
+            cells = " ".join(f"{preds[x]['horizon'][k]['final']:13.3f}" for x in cols)
             print(f"{h + ' ' + s:34} {np.mean(vals):8.3f} (n={len(vals)}) {cells}")
     print(f"{'fit':30} {'cost':>5} {'MAE':>6} {'MAE*':>6} {'tau':>6} {'hzn max':>8} {'in-fit':>7} {'LOO':>6} "
           f"{'cover':>6} {'cov+e':>6} {'s':>5}")
@@ -311,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("lrlab-runs/predict-bench"))
     ap.add_argument("--phase", choices=("run", "analyse", "all"), default="all")
     ap.add_argument("--cases", default="tiny,small,vision")
-    ap.add_argument("--parts", default="design,actual,h2000,h4000")
+    ap.add_argument("--parts", default="design,probe,actual,h2000,h4000")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args(argv)
     names = [n for n in a.cases.split(",") if n]

@@ -170,7 +170,9 @@ def test_raw_lr_arrays_and_schedules_agree() -> None:
 
 def test_design_costs_at_most_two_runs() -> None:
     d = lp.design_runs(1000, peak_lr=PEAK)
-    assert d.cost == pytest.approx(1.85) and d.cost <= 2 and len(d.specs) == 4
+    assert d.cost == pytest.approx(2.0) and d.probe == 150 and len(d.specs) == 4  # 1 + 0.85 branches + 0.15 probe
+    assert lp.design_runs(1000, peak_lr=PEAK, probe=0).cost == pytest.approx(1.85)
+    assert lp.design_runs(1000, peak_lr=PEAK, probe=100).probe == 100
     values = [lrlab.parse(s, total=1000).values(np.arange(1000.0)) for s in d.specs]
     for v, start in zip(values[1:], d.branch_starts):
         assert np.array_equal(v[:start], values[0][:start]) and v[start + 1] < values[0][start + 1]
@@ -178,3 +180,88 @@ def test_design_costs_at_most_two_runs() -> None:
         lp.design_runs(1000, peak_lr=PEAK, branches=(lp.Branch(fraction=0.6), lp.Branch(fraction=0.5, shape="sqrt")))
     with pytest.raises(LrlabError, match="shape must be one of"):
         lp.Branch(fraction=0.2, shape="cubic")
+    with pytest.raises(LrlabError, match="or a shorter probe"):
+        lp.design_runs(1000, peak_lr=PEAK, probe=0.3)
+    for bad, match in ((-0.1, "probe must be >= 0"), (5, r"probe is 5 updates; allowed: 0 \(none\) or 50 \.\. 999"),
+                       (1000, "probe is 1000 updates"), (float("nan"), "probe")):
+        with pytest.raises(LrlabError, match=match):
+            lp.design_runs(1000, peak_lr=PEAK, probe=bad)
+    with pytest.raises(LrlabError, match="probe is 9 updates; allowed: 0 \\(none\\) or 10"):
+        lp.design_runs(60, peak_lr=PEAK)  # the default share needs total >= 67
+    assert lp.design_runs(60, peak_lr=PEAK, probe=0).probe == 0
+
+
+# ------------------------------------------------------------------------------------------------ start-up factor K
+
+COLD = {**TRUE["multipower"], "K": 1.3}
+
+
+def cold_and_warm(noise: float = 0.0, seeds: tuple[int, ...] = (0,)) -> list[lp.Curve]:
+    """The design's curves plus its start-up probe (no warm-up, 150 updates), generated with K = 1.3."""
+    out = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        for spec, total in [*((s, TOTAL) for s in design_specs()), ("constant()", 150)]:
+            lr = lp.lr_sequence(spec, total=total, peak_lr=PEAK)
+            steps = np.arange(0, total + 1, 25)
+            clean = LAWS["multipower"].loss(COLD, features(lr / PEAK, np.maximum(steps, 1)))
+            out.append(lp.Curve(lr=lr, steps=steps, loss=clean * (1 + noise * rng.standard_normal(steps.size)),
+                                label=spec, seed=seed))
+    return out
+
+
+def test_start_up_factor_is_recovered_from_a_probe() -> None:
+    fitted = lp.fit(cold_and_warm(noise=0.002, seeds=(0, 1)), law="multipower", bootstrap=0, quality=False)
+    assert "K" not in fitted.fixed and fitted.scope.cold and fitted.scope.warmup
+    assert fitted.params["K"] == pytest.approx(1.3, rel=0.05)
+    p = fitted.params
+    assert fitted.cold_start_cost(TOTAL) == pytest.approx((p["K"] - 1) * p["A"] * TOTAL ** -p["alpha"], rel=1e-12)
+    assert fitted.cold_start_cost(TOTAL) == pytest.approx(
+        fitted.predict("constant()", total=TOTAL, steps=[TOTAL], interval=False).final
+        - (p["L0"] + p["A"] * TOTAL ** -p["alpha"]), rel=1e-9)  # constant(): no drop, so the S1 term with K
+    # a cold schedule's curve is predicted with K x A; a warmed-up one's without it
+    for spec in ("cosine()", "step(0.34, factor=0.1)", "wsd(warmup=0.05, decay=0.2)"):
+        lr = lp.lr_sequence(spec, total=TOTAL, peak_lr=PEAK)
+        truth = LAWS["multipower"].loss(COLD, features(lr / PEAK, np.array([TOTAL])))
+        pred = fitted.predict(spec, total=TOTAL, steps=[TOTAL], interval=False)
+        assert pred.loss == pytest.approx(truth, abs=0.01), spec
+        assert not [n for n in pred.notes if "warm-up" in n], spec
+
+
+def test_start_up_factor_scales_only_cold_curves() -> None:
+    p = {**TRUE["s1"], "K": 2.0}
+    steps = np.array([10, 100, 900])
+    cold = features(lp.lr_sequence("constant()", total=TOTAL, peak_lr=1.0), steps)
+    warm = features(lp.lr_sequence("warmup(1) >> constant()", total=TOTAL, peak_lr=1.0), steps)
+    assert cold.cold and not warm.cold
+    area = steps.astype(float)
+    assert LAWS["s1"].loss(p, cold) == pytest.approx(1.5 + 2.0 * 3.0 * area ** -0.5, rel=1e-12)
+    assert LAWS["s1"].loss(p, warm) == pytest.approx(1.5 + 3.0 * (area - 1) ** -0.5, rel=1e-12)  # lr[0] = 0
+    for law in ("multipower", "momentum", "s1"):  # the analytic gradient by K matches a finite difference
+        q = {**TRUE[law], "K": 1.4}
+        f = features(lp.lr_sequence("cosine()", total=TOTAL, peak_lr=1.0), steps)
+        _, grad = LAWS[law].loss_and_grad(q, f)
+        h = 1e-6
+        num = (LAWS[law].loss({**q, "K": 1.4 + h}, f) - LAWS[law].loss({**q, "K": 1.4 - h}, f)) / (2 * h)
+        assert grad["K"] == pytest.approx(num, rel=1e-6), law
+
+
+def test_start_up_factor_is_fixed_without_both_kinds_of_start() -> None:
+    warm_only = lp.fit(synthetic("multipower", design_specs()), law="multipower", bootstrap=0, quality=False)
+    assert warm_only.fixed == {"K": 1.0} and not warm_only.scope.cold
+    note = " ".join(warm_only.predict("cosine()", total=TOTAL).notes)
+    assert "no warm-up, and the fitted runs all had one" in note and "start-up probe" in note
+    cold_only = lp.fit(synthetic("s1", ["constant()", "cosine()"]), law="s1", bootstrap=0, quality=False)
+    assert cold_only.fixed == {"K": 1.0} and not cold_only.scope.warmup
+    assert cold_only.predict("cosine()", total=TOTAL).notes == ()
+    assert "a warm-up, and the fitted runs had none" in " ".join(
+        cold_only.predict("warmup(0.05) >> cosine()", total=TOTAL).notes)
+    off = lp.fit(cold_and_warm(), law="multipower", fixed={"K": 1.0}, bootstrap=0, quality=False)
+    assert off.params["K"] == 1.0  # turned off on request
+
+
+def test_leaving_the_probe_out_is_not_measurable() -> None:
+    fitted = lp.fit(cold_and_warm(noise=0.002), law="s1", bootstrap=0)
+    probe = next(h for h in fitted.quality.leave_one_out if h.what == "schedule constant() left out")
+    assert probe.n == 0 and "start-up factor K needs runs both with and without a warm-up" in probe.note
+    assert sum(h.n > 0 for h in fitted.quality.leave_one_out) == 4

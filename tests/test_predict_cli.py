@@ -19,28 +19,29 @@ TRUE = {"L0": 1.5, "A": 3.0, "alpha": 0.5, "B": 0.5, "C": 0.5, "beta": 0.6, "gam
 
 
 def write_compare(folder: Path, specs: list[str], *, seeds: tuple[int, ...] = (0, 1),
-                  nan_at: int | None = None) -> Path:
-    """A results.json as `lrlab compare` writes it (the fields `load_runs` reads), losses from the multi-power law."""
+                  nan_at: int | None = None, total: int = TOTAL, k: float = 1.0) -> Path:
+    """A results.json as `lrlab compare` writes it (the fields `load_runs` reads), losses from the multi-power law
+    (with start-up factor ``k`` on runs without a warm-up)."""
     trials = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
         for i, spec in enumerate(specs):
-            lr = lp.lr_sequence(spec, total=TOTAL, peak_lr=PEAK)
-            steps = list(range(0, TOTAL + 1, 10))
-            loss = LAWS["multipower"].loss(TRUE, features(lr / PEAK, np.maximum(steps, 1)))
+            lr = lp.lr_sequence(spec, total=total, peak_lr=PEAK)
+            steps = list(range(0, total + 1, 10))
+            loss = LAWS["multipower"].loss({**TRUE, "K": k}, features(lr / PEAK, np.maximum(steps, 1)))
             loss = loss * (1 + 0.002 * rng.standard_normal(loss.size))
             if nan_at is not None:
                 loss[nan_at] = float("nan")
             cfg = {"task": "lm", "preset": "tiny", "schedule": spec, "optimizer": "adamw", "lr": PEAK,
-                   "steps": TOTAL, "seed": seed}
+                   "steps": total, "seed": seed}
             result = {"config": cfg, "eval_steps": steps, "val_loss": [float(x) for x in loss],
-                      "val_metrics": {}, "train_loss": [3.0] * TOTAL, "lr": lr.tolist(),
+                      "val_metrics": {}, "train_loss": [3.0] * total, "lr": lr.tolist(),
                       "final_val_loss": float(loss[-1]), "best_val_loss": float(np.nanmin(loss)), "diverged": False,
                       "wall_time_s": 1.0, "tokens_per_s": 1.0, "n_params": 1, "env": {}, "resumed_from": None}
             trials.append({"id": f"{i:02d}-s{seed}", "schedule": spec, "optimizer": "adamw", "seed": seed,
                            "lr": PEAK, "lr_index": 0, "phase": "grid", "branched_from": None, "result": result})
     folder.mkdir(parents=True, exist_ok=True)
-    doc = {"format": "lrlab.compare/1", "status": "complete", "config": {"steps": TOTAL}, "trials": trials}
+    doc = {"format": "lrlab.compare/1", "status": "complete", "config": {"steps": total}, "trials": trials}
     (folder / "results.json").write_text(json.dumps(doc))
     return folder
 
@@ -77,6 +78,27 @@ def test_predict_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 0
     assert "momentum law fitted on 4 curves" in out and "rises again after the warm-up" in out
     assert "held out" in out and "left out" in out
+
+
+def test_design_folder_with_its_start_up_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`run_design`'s layout: the design in DIR, its probe (no warm-up, 15 % of the horizon) in DIR/probe; the fit
+    reads both, measures the start-up factor, and predicts schedules without a warm-up without the support note."""
+    design = lp.design_runs(TOTAL, peak_lr=PEAK)
+    folder = write_compare(tmp_path / "design", list(design.specs), k=1.25)
+    write_compare(folder / "probe", ["constant()"], k=1.25, total=design.probe)
+    labels = [c.label for c in lp.load_runs(folder)]
+    assert labels.count("constant()") == 2 and len(labels) == 10  # 4 design runs and the probe, 2 seeds
+    assert main(["predict", str(folder), "--bootstrap", "0", "--json", "--no-plot", "-s",
+                 "cosine(); warmup(0.05) >> cosine()"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["fit"]["params"]["K"] == pytest.approx(1.25, rel=0.05) and "K" not in doc["fit"]["fixed"]
+    cos = next(p for p in doc["predictions"] if p["label"] == "cosine()")
+    truth = LAWS["multipower"].loss({**TRUE, "K": 1.25}, features(lp.lr_sequence("cosine()", total=TOTAL,
+                                                                                 peak_lr=PEAK) / PEAK,
+                                                                 np.array([TOTAL])))[0]
+    assert cos["final"] == pytest.approx(truth, abs=0.01) and cos["notes"] == []
+    assert main(["predict", str(folder), "--bootstrap", "0", "--no-plot", "-s", "cosine()"]) == 0
+    assert "start-up factor K = 1.2" in capsys.readouterr().out
 
 
 def test_monitor_log_input(tmp_path: Path) -> None:
@@ -121,14 +143,21 @@ def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], s
 
 @pytest.mark.slow
 def test_run_design_trains_branches_from_the_trunk(tmp_path: Path) -> None:
-    design = lp.design_runs(60, peak_lr=6e-3)
+    design = lp.design_runs(80, peak_lr=6e-3)
     doc = lp.run_design(design, tmp_path / "design", task="lm", preset="tiny", seeds=1, workers=1)
     assert doc["status"] == "complete"
     branched = [t for t in doc["trials"] if t["branched_from"]]
     assert len(branched) == 4  # the trunk and each cool-down continue from the shared prefix, trained once
-    curves = lp.load_runs(tmp_path / "design")
-    assert sorted(c.label for c in curves) == sorted(design.specs)
-    assert all(c.total == 60 and c.data_passes is not None for c in curves)
+    curves = lp.load_runs(tmp_path / "design")  # the design and its start-up probe (design/probe)
+    assert sorted(c.label for c in curves) == sorted([*design.specs, "constant()"])
+    assert all(c.total == 80 and c.data_passes is not None for c in curves if c.label != "constant()")
+    probe = next(c for c in curves if c.label == "constant()")
+    assert probe.total == design.probe == 12 and np.all(probe.lr == 6e-3)
+    # the probe is the prefix of a no-warm-up constant run: the same seed's first updates, bit for bit
+    trunk = next(c for c in curves if c.label == design.specs[0])
+    assert trunk.loss[0] == probe.loss[0]  # one initial model
+    fitted = lp.fit(curves, law="s1", bootstrap=0, quality=False)
+    assert fitted.scope.cold and "K" not in fitted.fixed
 
 
 def test_predict_table_keeps_specs_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -134,5 +134,9 @@ def _print(fitted: FittedLaw, preds: list[Prediction], total: int, runs: list[Pa
         console.print(f"[yellow]note:[/yellow] {n}")
     params = ", ".join(f"{k}={v:.4g}" for k, v in fitted.params.items())
     console.print(f"parameters (LR unit {fitted.lr_unit:g}): {params}")
+    if "K" not in fitted.fixed:
+        console.print(f"start-up factor K = {fitted.params['K']:.3g} (fitted from the runs without a warm-up): "
+                      f"starting at the peak without one still costs {fitted.cold_start_cost(total):+.4f} at "
+                      f"{total} updates")
     if plot is not None:
         console.print(f"wrote {plot}")

@@ -20,6 +20,9 @@ from lrlab.checks import check, describe
 from lrlab.errors import LrlabError
 from lrlab.files import read_json
 
+#: the folder of a design's start-up probe inside the design's folder (`lrlab.predict.design.PROBE_DIR`)
+PROBE_DIR = "probe"
+
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Curve:
@@ -154,7 +157,8 @@ def load_runs(path: str | Path, *, metric: str = "val_loss") -> list[Curve]:
         path: an `lrlab compare` or `lrlab train` folder (or its ``results.json``): one curve per finished run,
             its validation loss at its evaluations and the LR the optimizer applied at every update; or a
             Monitor log (``monitor.jsonl``, ``steps.csv``, or a Monitor folder): its validation losses and the LR
-            of parameter group 0 at every update.
+            of parameter group 0 at every update. A design folder's start-up probe (``path/probe``, written by
+            `lrlab.predict.run_design`) is read with it.
         metric: ``val_loss`` (the only loss recorded per evaluation in both formats).
     Returns:
         The curves (diverged runs are left out: a law cannot fit them); `LrlabError` when there are none.
@@ -165,7 +169,9 @@ def load_runs(path: str | Path, *, metric: str = "val_loss") -> list[Curve]:
         raise LrlabError(f"run folder or log {str(p)!r} does not exist")
     results = p / "results.json" if p.is_dir() else p
     if results.name == "results.json" and results.is_file():
-        return _from_results(results)
+        curves = _from_results(results)
+        probe = results.parent / PROBE_DIR / "results.json"
+        return curves + _from_results(probe) if probe.is_file() else curves
     return [_from_monitor(p)]
 
 

@@ -4,7 +4,8 @@ The fit minimises a Huber loss of the log-loss residuals, ``log(loss) - log(law)
 threshold), with scipy's bounded trust-region least squares from several starts (the best of a small grid from
 the S1-only fit), over the evaluations after each curve's warm-up (the laws describe the loss after it; step 0 has
 no area yet). Evaluations that repeat another curve's — the shared prefix of a branched run is recorded in every
-branch — count once.
+branch — count once. With runs both with and without a warm-up, the start-up factor ``K`` is fitted in a second
+stage, on the cold runs alone with the law from the warmed-up ones held (`lrlab.predict.laws`).
 
 Uncertainty is a block bootstrap: each replicate draws seeds with replacement (where the curves have several; a
 seed's curves stay together, so paired runs stay paired), then evaluations with replacement within each curve,
@@ -49,6 +50,12 @@ class _Data:
     def n(self) -> int:
         return sum(y.size for y in self.logy)
 
+    def of_start(self, cold: bool) -> _Data:
+        """The curves that start cold (no warm-up), or those that do not."""
+        ix = [i for i, f in enumerate(self.feats) if f.cold == cold]
+        return _Data(feats=tuple(self.feats[i] for i in ix), logy=tuple(self.logy[i] for i in ix),
+                     seeds=tuple(self.seeds[i] for i in ix), groups=tuple(self.groups[i] for i in ix))
+
 
 def _prepare(curves: Sequence[Curve], lr_unit: float, min_step: int,
              keep: Sequence[np.ndarray] | None = None) -> _Data:
@@ -88,6 +95,10 @@ def _identifiable(law: Law, data: _Data, free: Sequence[str]) -> str | None:
     areas = np.unique(np.concatenate([f.area for f in data.feats]).round(9))
     if areas.size < 3:
         return f"only {areas.size} distinct LR areas among the evaluations; the power-law term needs 3 or more"
+    if "K" in free:
+        if len({f.cold for f in data.feats}) < 2:
+            return "the start-up factor K needs runs both with and without a warm-up among the fitted evaluations"
+        return _identifiable(law, data.of_start(cold=False), [n for n in free if n != "K"])
     if law.anneals and any(n in free for n in ("B", "C")):
         seen = any(bool(np.any((f.lag > 0) & (f.drop[None, :] > 0))) for f in data.feats)
         if not seen:
@@ -141,7 +152,7 @@ def _starts(law: Law, data: _Data, fixed: Mapping[str, float]) -> list[dict[str,
             l0 = fixed.get("L0", frac * float(y.min()))
             a = fixed.get("alpha", alpha)
             amp = float(np.exp(np.mean(np.log(np.maximum(y - l0, 1e-9)) + a * np.log(area))))
-            p = {"L0": l0, "A": fixed.get("A", amp), "alpha": a}
+            p = {"L0": l0, "A": fixed.get("A", amp), "alpha": a, "K": fixed.get("K", 1.0)}
             r = np.log(y) - np.log(p["L0"] + p["A"] * area ** (-p["alpha"]))
             base.append((float(np.sum(r * r)), p))
     base.sort(key=lambda t: t[0])
@@ -171,6 +182,22 @@ def _jacobian(law: Law, free: Sequence[str], p: Mapping[str, float], data: _Data
         inv = -1.0 / np.maximum(value, 1e-6)
         rows.append(np.stack([inv * grad[n] * (p[n] if spec[n].log else 1.0) for n in free], axis=1))
     return np.concatenate(rows)
+
+
+def _solve_staged(law: Law, data: _Data, free: Sequence[str], fixed: Mapping[str, float], huber: float,
+                  max_nfev: int, starts: list[dict[str, float]] | None = None) -> dict[str, float]:
+    """The fit: with the start-up factor ``K`` free, in two stages — the law on the warmed-up curves, then ``K``
+    alone on the cold ones with the rest held — so that a short, steep cold probe cannot bend the law the
+    warmed-up schedules are predicted with; otherwise in one."""
+    if "K" not in free:
+        return _solve(law, data, free, fixed, starts or _starts(law, data, fixed), huber, max_nfev)[0]
+    warm, cold = data.of_start(cold=False), data.of_start(cold=True)
+    rest = [n for n in free if n != "K"]
+    held = {**fixed, "K": 1.0}
+    p, _ = _solve(law, warm, rest, held, starts or _starts(law, warm, held), huber, max_nfev)
+    k0 = float(starts[0].get("K", 1.0)) if starts else 1.0
+    q, _ = _solve(law, cold, ["K"], {n: v for n, v in p.items() if n != "K"}, [{**p, "K": k0}], huber, max_nfev)
+    return q
 
 
 def _solve(law: Law, data: _Data, free: Sequence[str], fixed: Mapping[str, float], starts: list[dict[str, float]],
@@ -353,6 +380,13 @@ class FittedLaw:
                           peak_lr=float(lr.max()), notes=tuple(schedule_notes(lr, self.scope)),
                           held_out_error=float(np.sqrt(np.mean(np.square(errors)))) if errors else float("nan"))
 
+    def cold_start_cost(self, updates: int) -> float:
+        """The loss a run at the fitted peak LR without a warm-up still pays after ``updates`` updates, against one
+        with a warm-up of the same LR area: ``(K - 1) * A * updates^(-alpha)`` (0 when ``K`` was not fitted)."""
+        updates = check.whole("updates", updates, minimum=1)
+        p = self.params
+        return float((p.get("K", 1.0) - 1.0) * p["A"] * updates ** (-p["alpha"]))
+
     def to_dict(self) -> dict[str, Any]:
         return {"law": self.law, "params": dict(self.params), "fixed": dict(self.fixed), "lr_unit": self.lr_unit,
                 "n_curves": self.n_curves, "n_evals": self.n_evals, "n_bootstrap": len(self.samples),
@@ -369,7 +403,9 @@ def fit(curves: Sequence[Curve] | Curve, *, law: str = "multipower", fixed: Mapp
         curves: one or more `Curve` (e.g. from `load_runs`); several seeds of one schedule are welcome.
         law: ``multipower`` (default) | ``momentum`` | ``s1`` (the baseline without an annealing term).
         fixed: parameters to hold at a value instead of fitting, e.g. ``{"tau": 1000}`` (the momentum law's
-            ``lam = 0.999``). Names: `lrlab.predict.LAWS[law].names`.
+            ``lam = 0.999``). Names: `lrlab.predict.LAWS[law].names`. The start-up factor ``K`` (see
+            `lrlab.predict.laws`) is fitted when the curves hold runs both with and without a warm-up, and fixed
+            at 1 otherwise; ``{"K": 1.0}`` turns it off.
         huber: Huber threshold on the log-loss residual (> 0); 1e-3 (the multi-power-law paper's) is nearly L1.
         bootstrap: bootstrap replicates for the intervals (>= 0; 0: none).
         holdout: share of each curve's last evaluations held out to score the fit, in [0, 0.5] (0: skip).
@@ -403,12 +439,14 @@ def fit(curves: Sequence[Curve] | Curve, *, law: str = "multipower", fixed: Mapp
     lr_unit = max(c.peak_lr for c in curves)
     if lr_unit <= 0:
         raise LrlabError("every curve's LR is 0; nothing to fit")
-    free = [n for n in lw.names if n not in fixed]
     data = _prepare(curves, lr_unit, min_step)
+    if "K" not in fixed and len({f.cold for f in data.feats}) < 2:
+        fixed["K"] = 1.0  # one kind of start only: nothing to scale (a cold-only fit's A is the cold one)
+    free = [n for n in lw.names if n not in fixed]
     why = _identifiable(lw, data, free)
     if why:
         raise LrlabError(f"cannot fit the {law} law: {why}")
-    params, _ = _solve(lw, data, free, fixed, _starts(lw, data, fixed), huber, 400)
+    params = _solve_staged(lw, data, free, fixed, huber, 400)
     resid = _residuals(lw, params, data)
     y = np.exp(np.concatenate(data.logy))
     mae = float(np.mean(np.abs(y - y * np.exp(-resid))))
@@ -450,7 +488,7 @@ def _bootstrap(law: Law, data: _Data, free: Sequence[str], fixed: Mapping[str, f
         if _identifiable(law, rep, free):
             continue
         try:
-            p, _ = _solve(law, rep, free, fixed, [dict(best)], huber, 200)
+            p = _solve_staged(law, rep, free, fixed, huber, 200, [dict(best)])
         except LrlabError:
             continue
         out.append(p)
@@ -490,7 +528,7 @@ def _tail_holdout(law: Law, curves: Sequence[Curve], lr_unit: float, min_step: i
     why = _identifiable(law, data, free)
     if why:
         return HeldOut(what=what, mae=float("nan"), final_error=float("nan"), n=0, note=f"not measurable: {why}")
-    p, _ = _solve(law, data, free, fixed, _starts(law, data, fixed), huber, 400)
+    p = _solve_staged(law, data, free, fixed, huber, 400)
     mae, final, n = _score(law, p, curves, lr_unit, test)
     return HeldOut(what=what, mae=mae, final_error=final, n=n)
 
@@ -511,7 +549,7 @@ def _leave_one_out(law: Law, curves: Sequence[Curve], lr_unit: float, min_step: 
             out.append(HeldOut(what=what, mae=float("nan"), final_error=float("nan"), n=0,
                                note=f"not measurable: {why}"))
             continue
-        p, _ = _solve(law, data, free, fixed, _starts(law, data, fixed), huber, 400)
+        p = _solve_staged(law, data, free, fixed, huber, 400)
         masks = [c.steps >= max(warmup_end(c.lr) + 1, min_step, 1) for c in gone]
         mae, final, n = _score(law, p, gone, lr_unit, masks)
         out.append(HeldOut(what=what, mae=mae, final_error=final, n=n))

@@ -8,6 +8,14 @@ at the peak of the schedule's initial non-decreasing stretch (0 without a warm-u
 - drop ``d_k = eta[k-1] - eta[k]`` for ``w < k < s`` (negative where the LR rises: restarts);
 - ``S_k(s) = sum_{k<=u<s} eta[u]``, the area since update ``k``.
 
+Start-up (an lrlab extension, in every law): a run that starts at its peak without a warm-up ("cold") pays an
+early-instability cost that none of the published laws models, and that lasts: on `lm` it shrinks about as the
+power-law term does. Every law therefore multiplies its power-law amplitude ``A`` by a fitted factor ``K`` on cold
+curves (``A * K * S(s)^(-alpha)``; ``K = 1`` on warmed-up ones). ``K`` is identified only when the fit holds both
+kinds: `lrlab.predict.fit` then fits it alone on the cold curves, after the law on the warmed-up ones (so a short,
+steep probe cannot bend the law of the warmed-up schedules), and fixes it at 1 otherwise. The design's *start-up
+probe* (a short run without a warm-up, `lrlab.predict.design_runs`) supplies the cold curve cheaply.
+
 Laws:
 
 - ``s1`` (baseline): ``L(s) = L0 + A * S(s)^(-alpha)``.
@@ -54,6 +62,7 @@ class Features:
         eta: ``eta[k]`` at those updates.
         since: ``S_k(s)``, one row per evaluation, one column per ``k`` (0 where ``k >= s``).
         lag: ``s - k`` (0 where ``k >= s``).
+        cold: the sequence has no warm-up (it starts at its peak): the law's ``A`` is scaled by ``K`` for it.
     """
 
     steps: np.ndarray
@@ -62,6 +71,12 @@ class Features:
     eta: np.ndarray
     since: np.ndarray
     lag: np.ndarray
+    cold: bool = False
+
+
+def is_cold(lr: np.ndarray) -> bool:
+    """The LR sequence starts at its peak (no warm-up): the start-up factor ``K`` applies to it."""
+    return bool(lr.size > 1 and warmup_end(lr) == 0)
 
 
 def features(lr: np.ndarray, steps: np.ndarray) -> Features:
@@ -80,7 +95,7 @@ def features(lr: np.ndarray, steps: np.ndarray) -> Features:
     since = np.where(active, cum[steps][:, None] - cum[ks][None, :], 0.0)
     lag = np.where(active, steps[:, None] - ks[None, :], 0)
     return Features(steps=steps, area=cum[steps], drop=gap[ks], eta=lr[ks], since=since,
-                    lag=lag.astype(np.float64))
+                    lag=lag.astype(np.float64), cold=is_cold(lr))
 
 
 @dataclass(frozen=True)
@@ -116,10 +131,13 @@ class Law:
         """The loss at ``f.steps`` and, with ``grad``, its partial derivative by each parameter (name -> array)."""
         area = np.maximum(f.area, 1e-12)
         power = np.power(area, -p["alpha"])
-        value = p["L0"] + p["A"] * power
+        k = p.get("K", 1.0) if f.cold else 1.0
+        amp = p["A"] * k
+        value = p["L0"] + amp * power
         d: dict[str, np.ndarray] = {}
         if grad:
-            d = {"L0": np.ones_like(area), "A": power, "alpha": -p["A"] * power * np.log(area)}
+            d = {"L0": np.ones_like(area), "A": k * power, "alpha": -amp * power * np.log(area),
+                 "K": p["A"] * power if f.cold else np.zeros_like(area)}
         if self.name == "s1":
             return value, d
         empty = f.drop.size == 0
@@ -156,15 +174,17 @@ class Law:
         raise LrlabError(f"law must be one of {', '.join(LAW_NAMES)}; got {self.name!r}")  # pragma: no cover
 
 
+#: the start-up factor's bounds: a cold start may cost (K > 1) or, rarely, gain (K < 1; `vision` early on)
+_K = Param("K", 0.05, 20.0, log=True)
 _BASE = (Param("L0", 0.0, np.inf), Param("A", 1e-8, 1e8, log=True), Param("alpha", 1e-3, 3.0))
 
 LAWS: dict[str, Law] = {
     "multipower": Law("multipower", (*_BASE, Param("B", 1e-8, 1e6, log=True), Param("C", 1e-8, 1e6, log=True),
-                                     Param("beta", 1e-3, 5.0), Param("gamma", 0.0, 2.0)), anneals=True,
+                                     Param("beta", 1e-3, 5.0), Param("gamma", 0.0, 2.0), _K), anneals=True,
                       description="multi-power law (Luo et al. 2025)"),
-    "momentum": Law("momentum", (*_BASE, Param("C", 1e-12, 1e3, log=True), Param("tau", 1.0, 1e7, log=True)),
+    "momentum": Law("momentum", (*_BASE, Param("C", 1e-12, 1e3, log=True), Param("tau", 1.0, 1e7, log=True), _K),
                     anneals=True, description="momentum law (Tissue et al. 2024), lam = 1 - 1/tau"),
-    "s1": Law("s1", _BASE, anneals=False, description="S1-only power law (baseline)"),
+    "s1": Law("s1", (*_BASE, _K), anneals=False, description="S1-only power law (baseline)"),
 }
 
 

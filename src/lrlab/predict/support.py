@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lrlab.predict.curves import Curve
-from lrlab.predict.laws import warmup_end
+from lrlab.predict.laws import is_cold, warmup_end
 
 #: an LR cut to below this share of its value in one update counts as abrupt (a step decay)
 ABRUPT = 0.5
@@ -25,7 +25,9 @@ class FitScope:
     Attributes:
         max_total: the longest fitted run (updates).
         peak_lrs: (smallest, largest) peak LR of the fitted curves.
-        warmup: every fitted curve had a warm-up.
+        warmup: some fitted curve had a warm-up.
+        cold: some fitted curve started at its peak without a warm-up (so the start-up factor ``K`` was fitted,
+            where ``warmup`` holds too).
         abrupt: some fitted curve had an abrupt drop (a step).
         passes_per_update: passes over the training data per update (None: unknown).
     """
@@ -34,6 +36,7 @@ class FitScope:
     peak_lrs: tuple[float, float]
     warmup: bool
     abrupt: bool
+    cold: bool = False
     passes_per_update: float | None = None
 
     @classmethod
@@ -41,7 +44,7 @@ class FitScope:
         peaks = [c.peak_lr for c in curves]
         per = [c.data_passes / c.total for c in curves if c.data_passes is not None and c.total]
         return cls(max_total=max(c.total for c in curves), peak_lrs=(min(peaks), max(peaks)),
-                   warmup=all(warmup_end(c.lr) > 0 for c in curves),
+                   warmup=any(not is_cold(c.lr) for c in curves), cold=any(is_cold(c.lr) for c in curves),
                    abrupt=any(_abrupt(c.lr) is not None for c in curves),
                    passes_per_update=max(per) if per else None)
 
@@ -82,9 +85,12 @@ def schedule_notes(lr: np.ndarray, scope: FitScope) -> list[str]:
     if r is not None:
         notes.append(f"the LR rises again after the warm-up (update {r}: a restart or cycle): outside the laws' "
                      "support; the multi-power law counts a rise as a negative drop, the others likewise, untested")
-    if warmup_end(lr) == 0 and lr.size > 1 and scope.warmup:
-        notes.append("no warm-up, and the fitted runs had one: the laws do not model the early instability of "
-                     "starting at the peak LR")
+    if is_cold(lr) and not scope.cold:
+        notes.append("no warm-up, and the fitted runs all had one: the start-up cost of starting at the peak LR "
+                     "was not measured (fit with a run without a warm-up too: the design's start-up probe)")
+    if not is_cold(lr) and not scope.warmup:
+        notes.append("a warm-up, and the fitted runs had none: the fit measured the cost of starting at the peak "
+                     "LR, not the warm-up's gain")
     a = _abrupt(lr)
     if a is not None and not scope.abrupt:
         notes.append(f"abrupt LR drop at update {a} (a step), and the fitted runs had none")
