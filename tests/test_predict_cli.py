@@ -124,7 +124,8 @@ def test_monitor_log_input(tmp_path: Path) -> None:
     ("nan", "loss at step 100 is nan"),
     ("constant-only", "no curve's LR decreases after its warm-up"),
     ("bad-spec", "unknown schedule"),
-], ids=["missing", "nan", "unidentifiable", "bad-spec"])  # a bad --law is a usage error: tests/test_cli.py
+    ("zero-steps", "--steps must be a whole number >= 1, got 0"),
+], ids=["missing", "nan", "unidentifiable", "bad-spec", "zero-steps"])  # a bad --law: tests/test_cli.py
 def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: str, match: str) -> None:
     folder = tmp_path / "runs"
     args = ["predict", str(folder), "--no-plot", "--bootstrap", "0", "-s", "cosine()"]
@@ -132,6 +133,9 @@ def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], s
         write_compare(folder, design_specs(), nan_at=10)
     elif setup == "constant-only":
         write_compare(folder, design_specs()[:1])
+    elif setup == "zero-steps":  # the default schedules are written for --steps: 0 used to divide by zero
+        write_compare(folder, design_specs(), seeds=(0,))
+        args = [*args[:-2], "--steps", "0"]
     elif setup in ("bad-spec", "bad-law"):
         write_compare(folder, design_specs(), seeds=(0,))
         args = [*args[:-1], "cosin()"] if setup == "bad-spec" else [*args, "--law", "cubic"]

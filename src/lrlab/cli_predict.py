@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lrlab.checks import check
 from lrlab.cli_options import Choice, option
 from lrlab.errors import LrlabError
 
@@ -53,6 +54,8 @@ def predict_cmd(
     if not runs:
         raise LrlabError("give at least one run folder or log to fit on")
     lp.get_law(law)
+    if steps is not None:
+        check.whole("--steps", steps, minimum=1)
     curves = [c for r in runs for c in lp.load_runs(r)]
     total = steps if steps is not None else max(c.total for c in curves)
     specs = _specs(schedules, total)

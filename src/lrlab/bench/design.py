@@ -45,6 +45,7 @@ def default_schedules(steps: int) -> tuple[str, ...]:
     peak at the end and inverse-sqrt uses the warm-up length as its timescale (Hugging Face's choice), which
     need ``steps`` to write down. The first entry is the baseline that "steps to target" measures against.
     """
+    steps = check.whole("steps", steps, minimum=1)
     gamma = 0.01 ** (1.0 / steps)
     warm = max(1, math.ceil(0.05 * steps))
     return (

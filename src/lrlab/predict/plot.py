@@ -12,6 +12,7 @@ from lrlab.errors import LrlabError
 from lrlab.files import atomic_write_bytes
 from lrlab.predict.curves import Curve
 from lrlab.predict.fit import FittedLaw, Prediction
+from lrlab.predict.laws import is_cold
 
 
 def plot_fit(fitted: FittedLaw, curves: Sequence[Curve], predictions: Sequence[Prediction],
@@ -41,7 +42,7 @@ def plot_fit(fitted: FittedLaw, curves: Sequence[Curve], predictions: Sequence[P
             at = np.unique(np.linspace(1, c.total, 200).round().astype(np.int64))
             p = fitted.predict(c.lr, steps=at, interval=False)
             left.plot(p.steps, p.loss, color=colours[labels.index(label) % len(colours)], lw=1.5,
-                      label=label[:48])
+                      label=label[:48] + (" (no warm-up)" if is_cold(c.lr) else ""))
         left.set_title(f"fitted: {fitted.law} law on {fitted.n_curves} curves (in-fit MAE "
                        f"{fitted.quality.mae:.3f})", fontsize=10)
         for i, p in enumerate(predictions):
