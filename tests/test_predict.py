@@ -250,14 +250,17 @@ def test_start_up_factor_is_fixed_without_both_kinds_of_start() -> None:
     warm_only = lp.fit(synthetic("multipower", design_specs()), law="multipower", bootstrap=0, quality=False)
     assert warm_only.fixed == {"K": 1.0} and not warm_only.scope.cold
     note = " ".join(warm_only.predict("cosine()", total=TOTAL).notes)
-    assert "no warm-up, and the fitted runs all had one" in note and "start-up probe" in note
+    assert "no warm-up, and the fit saw no run without one" in note and "start-up probe" in note
     cold_only = lp.fit(synthetic("s1", ["constant()", "cosine()"]), law="s1", bootstrap=0, quality=False)
     assert cold_only.fixed == {"K": 1.0} and not cold_only.scope.warmup
     assert cold_only.predict("cosine()", total=TOTAL).notes == ()
-    assert "a warm-up, and the fitted runs had none" in " ".join(
+    assert "a warm-up, and the fit saw no run with one" in " ".join(
         cold_only.predict("warmup(0.05) >> cosine()", total=TOTAL).notes)
     off = lp.fit(cold_and_warm(), law="multipower", fixed={"K": 1.0}, bootstrap=0, quality=False)
     assert off.params["K"] == 1.0  # turned off on request
+    late = lp.fit(cold_and_warm(), law="multipower", min_step=200, bootstrap=0, quality=False)
+    assert late.fixed == {"K": 1.0} and not late.scope.cold  # the 150-update probe is all before min_step
+    assert "no warm-up, and the fit saw no run without one" in " ".join(late.predict("cosine()", total=TOTAL).notes)
 
 
 def test_leaving_the_probe_out_is_not_measurable() -> None:

@@ -457,7 +457,8 @@ def fit(curves: Sequence[Curve] | Curve, *, law: str = "multipower", fixed: Mapp
     if quality:
         hold = _tail_holdout(lw, curves, lr_unit, min_step, free, fixed, huber, holdout) if holdout > 0 else None
         loo = _leave_one_out(lw, curves, lr_unit, min_step, free, fixed, huber)
-    scope = FitScope.of(curves)
+    kinds = {f.cold for f in data.feats}  # the starts the fitted evaluations cover (min_step can drop a probe)
+    scope = dataclasses.replace(FitScope.of(curves), cold=True in kinds, warmup=False in kinds)
     notes = tuple(n for c in curves for n in curve_notes(c))
     return FittedLaw(law=law, params=params, fixed=fixed, lr_unit=lr_unit, samples=samples,
                      quality=FitQuality(mae=mae, sigma=sigma, holdout=hold, leave_one_out=loo), scope=scope,

@@ -25,7 +25,7 @@ class FitScope:
     Attributes:
         max_total: the longest fitted run (updates).
         peak_lrs: (smallest, largest) peak LR of the fitted curves.
-        warmup: some fitted curve had a warm-up.
+        warmup: some fitted curve had a warm-up (`lrlab.predict.fit` counts only curves with fitted evaluations).
         cold: some fitted curve started at its peak without a warm-up (so the start-up factor ``K`` was fitted,
             where ``warmup`` holds too).
         abrupt: some fitted curve had an abrupt drop (a step).
@@ -86,10 +86,10 @@ def schedule_notes(lr: np.ndarray, scope: FitScope) -> list[str]:
         notes.append(f"the LR rises again after the warm-up (update {r}: a restart or cycle): outside the laws' "
                      "support; the multi-power law counts a rise as a negative drop, the others likewise, untested")
     if is_cold(lr) and not scope.cold:
-        notes.append("no warm-up, and the fitted runs all had one: the start-up cost of starting at the peak LR "
+        notes.append("no warm-up, and the fit saw no run without one: the start-up cost of starting at the peak LR "
                      "was not measured (fit with a run without a warm-up too: the design's start-up probe)")
     if not is_cold(lr) and not scope.warmup:
-        notes.append("a warm-up, and the fitted runs had none: the fit measured the cost of starting at the peak "
+        notes.append("a warm-up, and the fit saw no run with one: the fit measured the cost of starting at the peak "
                      "LR, not the warm-up's gain")
     a = _abrupt(lr)
     if a is not None and not scope.abrupt:
