@@ -29,6 +29,10 @@ CASES: dict[str, dict[str, Any]] = {
     "tiny": {"task": "lm", "preset": "tiny", "lr": 6e-3, "design_seeds": 2, "seeds": 4, "horizon_seeds": 2},
     "small": {"task": "lm", "preset": "small", "lr": 5e-3, "design_seeds": 2, "seeds": 2, "horizon_seeds": 1},
     "vision": {"task": "vision", "preset": "small", "lr": 7.3e-4, "design_seeds": 2, "seeds": 2, "horizon_seeds": 0},
+    # the same as tiny on 8 seeds: every seed's design (with its probe) scored against its own runs and against the
+    # mean of the other 7 seeds, so that the method's expected error is measured, not one design's draw
+    "tiny8": {"task": "lm", "preset": "tiny", "lr": 6e-3, "design_seeds": 8, "seeds": 8, "horizon_seeds": 0,
+              "per_seed": True},
 }
 
 
@@ -318,6 +322,62 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
     return report
 
 
+def analyse_seeds(out: Path, name: str) -> dict[str, Any]:
+    """Each seed's design (+ probe) fitted alone; its 9 predicted finals against the same seed's runs (paired) and
+    against the mean of the other seeds' runs (unpaired, a reference the design did not share a seed with)."""
+    import numpy as np
+
+    import lrlab.predict as lp
+    from lrlab.bench.design import default_schedules
+    from lrlab.predict.laws import is_cold
+
+    c = CASES[name]
+    f = folders(out, name)
+    if not (_complete(f["design"]) and _complete(f["actual"])):
+        print(f"[{name}] runs not finished; skipped")
+        return {}
+    design = lp.load_runs(f["design"])
+    actual = finals(f["actual"])
+    specs = [s for s in default_schedules(STEPS) if s in actual]
+    seeds = sorted({k for v in actual.values() for k in v})
+    rows: dict[str, list[dict[str, float]]] = {}
+    for law, probe in (("multipower", True), ("momentum", True), ("s1", True), ("multipower", False)):
+        label = law + ("" if probe else ", no probe")
+        for d in seeds:
+            curves = [cv for cv in design if cv.seed == d and (probe or not is_cold(cv.lr))]
+            fitted = lp.fit(curves, law=law, bootstrap=0, quality=False)
+            pred = {s: fitted.predict(s, total=STEPS, peak_lr=c["lr"], interval=False).final for s in specs}
+            own = [actual[s][d] for s in specs]
+            rest = [float(np.mean([actual[s][k] for k in seeds if k != d])) for s in specs]
+            p = [pred[s] for s in specs]
+            rows.setdefault(label, []).append({
+                "seed": d, "K": float(fitted.params.get("K", 1.0)),
+                "paired_mae": float(np.mean(np.abs(np.subtract(p, own)))), "paired_tau": kendall(p, own),
+                "mae": float(np.mean(np.abs(np.subtract(p, rest)))), "tau": kendall(p, rest)})
+    # the reference's own noise: one seed's runs against the mean of the others, the same two readings
+    noise = []
+    for d in seeds:
+        own = [actual[s][d] for s in specs]
+        rest = [float(np.mean([actual[s][k] for k in seeds if k != d])) for s in specs]
+        noise.append({"mae": float(np.mean(np.abs(np.subtract(own, rest)))), "tau": kendall(own, rest)})
+    print(f"\n=== {name}: {c['task']}/{c['preset']}, peak {c['lr']:g}, {len(seeds)} seeds: each seed's design alone "
+          "(mean ± sd over design seeds) ===")
+    print(f"{'fit':22} {'paired MAE':>14} {'paired tau':>14} {'MAE vs others':>14} {'tau vs others':>14}  K")
+    summary: dict[str, Any] = {}
+    for label, rs in rows.items():
+        col = {k: (float(np.mean([r[k] for r in rs])), float(np.std([r[k] for r in rs], ddof=1)))
+               for k in ("paired_mae", "paired_tau", "mae", "tau")}
+        summary[label] = {"per_seed": rs, **{k: v[0] for k, v in col.items()},
+                          **{k + "_sd": v[1] for k, v in col.items()}}
+        ks = " ".join(f"{r['K']:.2f}" for r in rs)
+        print(f"{label:22} " + " ".join(f"{col[k][0]:7.3f} ± {col[k][1]:.3f}" for k in
+                                        ("paired_mae", "paired_tau", "mae", "tau")) + f"  {ks}")
+    nm = (float(np.mean([n["mae"] for n in noise])), float(np.mean([n["tau"] for n in noise])))
+    print(f"{'one real seed':22} {'':>14} {'':>14} {nm[0]:7.3f}        {nm[1]:7.3f}         (a seed's own runs against "
+          "the other seeds' mean: the reference's noise)")
+    return {"case": name, "seeds": seeds, "fits": summary, "noise": {"mae": nm[0], "tau": nm[1], "per_seed": noise}}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("lrlab-runs/predict-bench"))
@@ -333,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{name}] running {', '.join(parts)}", flush=True)
             run_case(a.out, name, a.workers, parts)
     if a.phase in ("analyse", "all"):
-        reports = [analyse_case(a.out, name) for name in names]
+        reports = [analyse_seeds(a.out, name) if CASES[name].get("per_seed") else analyse_case(a.out, name)
+                   for name in names]
         (a.out / "predict-accuracy.json").write_text(json.dumps([r for r in reports if r], indent=1))
     return 0
 

@@ -37,7 +37,6 @@ DEFAULT_PROBE = 0.15
 PROBE_MIN = 10
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class Branch:
     """One cool-down branch of a design.
