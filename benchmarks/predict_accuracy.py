@@ -33,6 +33,15 @@ CASES: dict[str, dict[str, Any]] = {
     # mean of the other 7 seeds, so that the method's expected error is measured, not one design's draw
     "tiny8": {"task": "lm", "preset": "tiny", "lr": 6e-3, "design_seeds": 8, "seeds": 8, "horizon_seeds": 0,
               "per_seed": True},
+    "small8": {"task": "lm", "preset": "small", "lr": 5e-3, "design_seeds": 8, "seeds": 8, "horizon_seeds": 0,
+               "per_seed": True},
+    # single-pass at every horizon: lm small on the whole standard library's source (13 MB; the built-in lm corpus is
+    # 1.5 MB, which small repeats 1.4x at 1,000 updates and 5.6x at 4,000), to tell the laws' horizon error from the
+    # multi-epoch one
+    "stdlib": {"task": "text:STDLIB", "preset": "small", "lr": 5e-3, "design_seeds": 2, "seeds": 2,
+               "horizon_seeds": 2},
+    "vision8": {"task": "vision", "preset": "small", "lr": 7.3e-4, "design_seeds": 8, "seeds": 8, "horizon_seeds": 0,
+                "per_seed": True},
 }
 
 
@@ -65,6 +74,29 @@ def long_design(lr: float) -> Any:
                        probe=0)
 
 
+def stdlib_corpus(out: Path) -> Path:
+    """The standard library's Python source (tests and site-packages left out), concatenated in sorted path order:
+    data every machine has, written once into ``out``."""
+    import sysconfig
+
+    path = out / "stdlib-corpus.txt"
+    if not path.is_file():
+        root = Path(sysconfig.get_path("stdlib"))
+        files = sorted(p for p in root.rglob("*.py")
+                       if not {"test", "tests", "site-packages", "idle_test"} & set(p.relative_to(root).parts))
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            for p in files:
+                fh.write(p.read_bytes())
+        tmp.replace(path)
+    return path
+
+
+def task_of(out: Path, c: dict[str, Any]) -> str:
+    return f"text:{stdlib_corpus(out)}" if c["task"] == "text:STDLIB" else str(c["task"])
+
+
 def run_case(out: Path, name: str, workers: int, parts: tuple[str, ...]) -> None:
     from lrlab.bench.design import CompareConfig, default_schedules
     from lrlab.predict.curves import PROBE_DIR
@@ -72,7 +104,7 @@ def run_case(out: Path, name: str, workers: int, parts: tuple[str, ...]) -> None
 
     c = CASES[name]
     f = folders(out, name)
-    common = {"task": c["task"], "preset": c["preset"], "optimizers": ("adamw",), "lr": (("adamw", c["lr"]),),
+    common = {"task": task_of(out, c), "preset": c["preset"], "optimizers": ("adamw",), "lr": (("adamw", c["lr"]),),
               "lr_grid": 1, "lr_extend": 0, "confirm_seeds": 0}
     d = design_runs(STEPS, peak_lr=c["lr"])
     if "design" in parts:
@@ -295,7 +327,7 @@ def analyse_case(out: Path, name: str) -> dict[str, Any]:
     if report.get("seed_to_seed_mae") is not None:
         print(f"seed-to-seed MAE of one run (seeds {seeds_all[0]} and {seeds_all[1]}): "
               f"{report['seed_to_seed_mae']:.3f}")
-    if name in ("tiny", "small"):
+    if name in ("tiny", "small", "stdlib"):
         for label in laws[:2]:
             r = preds[label]
             base = preds["s1 (baseline)"]
