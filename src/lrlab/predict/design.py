@@ -176,6 +176,6 @@ def run_design(design: Design, out_dir: str | Path, *, task: str = "lm", preset:
                               title=f"lrlab predict start-up probe ({design.probe} updates, peak "
                                     f"{design.peak_lr:g})")
         folder = Path(out_dir) / PROBE_DIR
-        run_compare(None if resume and (folder / "compare.json").is_file() else probe, folder,
-                    resume=resume and (folder / "compare.json").is_file(), workers=workers)
+        started = resume and (folder / "compare.json").is_file()  # a resume may come before the probe began
+        run_compare(None if started else probe, folder, resume=started, workers=workers)
     return doc

@@ -50,6 +50,11 @@ class _Data:
     def n(self) -> int:
         return sum(y.size for y in self.logy)
 
+    @property
+    def starts(self) -> frozenset[bool]:
+        """The kinds of start among the curves: True for a cold one (no warm-up), False for a warmed-up one."""
+        return frozenset(f.cold for f in self.feats)
+
     def of_start(self, cold: bool) -> _Data:
         """The curves that start cold (no warm-up), or those that do not."""
         ix = [i for i, f in enumerate(self.feats) if f.cold == cold]
@@ -96,7 +101,7 @@ def _identifiable(law: Law, data: _Data, free: Sequence[str]) -> str | None:
     if areas.size < 3:
         return f"only {areas.size} distinct LR areas among the evaluations; the power-law term needs 3 or more"
     if "K" in free:
-        if len({f.cold for f in data.feats}) < 2:
+        if len(data.starts) < 2:
             return "the start-up factor K needs runs both with and without a warm-up among the fitted evaluations"
         return _identifiable(law, data.of_start(cold=False), [n for n in free if n != "K"])
     if law.anneals and any(n in free for n in ("B", "C")):
@@ -152,7 +157,7 @@ def _starts(law: Law, data: _Data, fixed: Mapping[str, float]) -> list[dict[str,
             l0 = fixed.get("L0", frac * float(y.min()))
             a = fixed.get("alpha", alpha)
             amp = float(np.exp(np.mean(np.log(np.maximum(y - l0, 1e-9)) + a * np.log(area))))
-            p = {"L0": l0, "A": fixed.get("A", amp), "alpha": a, "K": fixed.get("K", 1.0)}
+            p = {"L0": l0, "A": fixed.get("A", amp), "alpha": a}
             r = np.log(y) - np.log(p["L0"] + p["A"] * area ** (-p["alpha"]))
             base.append((float(np.sum(r * r)), p))
     base.sort(key=lambda t: t[0])
@@ -440,7 +445,7 @@ def fit(curves: Sequence[Curve] | Curve, *, law: str = "multipower", fixed: Mapp
     if lr_unit <= 0:
         raise LrlabError("every curve's LR is 0; nothing to fit")
     data = _prepare(curves, lr_unit, min_step)
-    if "K" not in fixed and len({f.cold for f in data.feats}) < 2:
+    if "K" not in fixed and len(data.starts) < 2:
         fixed["K"] = 1.0  # one kind of start only: nothing to scale (a cold-only fit's A is the cold one)
     free = [n for n in lw.names if n not in fixed]
     why = _identifiable(lw, data, free)
@@ -457,8 +462,7 @@ def fit(curves: Sequence[Curve] | Curve, *, law: str = "multipower", fixed: Mapp
     if quality:
         hold = _tail_holdout(lw, curves, lr_unit, min_step, free, fixed, huber, holdout) if holdout > 0 else None
         loo = _leave_one_out(lw, curves, lr_unit, min_step, free, fixed, huber)
-    kinds = {f.cold for f in data.feats}  # the starts the fitted evaluations cover (min_step can drop a probe)
-    scope = dataclasses.replace(FitScope.of(curves), cold=True in kinds, warmup=False in kinds)
+    scope = FitScope.of(curves, data.starts)
     notes = tuple(n for c in curves for n in curve_notes(c))
     return FittedLaw(law=law, params=params, fixed=fixed, lr_unit=lr_unit, samples=samples,
                      quality=FitQuality(mae=mae, sigma=sigma, holdout=hold, leave_one_out=loo), scope=scope,

@@ -6,7 +6,7 @@ a fit only knows the horizons and peak LRs it saw. Each check returns a sentence
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,11 +40,13 @@ class FitScope:
     passes_per_update: float | None = None
 
     @classmethod
-    def of(cls, curves: Sequence[Curve]) -> FitScope:
+    def of(cls, curves: Sequence[Curve], starts: Set[bool]) -> FitScope:
+        """The scope of a fit on ``curves`` whose fitted evaluations had the kinds of start ``starts`` (True: cold,
+        False: warmed-up; ``min_step`` can leave a curve without any)."""
         peaks = [c.peak_lr for c in curves]
         per = [c.data_passes / c.total for c in curves if c.data_passes is not None and c.total]
         return cls(max_total=max(c.total for c in curves), peak_lrs=(min(peaks), max(peaks)),
-                   warmup=any(not is_cold(c.lr) for c in curves), cold=any(is_cold(c.lr) for c in curves),
+                   warmup=False in starts, cold=True in starts,
                    abrupt=any(_abrupt(c.lr) is not None for c in curves),
                    passes_per_update=max(per) if per else None)
 
@@ -81,14 +83,15 @@ def curve_notes(curve: Curve) -> list[str]:
 def schedule_notes(lr: np.ndarray, scope: FitScope) -> list[str]:
     """Notes on predicting the run with per-update LRs ``lr`` from a fit that covered ``scope``."""
     notes = []
+    cold = is_cold(lr)
     r = _rise(lr)
     if r is not None:
         notes.append(f"the LR rises again after the warm-up (update {r}: a restart or cycle): outside the laws' "
                      "support; the multi-power law counts a rise as a negative drop, the others likewise, untested")
-    if is_cold(lr) and not scope.cold:
+    if cold and not scope.cold:
         notes.append("no warm-up, and the fit saw no run without one: the start-up cost of starting at the peak LR "
                      "was not measured (fit with a run without a warm-up too: the design's start-up probe)")
-    if not is_cold(lr) and not scope.warmup:
+    if not cold and not scope.warmup:
         notes.append("a warm-up, and the fit saw no run with one: the fit measured the cost of starting at the peak "
                      "LR, not the warm-up's gain")
     a = _abrupt(lr)
